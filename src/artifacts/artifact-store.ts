@@ -1,0 +1,34 @@
+import type { Readable } from 'node:stream';
+
+/** Bytes written to the staging area, not yet visible under any key. */
+export interface StagedArtifact {
+  readonly id: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+}
+
+export interface StageOptions {
+  /** Uploads past this many bytes fail with PAYLOAD_TOO_LARGE and leave nothing behind. */
+  readonly maxBytes: number;
+}
+
+/**
+ * Durable storage for model files, addressed by slash-separated keys such as
+ * `models/penguin-species/3/model.onnx`. Writes are two-phase: `stage` streams bytes aside while
+ * hashing them, `commit` makes them visible under a key atomically. A key can never resolve outside
+ * the store, whatever its spelling (see `safe-key.ts`).
+ */
+export interface ArtifactStore {
+  stage(source: Readable | AsyncIterable<Uint8Array>, options: StageOptions): Promise<StagedArtifact>;
+  /** Reads staged bytes (to validate them before they are committed). */
+  readStaged(staged: StagedArtifact): Promise<Uint8Array>;
+  /** Durably publishes staged bytes under `key`; the key must not exist yet. */
+  commit(staged: StagedArtifact, key: string): Promise<void>;
+  /** Forgets staged bytes; safe to call twice. */
+  discard(staged: StagedArtifact): Promise<void>;
+  /** Reads an artifact, verifying its sha256 when one is given (CHECKSUM_MISMATCH otherwise). */
+  read(key: string, expectedSha256?: string): Promise<Uint8Array>;
+  exists(key: string): Promise<boolean>;
+  /** Removes leftovers of uploads interrupted by a crash; returns how many were removed. */
+  cleanupStaging(): Promise<number>;
+}

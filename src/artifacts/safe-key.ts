@@ -1,0 +1,40 @@
+import { isAbsolute, join, sep } from 'node:path';
+import { SlipwayError } from '../errors/index.js';
+
+const MAX_KEY_LENGTH = 1024;
+
+/**
+ * Resolves an artifact key to a path under `root`, or throws INVALID_ARGUMENT. Keys are taken
+ * literally (never URL-decoded), and anything that could mean "elsewhere" to this or any later layer
+ * is refused rather than normalised: empty, `.` or `..` segments, absolute paths, drive letters,
+ * backslashes, NUL and control characters, and segments that would become `.`/`..` or gain a slash
+ * after one or two rounds of percent-decoding. Symlinks are checked by the store on access.
+ */
+export function resolveKey(root: string, key: string): string {
+  const refuse = (why: string): never => {
+    throw new SlipwayError('INVALID_ARGUMENT', `Artifact path ${JSON.stringify(key)} is not allowed: ${why}.`, {
+      field: 'path',
+    });
+  };
+  if (typeof key !== 'string' || key.length === 0) refuse('it is empty');
+  if (key.length > MAX_KEY_LENGTH) refuse(`it is longer than ${MAX_KEY_LENGTH} characters`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rejects.
+  if (/[\u0000-\u001f\u007f]/.test(key)) refuse('it contains a control character');
+  if (key.includes('\\')) refuse('it contains a backslash');
+  if (key.startsWith('/') || isAbsolute(key) || /^[A-Za-z]:/.test(key)) refuse('it is absolute');
+  for (const segment of key.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') refuse('it has an empty, "." or ".." segment');
+    let decoded = segment;
+    for (let round = 0; round < 2 && decoded.includes('%'); round += 1) {
+      try {
+        decoded = decodeURIComponent(decoded);
+      } catch {
+        break;
+      }
+      if (decoded === '.' || decoded === '..' || /[/\\\u0000]/.test(decoded)) refuse('it has an encoded separator or ".." segment');
+    }
+  }
+  const path = join(root, ...key.split('/'));
+  if (!path.startsWith(root.endsWith(sep) ? root : root + sep)) refuse('it leaves the artifact root');
+  return path;
+}

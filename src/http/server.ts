@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { installErrorHandling } from './error-handler.js';
+import { controlModelRoutes } from './routes/control-models.js';
+import { healthRoutes } from './routes/health.js';
+import { inferenceV1Routes } from './routes/inference-v1.js';
+import { inferenceV2Routes } from './routes/inference-v2.js';
+import type { HttpServices } from './services.js';
+import { ErrorSchema, ModelSchema, VersionSchema } from './wire.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP server: every protocol on one port, one error format, OpenAPI at /docs. */
+export async function buildHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: services.config.maxBodyBytes,
+    // A caller's x-request-id is kept when it is a plain token (so it cannot forge log lines).
+    genReqId: (request: IncomingMessage) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: {
+      // Never coerce: "1" is not 1 and a missing field is not a default. Clients hear about it.
+      customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false },
+    },
+    return503OnClosing: true,
+  });
+
+  // Only JSON (and multipart for uploads). Accepting text/plain would let any web page POST to the
+  // API from a browser without a CORS preflight.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandling(app);
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  await app.register(multipart, { throwFileSizeLimit: true });
+  app.addSchema(ErrorSchema);
+  app.addSchema(ModelSchema);
+  app.addSchema(VersionSchema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Slipway',
+        version: services.version,
+        description:
+          'Model registry, serving and deployment. Errors on every route are JSON `{"error", "code", "request_id", "details"}`; codes are listed in docs/errors.md.',
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (scope) => healthRoutes(scope, services));
+  await app.register(async (scope) => inferenceV2Routes(scope, services));
+  await app.register(async (scope) => inferenceV1Routes(scope, services));
+  await app.register(async (scope) => controlModelRoutes(scope, services));
+  return app;
+}

@@ -1,0 +1,14 @@
+import type { Config } from '../config/index.js';
+import type { RegistryService } from '../registry/registry-service.js';
+import type { DataPlane } from '../serving/data-plane.js';
+
+/** What route handlers may use. Handlers decode, call one of these, and encode. */
+export interface HttpServices {
+  readonly config: Config;
+  readonly registry: RegistryService;
+  readonly dataPlane: DataPlane;
+  /** Slipway's own version, reported by health and metadata routes. */
+  readonly version: string;
+  /** Whether the server has finished loading what it serves (readiness). */
+  readonly isReady: () => boolean;
+}

@@ -1,0 +1,161 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import type { Manifest } from '../domain/manifest.js';
+import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
+import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
+import type { Signature } from '../domain/signature.js';
+import { SlipwayError } from '../errors/index.js';
+import type { ModelInspection } from '../runtime/onnx/onnx-validator.js';
+import type { NewModel, RegistryStore } from './registry-store.js';
+
+/** What the registry needs from the serving side to accept a version: validate, then load and warm. */
+export interface VersionGate {
+  inspect(bytes: Uint8Array): Promise<ModelInspection>;
+  /** Loads and warms the model with its sample; throws INVALID_MODEL if it cannot. */
+  prepare(
+    bytes: Uint8Array,
+    model: { sha256: string; signature: Signature; inputPolicies: readonly InputPolicy[]; sample: readonly Record<string, unknown>[] },
+  ): Promise<void>;
+}
+
+export interface PushOptions {
+  readonly uploader: string;
+  readonly manifest?: Manifest;
+  /** Description given with the upload; overrides the manifest's. */
+  readonly description?: string;
+  /** sha256 the client computed; the upload fails with CHECKSUM_MISMATCH if the bytes differ. */
+  readonly expectedSha256?: string;
+}
+
+export interface RegistryServiceOptions {
+  readonly store: RegistryStore;
+  readonly artifacts: ArtifactStore;
+  readonly gate: VersionGate;
+  readonly maxUploadBytes: number;
+  /** Called after anything that may change which version serves a model. */
+  readonly onChange: (model: string) => Promise<void>;
+  readonly logger: Logger;
+}
+
+/** Artifact key of a version's ONNX file. */
+export const artifactKeyFor = (model: string, version: number): string => `models/${model}/${version}/model.onnx`;
+
+/**
+ * Registry use cases: creating models, pushing versions, moving aliases. A push is accepted only if
+ * the bytes pass validation AND load and predict their sample; only then is a version number taken,
+ * the artifact committed durably, and the version marked READY. A failed push leaves no trace.
+ */
+export class RegistryService {
+  constructor(private readonly options: RegistryServiceOptions) {}
+
+  get store(): RegistryStore {
+    return this.options.store;
+  }
+
+  createModel(model: NewModel): Promise<Model> {
+    assertModelName(model.name);
+    if (model.tags) assertTags(model.tags);
+    return this.options.store.createModel(model);
+  }
+
+  /** Streams an ONNX file in, validates it, and registers it as the model's next version. */
+  async pushVersion(model: string, source: Readable | AsyncIterable<Uint8Array>, options: PushOptions): Promise<ModelVersion> {
+    const { store, artifacts, gate, logger } = this.options;
+    await store.getModel(model);
+    const staged = await artifacts.stage(source, { maxBytes: this.options.maxUploadBytes });
+    try {
+      if (options.expectedSha256 !== undefined && options.expectedSha256.toLowerCase() !== staged.sha256) {
+        throw new SlipwayError(
+          'CHECKSUM_MISMATCH',
+          `The uploaded file has sha256 ${staged.sha256}, not the declared ${options.expectedSha256}.`,
+          { field: 'sha256' },
+        );
+      }
+      const bytes = await artifacts.readStaged(staged);
+      const inspection = await gate.inspect(bytes);
+      const manifest = options.manifest ?? {};
+      const signature = withManifestLabels(inspection.signature, manifest);
+      const inputPolicies = policiesFrom(signature, manifest);
+      const sample = manifest.sample ?? [];
+      const tags = assertTags({ ...(manifest.tags ?? {}) }, 'manifest.tags');
+      await gate.prepare(bytes, { sha256: staged.sha256, signature, inputPolicies, sample });
+
+      const version = await store.createVersion(
+        model,
+        {
+          description: options.description ?? manifest.description ?? '',
+          sha256: staged.sha256,
+          sizeBytes: staged.sizeBytes,
+          signature,
+          metrics: manifest.metrics ?? {},
+          tags,
+          inputPolicies,
+          sample,
+          task: manifest.task ?? null,
+          lineage: {
+            uploader: options.uploader,
+            runId: manifest.lineage?.run_id ?? null,
+            gitCommit: manifest.lineage?.git_commit ?? null,
+            dataset: manifest.lineage?.dataset ?? null,
+          },
+        },
+        (number) => artifactKeyFor(model, number),
+      );
+      try {
+        await artifacts.commit(staged, version.artifactKey);
+      } catch (error) {
+        await store.markVersionFailed(model, version.version, `artifact could not be stored: ${(error as Error).message}`);
+        throw error;
+      }
+      const ready = await store.markVersionReady(model, version.version);
+      logger.info({ model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes }, 'version registered');
+      await this.options.onChange(model);
+      return ready;
+    } finally {
+      await artifacts.discard(staged);
+    }
+  }
+
+  async setAlias(model: string, alias: string, version: number): Promise<{ previous: number | null }> {
+    assertAliasName(alias);
+    const result = await this.options.store.setAlias(model, alias, version);
+    await this.options.onChange(model);
+    return result;
+  }
+
+  async deleteAlias(model: string, alias: string): Promise<void> {
+    assertAliasName(alias);
+    await this.options.store.deleteAlias(model, alias);
+    await this.options.onChange(model);
+  }
+}
+
+/** Class labels: the graph's own when it declares them, else the manifest's. */
+function withManifestLabels(signature: Signature, manifest: Manifest): Signature {
+  if (signature.labels !== undefined || manifest.labels === undefined) return signature;
+  return { ...signature, labels: manifest.labels };
+}
+
+/** Null handling per input, from the manifest; every manifest input must exist in the graph. */
+function policiesFrom(signature: Signature, manifest: Manifest): InputPolicy[] {
+  const declared = manifest.inputs ?? [];
+  declared.forEach((input, index) => {
+    if (!signature.inputs.some((spec) => spec.name === input.name)) {
+      const known = signature.inputs.map((s) => `"${s.name}"`).join(', ');
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `manifest.inputs[${index}].name: the model has no input "${input.name}"; expected one of ${known}.`,
+        { field: `manifest.inputs[${index}].name` },
+      );
+    }
+  });
+  return signature.inputs.map((spec) => {
+    const entry = declared.find((input) => input.name === spec.name);
+    return {
+      name: spec.name,
+      nullable: entry?.nullable ?? false,
+      ...(entry?.description ? { description: entry.description } : {}),
+    };
+  });
+}

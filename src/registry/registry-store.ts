@@ -1,0 +1,88 @@
+import type { InputPolicy, Lineage, Model, ModelVersion } from '../domain/model.js';
+import type { Signature } from '../domain/signature.js';
+
+/** One page of a listing; `nextPageToken` is null on the last page. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextPageToken: string | null;
+}
+
+export interface PageRequest {
+  /** 1 to 1000; default 100. */
+  readonly limit?: number;
+  /** Opaque token from a previous page. */
+  readonly pageToken?: string;
+}
+
+export interface ModelQuery extends PageRequest {
+  /** Substring of the model name. */
+  readonly search?: string;
+  /** `key=value` a tag must match, or `key` a tag must exist. */
+  readonly tag?: string;
+}
+
+export interface VersionQuery extends PageRequest {
+  /** Restrict to one model; absent searches every model. */
+  readonly model?: string;
+  readonly status?: ModelVersion['status'];
+  readonly tag?: string;
+  readonly uploader?: string;
+  readonly runId?: string;
+}
+
+export interface NewModel {
+  readonly name: string;
+  readonly description?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** Everything about a version that is known before it is numbered. */
+export interface NewVersion {
+  readonly description: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly signature: Signature;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly inputPolicies: readonly InputPolicy[];
+  readonly sample: readonly Record<string, unknown>[];
+  readonly task: string | null;
+  readonly lineage: Lineage;
+}
+
+/**
+ * Durable registry of models, versions and aliases. Versions are immutable: after registration only
+ * their status moves (PENDING -> READY or FAILED). Every method that writes does so atomically.
+ *
+ * Errors: MODEL_NOT_FOUND, VERSION_NOT_FOUND, ALIAS_NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION.
+ */
+export interface RegistryStore {
+  /** Brings the schema up to date; safe to call on every start. */
+  migrate(): Promise<void>;
+
+  createModel(model: NewModel): Promise<Model>;
+  getModel(name: string): Promise<Model>;
+  listModels(query?: ModelQuery): Promise<Page<Model>>;
+
+  /**
+   * Numbers a new version (the model's highest number ever plus one) and records it as PENDING,
+   * with `artifactKey(version)` as the key its artifact will be stored under.
+   */
+  createVersion(model: string, version: NewVersion, artifactKey: (version: number) => string): Promise<ModelVersion>;
+  /** PENDING -> READY, once the artifact is durable. */
+  markVersionReady(model: string, version: number): Promise<ModelVersion>;
+  /** PENDING -> FAILED, with the reason. */
+  markVersionFailed(model: string, version: number, reason: string): Promise<void>;
+  /** Marks every PENDING version FAILED; run at start-up, when no upload can be in progress. */
+  failPendingVersions(reason: string): Promise<number>;
+  getVersion(model: string, version: number): Promise<ModelVersion>;
+  listVersions(query?: VersionQuery): Promise<Page<ModelVersion>>;
+
+  /** Points an alias at a READY version; returns the version it pointed at before, if any. */
+  setAlias(model: string, alias: string, version: number): Promise<{ previous: number | null }>;
+  deleteAlias(model: string, alias: string): Promise<void>;
+  /** The version an alias points at. */
+  resolveAlias(model: string, alias: string): Promise<number>;
+
+  close(): Promise<void>;
+}

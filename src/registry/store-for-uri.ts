@@ -1,0 +1,44 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { SlipwayError } from '../errors/index.js';
+import type { RegistryStore } from './registry-store.js';
+import type { RegistryTables } from './sql/schema.js';
+import { SqlRegistryStore } from './sql/sql-registry-store.js';
+
+/** URI schemes with a registry implementation. */
+export const REGISTRY_SCHEMES = ['sqlite:'] as const;
+
+/**
+ * Opens the registry a URI names: `sqlite:/path/to/registry.db` (or a relative path). An unknown
+ * scheme is refused with the list of known ones.
+ */
+export function registryStoreForUri(uri: string): RegistryStore {
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(uri)?.[0]?.toLowerCase();
+  if (scheme === 'sqlite:') return openSqlite(uri.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
+  throw new SlipwayError(
+    'INVALID_ARGUMENT',
+    `SLIPWAY_REGISTRY_URI "${uri}" has an unsupported scheme; expected one of ${REGISTRY_SCHEMES.join(', ')}.`,
+    { variable: 'SLIPWAY_REGISTRY_URI' },
+  );
+}
+
+function openSqlite(path: string): RegistryStore {
+  if (path === '' || path === ':memory:') {
+    // An in-memory database would silently lose the registry on restart.
+    throw new SlipwayError('INVALID_ARGUMENT', 'SLIPWAY_REGISTRY_URI must name a SQLite file, not an in-memory database.');
+  }
+  const file = resolve(path);
+  mkdirSync(dirname(file), { recursive: true });
+  const database = new Database(file);
+  // WAL lets readers proceed while the single writer commits; FULL sync makes each registry commit
+  // durable (they are rare, so the cost does not matter); busy_timeout makes a second process wait
+  // for the write lock instead of failing.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<RegistryTables>({ dialect: new SqliteDialect({ database }) });
+  return new SqlRegistryStore({ db, immediateTransactions: true });
+}

@@ -1,0 +1,26 @@
+import type { ModelInspection } from './onnx/onnx-validator.js';
+import type { NamedTensors } from './tensor.js';
+
+/**
+ * Loads models and computes with them. Implementations keep all heavy work off the caller's thread:
+ * the HTTP server keeps answering health checks while a model loads or a slow inference runs.
+ */
+export interface InferenceRuntime {
+  /**
+   * Statically validates model bytes (without handing them to the inference engine) and returns the
+   * signature. Throws SlipwayError INVALID_MODEL / UNSUPPORTED_MODEL with `details.reason`.
+   */
+  inspect(bytes: Uint8Array): Promise<ModelInspection>;
+
+  /** Loads validated bytes under `key`, replacing nothing: loading an already loaded key is a no-op. */
+  load(key: string, bytes: Uint8Array): Promise<void>;
+
+  /** Runs a loaded model. `outputs` names the outputs to compute. */
+  infer(key: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors>;
+
+  /** Frees a loaded model; unknown keys are ignored. */
+  unload(key: string): Promise<void>;
+
+  /** Stops every worker. In-flight calls reject with UNAVAILABLE. */
+  close(): Promise<void>;
+}

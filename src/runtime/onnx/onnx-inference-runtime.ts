@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import type { InferenceRuntime } from '../inference-runtime.js';
+import type { NamedTensors } from '../tensor.js';
+import type { ModelInspection } from './onnx-validator.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface OnnxInferenceRuntimeOptions {
+  /** Number of worker threads; each loads every model. */
+  readonly workers: number;
+  readonly inferenceTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** `InferenceRuntime` on onnxruntime-node, with validation, loading and inference in worker threads. */
+export class OnnxInferenceRuntime implements InferenceRuntime {
+  private readonly pool: WorkerPool;
+
+  constructor(options: OnnxInferenceRuntimeOptions) {
+    this.pool = new WorkerPool({ size: options.workers, runTimeoutMs: options.inferenceTimeoutMs, logger: options.logger });
+  }
+
+  /** Resolves when every worker thread has started. */
+  started(): Promise<void> {
+    return this.pool.started();
+  }
+
+  inspect(bytes: Uint8Array): Promise<ModelInspection> {
+    return this.pool.inspect<ModelInspection>(bytes);
+  }
+
+  load(key: string, bytes: Uint8Array): Promise<void> {
+    return this.pool.load(key, bytes);
+  }
+
+  infer(key: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
+    return this.pool.run<NamedTensors>({ op: 'run', key, inputs, outputs });
+  }
+
+  unload(key: string): Promise<void> {
+    return this.pool.unload(key);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

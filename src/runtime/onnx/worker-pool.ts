@@ -1,0 +1,200 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { type ErrorCode, SlipwayError } from '../../errors/index.js';
+import type { WorkerFailure, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+
+type Payload = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout | undefined;
+  readonly crashCode: ErrorCode;
+}
+
+export interface WorkerPoolOptions {
+  readonly size: number;
+  /** Longest one `run` may take; past it the worker is terminated and replaced. */
+  readonly runTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * A fixed set of inference workers. Loads go to every worker (each holds its own session); runs go
+ * to the worker with the fewest calls in flight. A worker that dies or overruns its deadline is
+ * replaced and the replacement reloads every model before it takes work, so one poisonous request
+ * costs one request, not the server.
+ */
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  /** Bytes of every loaded model, so a replacement worker can reload them. */
+  private readonly models = new Map<string, Uint8Array>();
+  private closed = false;
+
+  constructor(private readonly options: WorkerPoolOptions) {
+    for (let i = 0; i < options.size; i += 1) this.slots.push(new Slot(i, this));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Waits until every worker has started. */
+  async started(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => slot.ready));
+  }
+
+  async inspect<T>(bytes: Uint8Array): Promise<T> {
+    // A model that crashes the parser is a bad model, not a server fault.
+    return this.pick().call<T>({ op: 'inspect', bytes }, undefined, 'INVALID_MODEL');
+  }
+
+  async load(key: string, bytes: Uint8Array): Promise<void> {
+    this.models.set(key, bytes);
+    try {
+      await Promise.all(this.slots.map((slot) => slot.call({ op: 'load', key, bytes }, undefined, 'INVALID_MODEL')));
+    } catch (error) {
+      this.models.delete(key);
+      await this.unload(key);
+      throw error;
+    }
+  }
+
+  async unload(key: string): Promise<void> {
+    this.models.delete(key);
+    await Promise.all(this.slots.map((slot) => slot.call({ op: 'unload', key }).catch(() => undefined)));
+  }
+
+  run<T>(payload: Payload): Promise<T> {
+    return this.pick().call<T>(payload, this.options.runTimeoutMs, 'UNAVAILABLE');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((slot) => slot.terminate()));
+  }
+
+  /** Called by a slot whose worker died: start a new one and reload every model into it. */
+  async replaced(slot: Slot): Promise<void> {
+    if (this.closed) return;
+    this.options.logger.warn({ worker: slot.index, models: this.models.size }, 'inference worker replaced');
+    const reloads = [...this.models].map(([key, bytes]) =>
+      slot.call({ op: 'load', key, bytes }, undefined, 'INTERNAL', true).catch((error: unknown) => {
+        this.options.logger.error({ worker: slot.index, key, err: error }, 'reload into replacement worker failed');
+      }),
+    );
+    await Promise.all(reloads);
+  }
+
+  private pick(): Slot {
+    if (this.closed) throw new SlipwayError('UNAVAILABLE', 'The inference runtime is shutting down.');
+    let best = this.slots[0]!;
+    for (const slot of this.slots) if (slot.inFlight < best.inFlight) best = slot;
+    return best;
+  }
+}
+
+/** One worker and the calls it has in flight. */
+class Slot {
+  ready!: Promise<void>;
+  private worker!: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private stopping = false;
+
+  constructor(
+    readonly index: number,
+    private readonly pool: WorkerPool,
+  ) {
+    this.spawn(false);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends one request. `bypassReady` is for the reloads that make a replacement worker ready.
+   * `crashCode` is the error the caller sees if the worker dies during the call.
+   */
+  async call<T>(payload: Payload, timeoutMs?: number, crashCode: ErrorCode = 'UNAVAILABLE', bypassReady = false): Promise<T> {
+    if (!bypassReady) await this.ready;
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => this.overran(id, timeoutMs), timeoutMs).unref();
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer, crashCode });
+      this.worker.postMessage({ ...payload, id } as WorkerRequest);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    this.stopping = true;
+    await this.worker.terminate();
+    this.failAll('UNAVAILABLE', 'The inference runtime is shutting down.');
+  }
+
+  private spawn(replacement: boolean): void {
+    this.worker = startWorker();
+    let started: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    this.worker.on('message', (message: WorkerResponse) => {
+      if ('ready' in message) return started();
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      this.pending.delete(message.id);
+      if (pending.timer) clearTimeout(pending.timer);
+      if (message.ok) pending.resolve(message.result);
+      else pending.reject(toError(message.error));
+    });
+    // 'exit' always follows 'error'; the exit handler does the recovery.
+    this.worker.on('error', () => undefined);
+    this.worker.on('exit', () => {
+      if (this.stopping) return;
+      this.failAll(undefined, 'The inference worker stopped unexpectedly while handling this request.');
+      this.spawn(true);
+    });
+    this.ready = replacement ? ready.then(() => this.pool.replaced(this)) : ready;
+  }
+
+  private overran(id: number, timeoutMs: number): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    pending.reject(
+      new SlipwayError('DEADLINE_EXCEEDED', `Inference took longer than ${timeoutMs} ms and was stopped.`, {
+        timeout_ms: timeoutMs,
+      }),
+    );
+    // onnxruntime cannot interrupt a running session; stopping the thread is the only way to get it back.
+    void this.worker.terminate();
+  }
+
+  private failAll(code: ErrorCode | undefined, message: string): void {
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      if (pending.timer) clearTimeout(pending.timer);
+      pending.reject(new SlipwayError(code ?? pending.crashCode, message));
+    }
+  }
+}
+
+function toError(failure: WorkerFailure): SlipwayError {
+  return new SlipwayError(failure.code, failure.message, failure.details);
+}
+
+/**
+ * Starts the worker from the built JavaScript, or, when Slipway runs from its TypeScript sources
+ * (tests, `tsx`), through a bootstrap that registers the TypeScript loader inside the worker first.
+ */
+function startWorker(): Worker {
+  const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  const options = { resourceLimits: { maxOldGenerationSizeMb: 4096 } };
+  if (url.pathname.endsWith('.js')) return new Worker(url, options);
+  const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}

@@ -1,0 +1,28 @@
+import type { ErrorCode } from '../../errors/index.js';
+import type { NamedTensors } from '../tensor.js';
+import type { ModelInspection } from './onnx-validator.js';
+
+/** Messages from the pool to an inference worker. */
+export type WorkerRequest =
+  | { readonly id: number; readonly op: 'inspect'; readonly bytes: Uint8Array }
+  | { readonly id: number; readonly op: 'load'; readonly key: string; readonly bytes: Uint8Array }
+  | {
+      readonly id: number;
+      readonly op: 'run';
+      readonly key: string;
+      readonly inputs: NamedTensors;
+      readonly outputs: readonly string[];
+    }
+  | { readonly id: number; readonly op: 'unload'; readonly key: string };
+
+export interface WorkerFailure {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/** Replies; `ready` is sent once when the worker has started. */
+export type WorkerResponse =
+  | { readonly id: number; readonly ok: true; readonly result: ModelInspection | NamedTensors | null }
+  | { readonly id: number; readonly ok: false; readonly error: WorkerFailure }
+  | { readonly id: -1; readonly ready: true };

@@ -1,0 +1,86 @@
+import type { Datatype } from '../domain/signature.js';
+
+export type NumericArray =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
+
+/**
+ * A tensor as it crosses between the HTTP thread and inference workers: row-major data in the typed
+ * array onnxruntime expects for its datatype (BigInt64Array for INT64, Uint8Array for BOOL), or an
+ * array of strings for BYTES.
+ */
+export interface Tensor {
+  readonly datatype: Datatype;
+  readonly shape: readonly number[];
+  readonly data: NumericArray | readonly string[];
+}
+
+export type NamedTensors = Readonly<Record<string, Tensor>>;
+
+/** Allocates the typed array for `length` elements of a datatype (BYTES gets a plain array). */
+export function allocate(datatype: Datatype, length: number): NumericArray | string[] {
+  switch (datatype) {
+    case 'FP32':
+      return new Float32Array(length);
+    case 'FP64':
+      return new Float64Array(length);
+    case 'INT8':
+      return new Int8Array(length);
+    case 'INT16':
+      return new Int16Array(length);
+    case 'INT32':
+      return new Int32Array(length);
+    case 'INT64':
+      return new BigInt64Array(length);
+    case 'UINT8':
+    case 'BOOL':
+      return new Uint8Array(length);
+    case 'UINT16':
+      return new Uint16Array(length);
+    case 'UINT32':
+      return new Uint32Array(length);
+    case 'UINT64':
+      return new BigUint64Array(length);
+    case 'BYTES':
+      return new Array<string>(length).fill('');
+  }
+}
+
+/** onnxruntime-node's name for each datatype. */
+export const ORT_TYPE: Readonly<Record<Datatype, string>> = {
+  FP32: 'float32',
+  FP64: 'float64',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  UINT8: 'uint8',
+  UINT16: 'uint16',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
+  BOOL: 'bool',
+  BYTES: 'string',
+};
+
+export const DATATYPE_OF_ORT: Readonly<Record<string, Datatype>> = Object.fromEntries(
+  Object.entries(ORT_TYPE).map(([datatype, ort]) => [ort, datatype as Datatype]),
+);
+
+/** Converts tensor data to plain JSON values. INT64/UINT64 become numbers (exact up to 2^53). */
+export function toJsonValues(tensor: Tensor): (number | string | boolean)[] {
+  const { data, datatype } = tensor;
+  if (datatype === 'BYTES') return [...(data as readonly string[])];
+  if (datatype === 'BOOL') return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, Number);
+  return Array.from(data as Exclude<NumericArray, BigInt64Array | BigUint64Array>);
+}
+
+export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -1,0 +1,145 @@
+import type { Logger } from 'pino';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import type { InputPolicy, ModelVersion } from '../domain/model.js';
+import type { Signature } from '../domain/signature.js';
+import { SlipwayError } from '../errors/index.js';
+import type { InferenceRuntime } from '../runtime/inference-runtime.js';
+import { allocate, elementCount, type NamedTensors, type Tensor } from '../runtime/tensor.js';
+import { InputDecoder } from './input-decoder.js';
+
+/** LOADING -> READY, or FAILED; UNLOADING while its sessions are released. */
+export type LoadState = 'LOADING' | 'READY' | 'FAILED' | 'UNLOADING';
+
+/** What a loaded model needs to be warmed: its signature, null policy and sample rows. */
+export interface Loadable {
+  readonly sha256: string;
+  readonly signature: Signature;
+  readonly inputPolicies: readonly InputPolicy[];
+  readonly sample: readonly Record<string, unknown>[];
+}
+
+interface Entry {
+  state: LoadState;
+  ready: Promise<void>;
+  lastUsed: number;
+  error?: SlipwayError;
+}
+
+export interface ModelHostOptions {
+  readonly runtime: InferenceRuntime;
+  readonly artifacts: ArtifactStore;
+  readonly maxLoaded: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Keeps models loaded in the inference runtime. Entries are keyed by the artifact's sha256, so the
+ * same bytes are loaded once however many versions share them, and the load done to validate an
+ * upload is the load that serves it. A model is READY only after it has computed its sample rows
+ * (the warm-up); callers switch traffic to a version only once it is READY, and unload the old
+ * version afterwards (`evict`), never before.
+ */
+export class ModelHost {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pinned = new Set<string>();
+
+  constructor(private readonly options: ModelHostOptions) {}
+
+  /** Loads and warms bytes that are not yet registered (an upload being validated). */
+  prepare(bytes: Uint8Array, model: Loadable): Promise<void> {
+    return this.ensure(model, async () => bytes);
+  }
+
+  /** Loads and warms a registered version, reading and verifying its artifact if needed. */
+  load(version: ModelVersion): Promise<void> {
+    return this.ensure(version, () => this.options.artifacts.read(version.artifactKey, version.sha256));
+  }
+
+  state(sha256: string): LoadState | undefined {
+    return this.entries.get(sha256)?.state;
+  }
+
+  /** Runs a READY model. Throws MODEL_NOT_READY if it is not loaded. */
+  async infer(sha256: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
+    const entry = this.entries.get(sha256);
+    if (!entry || entry.state !== 'READY') {
+      throw new SlipwayError('MODEL_NOT_READY', 'The model version is not loaded; retry shortly.', {
+        state: entry?.state ?? 'UNLOADED',
+      });
+    }
+    entry.lastUsed = Date.now();
+    return this.options.runtime.infer(sha256, inputs, outputs);
+  }
+
+  /** Marks the models that are serving traffic; they are never evicted. */
+  pin(shas: Iterable<string>): void {
+    this.pinned.clear();
+    for (const sha of shas) this.pinned.add(sha);
+  }
+
+  /** Unloads the least recently used unpinned models beyond the configured maximum. */
+  async evict(): Promise<void> {
+    const candidates = [...this.entries]
+      .filter(([sha, entry]) => !this.pinned.has(sha) && entry.state !== 'LOADING')
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    let excess = this.entries.size - this.options.maxLoaded;
+    for (const [sha, entry] of candidates) {
+      if (excess <= 0 && entry.state !== 'FAILED') continue;
+      excess -= 1;
+      entry.state = 'UNLOADING';
+      this.entries.delete(sha);
+      await this.options.runtime.unload(sha);
+    }
+  }
+
+  private ensure(model: Loadable, bytes: () => Promise<Uint8Array>): Promise<void> {
+    const existing = this.entries.get(model.sha256);
+    if (existing && existing.state !== 'FAILED') {
+      existing.lastUsed = Date.now();
+      return existing.ready;
+    }
+    const entry: Entry = { state: 'LOADING', ready: Promise.resolve(), lastUsed: Date.now() };
+    entry.ready = this.loadAndWarm(model, bytes).then(
+      () => {
+        entry.state = 'READY';
+      },
+      (error: unknown) => {
+        entry.state = 'FAILED';
+        entry.error = error instanceof SlipwayError ? error : new SlipwayError('INTERNAL', String(error));
+        this.options.logger.warn({ sha256: model.sha256, err: error }, 'model failed to load');
+        throw entry.error;
+      },
+    );
+    this.entries.set(model.sha256, entry);
+    return entry.ready;
+  }
+
+  private async loadAndWarm(model: Loadable, bytes: () => Promise<Uint8Array>): Promise<void> {
+    const { runtime } = this.options;
+    await runtime.load(model.sha256, await bytes());
+    const outputs = model.signature.outputs.map((o) => o.name);
+    try {
+      const inputs =
+        model.sample.length > 0
+          ? new InputDecoder(model.signature, model.inputPolicies).fromRows(model.sample, 'sample')
+          : syntheticInputs(model.signature);
+      await runtime.infer(model.sha256, inputs, outputs);
+    } catch (error) {
+      await runtime.unload(model.sha256);
+      const why = error instanceof Error ? error.message : String(error);
+      throw new SlipwayError('INVALID_MODEL', `The model failed its warm-up prediction on its sample rows: ${why}`, {
+        reason: 'WARMUP_FAILED',
+      });
+    }
+  }
+}
+
+/** One row of zeros, empty strings and false (every dynamic dimension 1): warms a model without a sample. */
+function syntheticInputs(signature: Signature): NamedTensors {
+  const tensors: Record<string, Tensor> = {};
+  for (const input of signature.inputs) {
+    const shape = input.shape.map((d) => (d < 0 ? 1 : d));
+    tensors[input.name] = { datatype: input.datatype, shape, data: allocate(input.datatype, elementCount(shape)) };
+  }
+  return tensors;
+}
