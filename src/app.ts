@@ -36,7 +36,8 @@ export interface CreateAppOptions {
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const config = compileConfig(options.overrides);
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } });
+  // Logs go to stderr as JSON lines, so stdout stays free for command output (`slipway serve --json`).
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
   const store = registryStoreForUri(config.registryUri);
   await store.migrate();

@@ -1,0 +1,303 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SingleBar } from 'cli-progress';
+import { Command, CommanderError, Option } from 'commander';
+import { createApp } from '../app.js';
+import { compileConfig, type ConfigOverrides } from '../config/index.js';
+import { SLIPWAY_VERSION } from '../version.js';
+import { ApiClient, ApiError } from './api-client.js';
+import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
+import { createOutput, type Output, table } from './output.js';
+import { readRows } from './rows.js';
+
+interface GlobalOptions {
+  server?: string;
+  json?: boolean;
+}
+
+const program = new Command('slipway')
+  .description('Slipway: register ONNX models, serve them, and keep them healthy in production.')
+  .version(SLIPWAY_VERSION)
+  .addOption(new Option('--server <url>', 'Slipway server URL (default: $SLIPWAY_SERVER or http://127.0.0.1:8080)'))
+  .option('--json', 'print one JSON document instead of text')
+  .showHelpAfterError()
+  .exitOverride();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const output = (): Output => createOutput(globals().json === true);
+const client = (): ApiClient => new ApiClient((globals().server ?? compileConfig().server).replace(/\/+$/, ''));
+
+program
+  .command('serve')
+  .description('start the server (registry, artifacts, inference) in this process')
+  .option('--host <host>', 'interface to listen on (default $SLIPWAY_HOST or 127.0.0.1)')
+  .option('--port <port>', 'port to listen on (default $SLIPWAY_PORT or 8080)')
+  .option('--data-dir <dir>', 'folder for the SQLite registry and artifacts (default $SLIPWAY_DATA_DIR or ./.slipway)')
+  .action(async (options: { host?: string; port?: string; dataDir?: string }) => {
+    const app = await start(overridesFrom(options));
+    output().result({ url: app.url() }, () => `Slipway ${SLIPWAY_VERSION} listening on ${app.url()} (API docs: ${app.url()}/docs)`);
+  });
+
+program
+  .command('demo')
+  .description('start the server with the example model registered, and print how to call it')
+  .option('--port <port>', 'port to listen on (default $SLIPWAY_PORT or 8080)')
+  .option('--data-dir <dir>', 'data folder (default $SLIPWAY_DATA_DIR or ./.slipway)')
+  .action(async (options: { port?: string; dataDir?: string }) => {
+    const app = await start(overridesFrom(options));
+    const example = fileURLToPath(new URL('../../examples/penguin-species/', import.meta.url));
+    const manifest = JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')) as { sample: Record<string, unknown>[] };
+    const existing = await app.registry.store.listModels({ search: 'penguin-species' });
+    if (!existing.items.some((m) => m.name === 'penguin-species')) {
+      await app.registry.createModel({ name: 'penguin-species', description: 'Palmer penguins species classifier' });
+    }
+    const versions = await app.registry.store.listVersions({ model: 'penguin-species', status: 'READY', limit: 1 });
+    if (versions.items.length === 0) {
+      const { createReadStream } = await import('node:fs');
+      await app.registry.pushVersion('penguin-species', createReadStream(`${example}model.onnx`), {
+        uploader: 'demo',
+        manifest: JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')),
+      });
+    }
+    const url = app.url();
+    const body = JSON.stringify({ instances: manifest.sample.slice(0, 2) });
+    const curl = `curl -s -X POST ${url}/v1/models/penguin-species:predict -H 'content-type: application/json' -d '${body}'`;
+    output().result({ url, docs: `${url}/docs`, curl }, () =>
+      [
+        '',
+        `Slipway ${SLIPWAY_VERSION} demo is running (Ctrl-C stops it).`,
+        `  server    ${url}`,
+        `  API docs  ${url}/docs`,
+        `  health    ${url}/health`,
+        '',
+        'Predict the species of two penguins:',
+        `  ${curl}`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+const models = program.command('models').description('register and inspect models and versions');
+
+models
+  .command('push')
+  .description('upload an ONNX file as the next version of a model (the model is created if absent)')
+  .argument('<file>', 'the ONNX file')
+  .option('--name <model>', 'model name (default: the manifest\'s "model")')
+  .option('--manifest <file>', 'manifest JSON: metrics, lineage, nullable inputs, sample rows')
+  .option('--description <text>', 'what changed in this version')
+  .action(async (file: string, options: { name?: string; manifest?: string; description?: string }) => {
+    const out = output();
+    const manifestText = options.manifest === undefined ? undefined : readText(options.manifest);
+    const name = options.name ?? (manifestText ? (JSON.parse(manifestText) as { model?: string }).model : undefined);
+    if (!name) throw new UsageError('Name the model with --name (or a manifest with a "model" field).');
+    const api = client();
+    await api.post('/api/v1/models', { name }).catch((error: unknown) => {
+      if (!(error instanceof ApiError && error.code === 'ALREADY_EXISTS')) throw error;
+    });
+    const bar = out.json || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'uploading [{bar}] {percentage}% {value}/{total} bytes' });
+    const fields: Record<string, string> = {};
+    if (manifestText !== undefined) fields.manifest = manifestText;
+    if (options.description !== undefined) fields.description = options.description;
+    let started = false;
+    const version = await api
+      .upload<WireVersion>(`/api/v1/models/${encodeURIComponent(name)}/versions`, file, fields, (sent, total) => {
+        if (!bar) return;
+        if (!started) bar.start(total, 0);
+        started = true;
+        bar.update(sent);
+      })
+      .finally(() => bar?.stop());
+    out.result(version, () => `Registered ${version.model} version ${version.version} (${version.status}, sha256 ${version.sha256.slice(0, 12)}…, ${version.size_bytes} bytes).`);
+  });
+
+models
+  .command('ls')
+  .description('list models')
+  .option('--search <text>', 'only models whose name contains this')
+  .action(async (options: { search?: string }) => {
+    const query = options.search ? `?search=${encodeURIComponent(options.search)}` : '';
+    const page = await client().get<{ models: WireModel[] }>(`/api/v1/models${query}`);
+    output().result(page, () =>
+      page.models.length === 0
+        ? 'No models yet. Push one with: slipway models push model.onnx --name my-model'
+        : table(
+            ['MODEL', 'LATEST', 'ALIASES', 'UPDATED'],
+            page.models.map((m) => [m.name, m.latest_version, aliasList(m.aliases), m.updated_at]),
+          ),
+    );
+  });
+
+models
+  .command('show')
+  .description("show a model and its versions, or one version's details")
+  .argument('<model>', 'model name')
+  .argument('[version]', 'a version number, to show that version in detail')
+  .action(async (name: string, number: string | undefined) => {
+    const api = client();
+    if (number !== undefined) {
+      const version = await api.get<WireVersion>(`/api/v1/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(number)}`);
+      output().result(version, () => describeVersion(version));
+      return;
+    }
+    const model = await api.get<WireModel>(`/api/v1/models/${encodeURIComponent(name)}`);
+    const page = await api.get<{ versions: WireVersion[] }>(`/api/v1/models/${encodeURIComponent(name)}/versions`);
+    output().result({ model, versions: page.versions }, () =>
+      [
+        `${model.name}${model.description ? `: ${model.description}` : ''}`,
+        `aliases: ${aliasList(model.aliases) || '-'}`,
+        '',
+        table(
+          ['VERSION', 'STATUS', 'ALIASES', 'METRICS', 'SIZE', 'CREATED'],
+          page.versions.map((v) => [v.version, v.status, v.aliases.join(','), metricList(v.metrics), v.size_bytes, v.created_at]),
+        ),
+      ].join('\n'),
+    );
+  });
+
+const alias = program.command('alias').description('move named pointers to versions (champion serves traffic)');
+alias
+  .command('set')
+  .argument('<model>')
+  .argument('<alias>')
+  .argument('<version>')
+  .description('point an alias at a version')
+  .action(async (model: string, name: string, version: string) => {
+    const number = Number(version);
+    if (!Number.isInteger(number) || number < 1) throw new UsageError(`version must be a positive integer, got "${version}".`);
+    const result = await client().put<{ previous_version: number | null }>(
+      `/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`,
+      { version: number },
+    );
+    output().result({ model, alias: name, version: number, ...result }, () =>
+      `${model}@${name} -> version ${number}${result.previous_version === null ? '' : ` (was ${result.previous_version})`}`,
+    );
+  });
+alias
+  .command('delete')
+  .argument('<model>')
+  .argument('<alias>')
+  .description('delete an alias')
+  .action(async (model: string, name: string) => {
+    await client().delete(`/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`);
+    output().result({ model, alias: name, deleted: true }, () => `Deleted ${model}@${name}.`);
+  });
+
+program
+  .command('predict')
+  .description('predict rows from a CSV or JSON file ("-" reads standard input)')
+  .argument('<model>', 'model name')
+  .argument('<file>', 'rows: CSV with a header, a JSON array of rows, or {"instances": [...]}')
+  .action(async (model: string, file: string) => {
+    const api = client();
+    const metadata = await api.get<{ inputs: { name: string; datatype: string }[] }>(`/v2/models/${encodeURIComponent(model)}`);
+    const rows = readRows(file, metadata.inputs);
+    const result = await api.post<{ predictions: Record<string, unknown>[] }>(
+      `/v1/models/${encodeURIComponent(model)}:predict`,
+      { instances: rows },
+    );
+    output().result(result, () => {
+      const columns = Object.keys(result.predictions[0] ?? {});
+      return table(['ROW', ...columns.map((c) => c.toUpperCase())], result.predictions.map((p, i) => [i + 1, ...columns.map((c) => format(p[c]))]));
+    });
+  });
+
+interface WireModel {
+  name: string;
+  description: string;
+  latest_version: number;
+  aliases: Record<string, number>;
+  updated_at: string;
+}
+interface WireVersion {
+  model: string;
+  version: number;
+  status: string;
+  sha256: string;
+  size_bytes: number;
+  aliases: string[];
+  metrics: Record<string, number>;
+  created_at: string;
+  description: string;
+  signature: { inputs: { name: string; datatype: string; shape: number[] }[]; outputs: { name: string; datatype: string; shape: number[] }[] };
+  lineage: Record<string, string | null>;
+}
+
+async function start(overrides: ConfigOverrides) {
+  const app = await createApp({ overrides });
+  await app.listen();
+  const stop = () => {
+    app.logger.info('shutting down');
+    void app.close().then(() => process.exit(EXIT.OK));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return app;
+}
+
+function overridesFrom(options: { host?: string; port?: string; dataDir?: string }): ConfigOverrides {
+  return {
+    ...(options.host !== undefined ? { SLIPWAY_HOST: options.host } : {}),
+    ...(options.port !== undefined ? { SLIPWAY_PORT: options.port } : {}),
+    ...(options.dataDir !== undefined ? { SLIPWAY_DATA_DIR: options.dataDir } : {}),
+  };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function describeVersion(v: WireVersion): string {
+  const tensors = (list: WireVersion['signature']['inputs']) => list.map((t) => `    ${t.name}  ${t.datatype} [${t.shape.join(', ')}]`).join('\n');
+  return [
+    `${v.model} version ${v.version} (${v.status})${v.aliases.length ? `  aliases: ${v.aliases.join(', ')}` : ''}`,
+    v.description ? `  ${v.description}` : '',
+    `  sha256   ${v.sha256}`,
+    `  size     ${v.size_bytes} bytes`,
+    `  created  ${v.created_at} by ${v.lineage.uploader}`,
+    `  metrics  ${metricList(v.metrics) || '-'}`,
+    '  inputs',
+    tensors(v.signature.inputs),
+    '  outputs',
+    tensors(v.signature.outputs),
+  ]
+    .filter((line) => line !== '')
+    .join('\n');
+}
+
+const aliasList = (aliases: Record<string, number>) =>
+  Object.entries(aliases)
+    .map(([name, version]) => `${name}=${version}`)
+    .join(', ');
+const metricList = (metrics: Record<string, number>) =>
+  Object.entries(metrics)
+    .map(([name, value]) => `${name}=${Number(value.toFixed(4))}`)
+    .join(' ');
+const format = (value: unknown) =>
+  Array.isArray(value) ? value.map((v) => (typeof v === 'number' ? Number(v.toFixed(4)) : v)).join(' ') : value;
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return;
+    }
+    const code = exitCodeFor(error);
+    const json = globals().json === true;
+    const apiError = error instanceof ApiError ? error : undefined;
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ error: (error as Error).message, code: apiError?.code ?? (error as Error).name, request_id: apiError?.requestId }, null, 2)}\n`,
+      );
+    } else {
+      process.stderr.write(`error: ${(error as Error).message}${apiError ? ` [${apiError.code}]` : ''}\n`);
+    }
+    process.exitCode = code;
+  }
+}
