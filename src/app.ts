@@ -37,7 +37,8 @@ export interface CreateAppOptions {
 export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const config = compileConfig(options.overrides);
   // Logs go to stderr as JSON lines, so stdout stays free for command output (`slipway serve --json`).
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
   const store = registryStoreForUri(config.registryUri);
   await store.migrate();
@@ -52,19 +53,36 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   });
   await runtime.started();
-  const host = new ModelHost({ runtime, artifacts, maxLoaded: config.maxLoadedVersions, logger });
-  const dataPlane = new DataPlane({ registry: store, host, resolver: new AliasOrLatestResolver(store), logger });
+  const host = new ModelHost({
+    runtime,
+    artifacts,
+    maxLoaded: config.maxLoadedVersions,
+    warmupTimeoutMs: Math.max(config.inferenceTimeoutMs, 60_000),
+    logger,
+  });
+  const dataPlane = new DataPlane({
+    registry: store,
+    host,
+    resolver: new AliasOrLatestResolver(store),
+    logger,
+  });
   const registry = new RegistryService({
     store,
     artifacts,
-    gate: { inspect: (bytes) => runtime.inspect(bytes), prepare: (bytes, model) => host.prepare(bytes, model) },
+    gate: {
+      inspect: (bytes) => runtime.inspect(bytes),
+      prepare: (bytes, model) => host.prepare(bytes, model),
+    },
     maxUploadBytes: config.maxUploadBytes,
     onChange: (model) => dataPlane.refresh(model),
     logger,
   });
 
   let ready = false;
-  const http = await buildHttpServer({ config, registry, dataPlane, version: SLIPWAY_VERSION, isReady: () => ready }, logger);
+  const http = await buildHttpServer(
+    { config, registry, dataPlane, version: SLIPWAY_VERSION, isReady: () => ready },
+    logger,
+  );
   let address = '';
 
   return {

@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
-import sklearn
 import skl2onnx
+import sklearn
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
@@ -118,21 +118,15 @@ def build_pipeline() -> Pipeline:
             ("scale", StandardScaler()),
         ]
     )
-    categorical = OneHotEncoder(
-        categories=[ISLANDS, SEXES], handle_unknown="ignore", sparse_output=False
-    )
-    features = ColumnTransformer(
-        [("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)]
-    )
+    categorical = OneHotEncoder(categories=[ISLANDS, SEXES], handle_unknown="ignore", sparse_output=False)
+    features = ColumnTransformer([("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)])
     classifier = LogisticRegression(C=1.0, max_iter=1000, random_state=RANDOM_STATE)
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
 def split(features: pd.DataFrame, labels: pd.Series):
     """The fixed, stratified train/test split the published metrics refer to."""
-    return train_test_split(
-        features, labels, test_size=TEST_SIZE, stratify=labels, random_state=RANDOM_STATE
-    )
+    return train_test_split(features, labels, test_size=TEST_SIZE, stratify=labels, random_state=RANDOM_STATE)
 
 
 def train(features: pd.DataFrame, labels: pd.Series) -> tuple[Pipeline, dict]:
@@ -224,7 +218,7 @@ def json_value(value):
 
 
 def sample_rows(features: pd.DataFrame, labels: pd.Series) -> list[dict]:
-    """Five real rows: a complete one per species, then one missing sex, then one missing everything optional."""
+    """Five real rows: one complete row per species, one without sex, one with no measurements."""
     complete = features.notna().all(axis=1) & (features["sex"] != "")
     picks = [int(features.index[complete & (labels == species)][0]) for species in sorted(labels.unique())]
     picks.append(int(features.index[(features["sex"] == "") & features[NUMERIC].notna().all(axis=1)][0]))

@@ -12,9 +12,13 @@ const MAX_KEY_LENGTH = 1024;
  */
 export function resolveKey(root: string, key: string): string {
   const refuse = (why: string): never => {
-    throw new SlipwayError('INVALID_ARGUMENT', `Artifact path ${JSON.stringify(key)} is not allowed: ${why}.`, {
-      field: 'path',
-    });
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `Artifact path ${JSON.stringify(key)} is not allowed: ${why}.`,
+      {
+        field: 'path',
+      },
+    );
   };
   if (typeof key !== 'string' || key.length === 0) refuse('it is empty');
   if (key.length > MAX_KEY_LENGTH) refuse(`it is longer than ${MAX_KEY_LENGTH} characters`);
@@ -31,7 +35,8 @@ export function resolveKey(root: string, key: string): string {
       } catch {
         break;
       }
-      if (decoded === '.' || decoded === '..' || /[/\\\u0000]/.test(decoded)) refuse('it has an encoded separator or ".." segment');
+      if (decoded === '.' || decoded === '..' || /[/\\]/.test(decoded) || decoded.includes('\0'))
+        refuse('it has an encoded separator or ".." segment');
     }
   }
   const path = join(root, ...key.split('/'));

@@ -85,13 +85,20 @@ export class ApiClient {
       response = await fetch(`${this.baseUrl}${path}`, init);
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new UnreachableError(`Cannot reach the Slipway server at ${this.baseUrl} (${cause}). Is it running? Set --server or SLIPWAY_SERVER.`);
+      throw new UnreachableError(
+        `Cannot reach the Slipway server at ${this.baseUrl} (${cause}). Is it running? Set --server or SLIPWAY_SERVER.`,
+      );
     }
     const text = await response.text();
     const parsed = text === '' ? undefined : safeJson(text);
     if (!response.ok) {
       const body = (parsed ?? {}) as { error?: string; code?: string; request_id?: string };
-      throw new ApiError(response.status, body.code ?? `HTTP_${response.status}`, body.error ?? text, body.request_id);
+      throw new ApiError(
+        response.status,
+        body.code ?? `HTTP_${response.status}`,
+        body.error ?? text,
+        body.request_id,
+      );
     }
     return parsed as T;
   }

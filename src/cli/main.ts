@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { createApp } from '../app.js';
-import { compileConfig, type ConfigOverrides } from '../config/index.js';
+import { type ConfigOverrides, compileConfig } from '../config/index.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
@@ -18,24 +18,33 @@ interface GlobalOptions {
 const program = new Command('slipway')
   .description('Slipway: register ONNX models, serve them, and keep them healthy in production.')
   .version(SLIPWAY_VERSION)
-  .addOption(new Option('--server <url>', 'Slipway server URL (default: $SLIPWAY_SERVER or http://127.0.0.1:8080)'))
+  .addOption(
+    new Option('--server <url>', 'Slipway server URL (default: $SLIPWAY_SERVER or http://127.0.0.1:8080)'),
+  )
   .option('--json', 'print one JSON document instead of text')
   .showHelpAfterError()
   .exitOverride();
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 const output = (): Output => createOutput(globals().json === true);
-const client = (): ApiClient => new ApiClient((globals().server ?? compileConfig().server).replace(/\/+$/, ''));
+const client = (): ApiClient =>
+  new ApiClient((globals().server ?? compileConfig().server).replace(/\/+$/, ''));
 
 program
   .command('serve')
   .description('start the server (registry, artifacts, inference) in this process')
   .option('--host <host>', 'interface to listen on (default $SLIPWAY_HOST or 127.0.0.1)')
   .option('--port <port>', 'port to listen on (default $SLIPWAY_PORT or 8080)')
-  .option('--data-dir <dir>', 'folder for the SQLite registry and artifacts (default $SLIPWAY_DATA_DIR or ./.slipway)')
+  .option(
+    '--data-dir <dir>',
+    'folder for the SQLite registry and artifacts (default $SLIPWAY_DATA_DIR or ./.slipway)',
+  )
   .action(async (options: { host?: string; port?: string; dataDir?: string }) => {
     const app = await start(overridesFrom(options));
-    output().result({ url: app.url() }, () => `Slipway ${SLIPWAY_VERSION} listening on ${app.url()} (API docs: ${app.url()}/docs)`);
+    output().result(
+      { url: app.url() },
+      () => `Slipway ${SLIPWAY_VERSION} listening on ${app.url()} (API docs: ${app.url()}/docs)`,
+    );
   });
 
 program
@@ -46,12 +55,21 @@ program
   .action(async (options: { port?: string; dataDir?: string }) => {
     const app = await start(overridesFrom(options));
     const example = fileURLToPath(new URL('../../examples/penguin-species/', import.meta.url));
-    const manifest = JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')) as { sample: Record<string, unknown>[] };
+    const manifest = JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')) as {
+      sample: Record<string, unknown>[];
+    };
     const existing = await app.registry.store.listModels({ search: 'penguin-species' });
     if (!existing.items.some((m) => m.name === 'penguin-species')) {
-      await app.registry.createModel({ name: 'penguin-species', description: 'Palmer penguins species classifier' });
+      await app.registry.createModel({
+        name: 'penguin-species',
+        description: 'Palmer penguins species classifier',
+      });
     }
-    const versions = await app.registry.store.listVersions({ model: 'penguin-species', status: 'READY', limit: 1 });
+    const versions = await app.registry.store.listVersions({
+      model: 'penguin-species',
+      status: 'READY',
+      limit: 1,
+    });
     if (versions.items.length === 0) {
       const { createReadStream } = await import('node:fs');
       await app.registry.pushVersion('penguin-species', createReadStream(`${example}model.onnx`), {
@@ -89,26 +107,39 @@ models
   .action(async (file: string, options: { name?: string; manifest?: string; description?: string }) => {
     const out = output();
     const manifestText = options.manifest === undefined ? undefined : readText(options.manifest);
-    const name = options.name ?? (manifestText ? (JSON.parse(manifestText) as { model?: string }).model : undefined);
+    const name =
+      options.name ?? (manifestText ? (JSON.parse(manifestText) as { model?: string }).model : undefined);
     if (!name) throw new UsageError('Name the model with --name (or a manifest with a "model" field).');
     const api = client();
     await api.post('/api/v1/models', { name }).catch((error: unknown) => {
       if (!(error instanceof ApiError && error.code === 'ALREADY_EXISTS')) throw error;
     });
-    const bar = out.json || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'uploading [{bar}] {percentage}% {value}/{total} bytes' });
+    const bar =
+      out.json || !process.stderr.isTTY
+        ? undefined
+        : new SingleBar({ format: 'uploading [{bar}] {percentage}% {value}/{total} bytes' });
     const fields: Record<string, string> = {};
     if (manifestText !== undefined) fields.manifest = manifestText;
     if (options.description !== undefined) fields.description = options.description;
     let started = false;
     const version = await api
-      .upload<WireVersion>(`/api/v1/models/${encodeURIComponent(name)}/versions`, file, fields, (sent, total) => {
-        if (!bar) return;
-        if (!started) bar.start(total, 0);
-        started = true;
-        bar.update(sent);
-      })
+      .upload<WireVersion>(
+        `/api/v1/models/${encodeURIComponent(name)}/versions`,
+        file,
+        fields,
+        (sent, total) => {
+          if (!bar) return;
+          if (!started) bar.start(total, 0);
+          started = true;
+          bar.update(sent);
+        },
+      )
       .finally(() => bar?.stop());
-    out.result(version, () => `Registered ${version.model} version ${version.version} (${version.status}, sha256 ${version.sha256.slice(0, 12)}…, ${version.size_bytes} bytes).`);
+    out.result(
+      version,
+      () =>
+        `Registered ${version.model} version ${version.version} (${version.status}, sha256 ${version.sha256.slice(0, 12)}…, ${version.size_bytes} bytes).`,
+    );
   });
 
 models
@@ -136,12 +167,16 @@ models
   .action(async (name: string, number: string | undefined) => {
     const api = client();
     if (number !== undefined) {
-      const version = await api.get<WireVersion>(`/api/v1/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(number)}`);
+      const version = await api.get<WireVersion>(
+        `/api/v1/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(number)}`,
+      );
       output().result(version, () => describeVersion(version));
       return;
     }
     const model = await api.get<WireModel>(`/api/v1/models/${encodeURIComponent(name)}`);
-    const page = await api.get<{ versions: WireVersion[] }>(`/api/v1/models/${encodeURIComponent(name)}/versions`);
+    const page = await api.get<{ versions: WireVersion[] }>(
+      `/api/v1/models/${encodeURIComponent(name)}/versions`,
+    );
     output().result({ model, versions: page.versions }, () =>
       [
         `${model.name}${model.description ? `: ${model.description}` : ''}`,
@@ -149,13 +184,22 @@ models
         '',
         table(
           ['VERSION', 'STATUS', 'ALIASES', 'METRICS', 'SIZE', 'CREATED'],
-          page.versions.map((v) => [v.version, v.status, v.aliases.join(','), metricList(v.metrics), v.size_bytes, v.created_at]),
+          page.versions.map((v) => [
+            v.version,
+            v.status,
+            v.aliases.join(','),
+            metricList(v.metrics),
+            v.size_bytes,
+            v.created_at,
+          ]),
         ),
       ].join('\n'),
     );
   });
 
-const alias = program.command('alias').description('move named pointers to versions (champion serves traffic)');
+const alias = program
+  .command('alias')
+  .description('move named pointers to versions (champion serves traffic)');
 alias
   .command('set')
   .argument('<model>')
@@ -164,13 +208,16 @@ alias
   .description('point an alias at a version')
   .action(async (model: string, name: string, version: string) => {
     const number = Number(version);
-    if (!Number.isInteger(number) || number < 1) throw new UsageError(`version must be a positive integer, got "${version}".`);
+    if (!Number.isInteger(number) || number < 1)
+      throw new UsageError(`version must be a positive integer, got "${version}".`);
     const result = await client().put<{ previous_version: number | null }>(
       `/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`,
       { version: number },
     );
-    output().result({ model, alias: name, version: number, ...result }, () =>
-      `${model}@${name} -> version ${number}${result.previous_version === null ? '' : ` (was ${result.previous_version})`}`,
+    output().result(
+      { model, alias: name, version: number, ...result },
+      () =>
+        `${model}@${name} -> version ${number}${result.previous_version === null ? '' : ` (was ${result.previous_version})`}`,
     );
   });
 alias
@@ -190,7 +237,9 @@ program
   .argument('<file>', 'rows: CSV with a header, a JSON array of rows, or {"instances": [...]}')
   .action(async (model: string, file: string) => {
     const api = client();
-    const metadata = await api.get<{ inputs: { name: string; datatype: string }[] }>(`/v2/models/${encodeURIComponent(model)}`);
+    const metadata = await api.get<{ inputs: { name: string; datatype: string }[] }>(
+      `/v2/models/${encodeURIComponent(model)}`,
+    );
     const rows = readRows(file, metadata.inputs);
     const result = await api.post<{ predictions: Record<string, unknown>[] }>(
       `/v1/models/${encodeURIComponent(model)}:predict`,
@@ -198,7 +247,10 @@ program
     );
     output().result(result, () => {
       const columns = Object.keys(result.predictions[0] ?? {});
-      return table(['ROW', ...columns.map((c) => c.toUpperCase())], result.predictions.map((p, i) => [i + 1, ...columns.map((c) => format(p[c]))]));
+      return table(
+        ['ROW', ...columns.map((c) => c.toUpperCase())],
+        result.predictions.map((p, i) => [i + 1, ...columns.map((c) => format(p[c]))]),
+      );
     });
   });
 
@@ -219,7 +271,10 @@ interface WireVersion {
   metrics: Record<string, number>;
   created_at: string;
   description: string;
-  signature: { inputs: { name: string; datatype: string; shape: number[] }[]; outputs: { name: string; datatype: string; shape: number[] }[] };
+  signature: {
+    inputs: { name: string; datatype: string; shape: number[] }[];
+    outputs: { name: string; datatype: string; shape: number[] }[];
+  };
   lineage: Record<string, string | null>;
 }
 
@@ -252,7 +307,8 @@ function readText(file: string): string {
 }
 
 function describeVersion(v: WireVersion): string {
-  const tensors = (list: WireVersion['signature']['inputs']) => list.map((t) => `    ${t.name}  ${t.datatype} [${t.shape.join(', ')}]`).join('\n');
+  const tensors = (list: WireVersion['signature']['inputs']) =>
+    list.map((t) => `    ${t.name}  ${t.datatype} [${t.shape.join(', ')}]`).join('\n');
   return [
     `${v.model} version ${v.version} (${v.status})${v.aliases.length ? `  aliases: ${v.aliases.join(', ')}` : ''}`,
     v.description ? `  ${v.description}` : '',
@@ -278,7 +334,9 @@ const metricList = (metrics: Record<string, number>) =>
     .map(([name, value]) => `${name}=${Number(value.toFixed(4))}`)
     .join(' ');
 const format = (value: unknown) =>
-  Array.isArray(value) ? value.map((v) => (typeof v === 'number' ? Number(v.toFixed(4)) : v)).join(' ') : value;
+  Array.isArray(value)
+    ? value.map((v) => (typeof v === 'number' ? Number(v.toFixed(4)) : v)).join(' ')
+    : value;
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -23,10 +23,14 @@ export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] 
       throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
     }
     const rows = Array.isArray(value) ? value : (value as { instances?: unknown }).instances;
-    if (!Array.isArray(rows)) throw new UsageError(`${file}: expected an array of rows or {"instances": [...]}.`);
+    if (!Array.isArray(rows))
+      throw new UsageError(`${file}: expected an array of rows or {"instances": [...]}.`);
     return rows;
   }
-  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<
+    string,
+    string
+  >[];
   return records.map((record, index) => {
     const row: Record<string, unknown> = {};
     for (const [column, cell] of Object.entries(record)) {

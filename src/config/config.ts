@@ -61,7 +61,12 @@ export function compileConfig(
     maxBodyBytes: integer('SLIPWAY_MAX_BODY_BYTES', raw('SLIPWAY_MAX_BODY_BYTES'), 1024, 2 ** 31),
     inferenceWorkers:
       workers === undefined ? defaultWorkerCount() : integer('SLIPWAY_INFERENCE_WORKERS', workers, 1, 256),
-    inferenceTimeoutMs: integer('SLIPWAY_INFERENCE_TIMEOUT_MS', raw('SLIPWAY_INFERENCE_TIMEOUT_MS'), 10, 3_600_000),
+    inferenceTimeoutMs: integer(
+      'SLIPWAY_INFERENCE_TIMEOUT_MS',
+      raw('SLIPWAY_INFERENCE_TIMEOUT_MS'),
+      10,
+      3_600_000,
+    ),
     maxLoadedVersions: integer('SLIPWAY_MAX_LOADED_VERSIONS', raw('SLIPWAY_MAX_LOADED_VERSIONS'), 1, 10_000),
     logLevel: logLevel as LogLevel,
     server: (raw('SLIPWAY_SERVER') ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
@@ -70,14 +75,24 @@ export function compileConfig(
 
 function integer(name: VariableName, value: string | undefined, min: number, max: number): number {
   const parsed = Number(value);
-  if (value === undefined || value.trim() === '' || !Number.isInteger(parsed) || parsed < min || parsed > max) {
+  if (
+    value === undefined ||
+    value.trim() === '' ||
+    !Number.isInteger(parsed) ||
+    parsed < min ||
+    parsed > max
+  ) {
     throw invalid(name, value, `an integer from ${min} to ${max}`);
   }
   return parsed;
 }
 
 function invalid(name: string, value: string | undefined, expected: string): SlipwayError {
-  return new SlipwayError('INVALID_ARGUMENT', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`, {
-    variable: name,
-  });
+  return new SlipwayError(
+    'INVALID_ARGUMENT',
+    `${name}=${JSON.stringify(value)} is invalid: expected ${expected}.`,
+    {
+      variable: name,
+    },
+  );
 }

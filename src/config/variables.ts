@@ -48,7 +48,10 @@ export const VARIABLES = {
     default: '16',
     describe: 'Most model versions kept loaded at once; the least recently used unserved one is unloaded.',
   },
-  SLIPWAY_LOG_LEVEL: { default: 'info', describe: 'Log level: fatal, error, warn, info, debug, trace or silent.' },
+  SLIPWAY_LOG_LEVEL: {
+    default: 'info',
+    describe: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+  },
   SLIPWAY_SERVER: {
     default: 'http://127.0.0.1:8080',
     describe: 'Server the CLI talks to (the `--server` option overrides it).',

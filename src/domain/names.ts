@@ -44,9 +44,13 @@ export function assertTags(tags: Record<string, string>, field = 'tags'): Record
       );
     }
     if (typeof value !== 'string' || value.length > 5000) {
-      throw new SlipwayError('INVALID_ARGUMENT', `${field}.${key} must be a string of at most 5000 characters.`, {
-        field: `${field}.${key}`,
-      });
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `${field}.${key} must be a string of at most 5000 characters.`,
+        {
+          field: `${field}.${key}`,
+        },
+      );
     }
   }
   return tags;
@@ -55,10 +59,14 @@ export function assertTags(tags: Record<string, string>, field = 'tags'): Record
 /** Parses a version path segment: a positive integer, nothing else ("01", "1.0" and "-1" are refused). */
 export function parseVersionNumber(text: string, field = 'version'): number {
   if (!/^[1-9][0-9]{0,9}$/.test(text)) {
-    throw new SlipwayError('INVALID_ARGUMENT', `${field} ${JSON.stringify(text)} is not a version number: expected 1, 2, 3…`, {
-      field,
-      value: text,
-    });
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${field} ${JSON.stringify(text)} is not a version number: expected 1, 2, 3…`,
+      {
+        field,
+        value: text,
+      },
+    );
   }
   return Number(text);
 }

@@ -6,14 +6,17 @@
  */
 export const ERROR_CODES = {
   INVALID_JSON: 'The request body is not well-formed JSON.',
-  INVALID_ARGUMENT: 'A request field is missing, has the wrong type, or has a value outside what is accepted.',
+  INVALID_ARGUMENT:
+    'A request field is missing, has the wrong type, or has a value outside what is accepted.',
   MISSING_INPUT: 'A model input that the signature requires is absent from the prediction request.',
   UNKNOWN_INPUT: 'The prediction request names an input (feature) that the model does not have.',
   INVALID_DATATYPE: "A prediction input's datatype differs from the model's, or a value has the wrong type.",
   INVALID_SHAPE: "A prediction input's shape, or its number of values, does not fit the model's signature.",
-  INVALID_VALUE: 'A prediction value is not allowed: null or NaN where the input is not nullable, or out of range.',
+  INVALID_VALUE:
+    'A prediction value is not allowed: null or NaN where the input is not nullable, or out of range.',
   INVALID_MODEL: 'An uploaded model was refused by validation; `details.reason` says which rule it broke.',
-  UNSUPPORTED_MODEL: 'An uploaded model is valid ONNX but uses something Slipway cannot serve (e.g. ZipMap outputs).',
+  UNSUPPORTED_MODEL:
+    'An uploaded model is valid ONNX but uses something Slipway cannot serve (e.g. ZipMap outputs).',
   UNSUPPORTED_MEDIA_TYPE: 'The Content-Type of the request is not one the route accepts.',
   PAYLOAD_TOO_LARGE: 'The request body or uploaded file is larger than the configured limit.',
   CHECKSUM_MISMATCH: 'An uploaded artifact does not match the sha256 the client declared.',
@@ -24,7 +27,8 @@ export const ERROR_CODES = {
   ALREADY_EXISTS: 'The resource being created already exists.',
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',
   MODEL_NOT_READY: 'The model version exists but is not loaded and ready to serve yet.',
-  DEADLINE_EXCEEDED: 'Inference took longer than the configured timeout; the worker running it was restarted.',
+  DEADLINE_EXCEEDED:
+    'Inference took longer than the configured timeout; the worker running it was restarted.',
   INFERENCE_FAILED: 'The model raised an error while computing on inputs that matched its signature.',
   UNAVAILABLE: 'A backend Slipway depends on is not reachable; retry later.',
   INTERNAL: 'An unexpected server error. The request id in the body finds the log line.',

@@ -36,17 +36,18 @@ export function toSlipwayError(error: unknown): SlipwayError {
     const first = fastifyError.validation[0];
     const where = fastifyError.validationContext ?? 'body';
     const path = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
-    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-    const field = [where === 'body' ? '' : where, path, missing].filter(Boolean).join('.') || where;
-    const extra = (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty;
-    const message = extra
-      ? `${field}: unknown field "${extra}"`
-      : `${field}: ${first?.message ?? 'is invalid'}${missing ? '' : describeAllowed(first?.params)}`;
-    return new SlipwayError('INVALID_ARGUMENT', `${message}.`, { field: extra ? `${field}.${extra}` : field });
+    const params = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+    const named = params.missingProperty ?? params.additionalProperty;
+    const field = [where === 'body' ? '' : where, path, named].filter(Boolean).join('.') || where;
+    const message = params.additionalProperty
+      ? `${field}: unknown field; remove it`
+      : `${field}: ${first?.message ?? 'is invalid'}${params.missingProperty ? '' : describeAllowed(first?.params)}`;
+    return new SlipwayError('INVALID_ARGUMENT', `${message}.`, { field });
   }
   const code = fastifyError.code ? FRAMEWORK_CODES[fastifyError.code] : undefined;
   if (code) return new SlipwayError(code, frameworkMessage(code, fastifyError.message));
-  if (error instanceof SyntaxError) return new SlipwayError('INVALID_JSON', `The request body is not valid JSON: ${error.message}`);
+  if (error instanceof SyntaxError)
+    return new SlipwayError('INVALID_JSON', `The request body is not valid JSON: ${error.message}`);
   return new SlipwayError('INTERNAL', 'Internal server error.');
 }
 
@@ -56,7 +57,8 @@ function describeAllowed(params: unknown): string {
 }
 
 function frameworkMessage(code: ErrorCode, message: string): string {
-  if (code === 'UNSUPPORTED_MEDIA_TYPE') return `${message}. Send JSON with Content-Type: application/json (uploads: multipart/form-data).`;
+  if (code === 'UNSUPPORTED_MEDIA_TYPE')
+    return `${message}. Send JSON with Content-Type: application/json (uploads: multipart/form-data).`;
   if (code === 'INVALID_JSON') return `The request body is not valid JSON: ${message}`;
   return message;
 }
@@ -76,7 +78,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     void reply.status(status).send(errorBody(slipwayError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new SlipwayError('ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}. The API is described at /docs.`);
+    const error = new SlipwayError(
+      'ROUTE_NOT_FOUND',
+      `No route for ${request.method} ${request.url.split('?')[0]}. The API is described at /docs.`,
+    );
     void reply.status(404).send(errorBody(error, request.id));
   });
 }

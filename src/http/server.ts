@@ -35,6 +35,15 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   // Only JSON (and multipart for uploads). Accepting text/plain would let any web page POST to the
   // API from a browser without a CORS preflight.
   app.removeContentTypeParser('text/plain');
+  // Triton's HTTP client (tritonclient, perf_analyzer) sends JSON inference bodies without any
+  // Content-Type; Triton reads them as JSON and so does Slipway. Browsers always label a body, so
+  // this opens nothing to cross-site requests.
+  app.addHook('onRequest', async (request) => {
+    const hasBody =
+      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+    if (hasBody && request.headers['content-type'] === undefined)
+      request.headers['content-type'] = 'application/json';
+  });
   installErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);

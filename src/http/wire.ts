@@ -46,7 +46,11 @@ export const VersionSchema = Type.Object(
       labels: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number()]))),
     }),
     inputs: Type.Array(
-      Type.Object({ name: Type.String(), nullable: Type.Boolean(), description: Type.Optional(Type.String()) }),
+      Type.Object({
+        name: Type.String(),
+        nullable: Type.Boolean(),
+        description: Type.Optional(Type.String()),
+      }),
       { description: 'How each input treats null (manifest `inputs`).' },
     ),
     metrics: Type.Record(Type.String(), Type.Number()),

@@ -15,7 +15,12 @@ export interface VersionGate {
   /** Loads and warms the model with its sample; throws INVALID_MODEL if it cannot. */
   prepare(
     bytes: Uint8Array,
-    model: { sha256: string; signature: Signature; inputPolicies: readonly InputPolicy[]; sample: readonly Record<string, unknown>[] },
+    model: {
+      sha256: string;
+      signature: Signature;
+      inputPolicies: readonly InputPolicy[];
+      sample: readonly Record<string, unknown>[];
+    },
   ): Promise<void>;
 }
 
@@ -39,7 +44,8 @@ export interface RegistryServiceOptions {
 }
 
 /** Artifact key of a version's ONNX file. */
-export const artifactKeyFor = (model: string, version: number): string => `models/${model}/${version}/model.onnx`;
+export const artifactKeyFor = (model: string, version: number): string =>
+  `models/${model}/${version}/model.onnx`;
 
 /**
  * Registry use cases: creating models, pushing versions, moving aliases. A push is accepted only if
@@ -60,7 +66,11 @@ export class RegistryService {
   }
 
   /** Streams an ONNX file in, validates it, and registers it as the model's next version. */
-  async pushVersion(model: string, source: Readable | AsyncIterable<Uint8Array>, options: PushOptions): Promise<ModelVersion> {
+  async pushVersion(
+    model: string,
+    source: Readable | AsyncIterable<Uint8Array>,
+    options: PushOptions,
+  ): Promise<ModelVersion> {
     const { store, artifacts, gate, logger } = this.options;
     await store.getModel(model);
     const staged = await artifacts.stage(source, { maxBytes: this.options.maxUploadBytes });
@@ -105,11 +115,18 @@ export class RegistryService {
       try {
         await artifacts.commit(staged, version.artifactKey);
       } catch (error) {
-        await store.markVersionFailed(model, version.version, `artifact could not be stored: ${(error as Error).message}`);
+        await store.markVersionFailed(
+          model,
+          version.version,
+          `artifact could not be stored: ${(error as Error).message}`,
+        );
         throw error;
       }
       const ready = await store.markVersionReady(model, version.version);
-      logger.info({ model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes }, 'version registered');
+      logger.info(
+        { model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes },
+        'version registered',
+      );
       await this.options.onChange(model);
       return ready;
     } finally {

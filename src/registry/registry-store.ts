@@ -68,7 +68,11 @@ export interface RegistryStore {
    * Numbers a new version (the model's highest number ever plus one) and records it as PENDING,
    * with `artifactKey(version)` as the key its artifact will be stored under.
    */
-  createVersion(model: string, version: NewVersion, artifactKey: (version: number) => string): Promise<ModelVersion>;
+  createVersion(
+    model: string,
+    version: NewVersion,
+    artifactKey: (version: number) => string,
+  ): Promise<ModelVersion>;
   /** PENDING -> READY, once the artifact is durable. */
   markVersionReady(model: string, version: number): Promise<ModelVersion>;
   /** PENDING -> FAILED, with the reason. */

@@ -27,7 +27,10 @@ export function registryStoreForUri(uri: string): RegistryStore {
 function openSqlite(path: string): RegistryStore {
   if (path === '' || path === ':memory:') {
     // An in-memory database would silently lose the registry on restart.
-    throw new SlipwayError('INVALID_ARGUMENT', 'SLIPWAY_REGISTRY_URI must name a SQLite file, not an in-memory database.');
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      'SLIPWAY_REGISTRY_URI must name a SQLite file, not an in-memory database.',
+    );
   }
   const file = resolve(path);
   mkdirSync(dirname(file), { recursive: true });

@@ -15,8 +15,16 @@ export interface InferenceRuntime {
   /** Loads validated bytes under `key`, replacing nothing: loading an already loaded key is a no-op. */
   load(key: string, bytes: Uint8Array): Promise<void>;
 
-  /** Runs a loaded model. `outputs` names the outputs to compute. */
-  infer(key: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors>;
+  /**
+   * Runs a loaded model. `outputs` names the outputs to compute. A call that runs past `timeoutMs`
+   * (default: the runtime's configured deadline) fails with DEADLINE_EXCEEDED.
+   */
+  infer(
+    key: string,
+    inputs: NamedTensors,
+    outputs: readonly string[],
+    timeoutMs?: number,
+  ): Promise<NamedTensors>;
 
   /** Frees a loaded model; unknown keys are ignored. */
   unload(key: string): Promise<void>;

@@ -64,14 +64,20 @@ export class DataPlane {
   async infer(request: InferenceRequest): Promise<InferenceResult> {
     const { version, decoder } = await this.servable(request.model, request.version);
     const inputs =
-      request.inputs.kind === 'rows' ? decoder.fromRows(request.inputs.rows) : decoder.fromTensors(request.inputs.tensors);
+      request.inputs.kind === 'rows'
+        ? decoder.fromRows(request.inputs.rows)
+        : decoder.fromTensors(request.inputs.tensors);
     const outputs = request.outputs ?? version.signature.outputs.map((o) => o.name);
     for (const [index, name] of outputs.entries()) {
       if (!version.signature.outputs.some((o) => o.name === name)) {
         const known = version.signature.outputs.map((o) => `"${o.name}"`).join(', ');
-        throw new SlipwayError('INVALID_ARGUMENT', `outputs[${index}].name: the model has no output "${name}"; expected ${known}.`, {
-          field: `outputs[${index}].name`,
-        });
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `outputs[${index}].name: the model has no output "${name}"; expected ${known}.`,
+          {
+            field: `outputs[${index}].name`,
+          },
+        );
       }
     }
     return { version, outputs: await this.options.host.infer(version.sha256, inputs, outputs) };
@@ -96,7 +102,10 @@ export class DataPlane {
   async start(): Promise<void> {
     let pageToken: string | undefined;
     do {
-      const page = await this.options.registry.listModels({ limit: 1000, ...(pageToken ? { pageToken } : {}) });
+      const page = await this.options.registry.listModels({
+        limit: 1000,
+        ...(pageToken ? { pageToken } : {}),
+      });
       for (const model of page.items) {
         await this.refresh(model.name).catch((error: unknown) => {
           this.options.logger.error({ model: model.name, err: error }, 'could not load the served version');
@@ -121,9 +130,14 @@ export class DataPlane {
     const servable = this.served.get(model);
     if (!servable) {
       await this.options.registry.getModel(model);
-      throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no READY version to serve; push one first.`, { model });
+      throw new SlipwayError(
+        'VERSION_NOT_FOUND',
+        `Model "${model}" has no READY version to serve; push one first.`,
+        { model },
+      );
     }
-    if (this.options.host.state(servable.version.sha256) !== 'READY') await this.options.host.load(servable.version);
+    if (this.options.host.state(servable.version.sha256) !== 'READY')
+      await this.options.host.load(servable.version);
     return servable;
   }
 
@@ -134,11 +148,15 @@ export class DataPlane {
     if (!servable) {
       const version = await this.options.registry.getVersion(model, number);
       if (version.status !== 'READY') {
-        throw new SlipwayError('FAILED_PRECONDITION', `Version ${number} of "${model}" is ${version.status} and cannot serve.`, {
-          model,
-          version: number,
-          status: version.status,
-        });
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
+          {
+            model,
+            version: number,
+            status: version.status,
+          },
+        );
       }
       servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
       this.versions.set(key, servable);
@@ -164,7 +182,10 @@ export class DataPlane {
     const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
     this.served.set(model, servable);
     this.versions.set(`${model}@${number}`, servable);
-    this.options.logger.info({ model, version: number, previous: current?.version.version ?? null }, 'serving version switched');
+    this.options.logger.info(
+      { model, version: number, previous: current?.version.version ?? null },
+      'serving version switched',
+    );
     this.options.host.pin([...this.served.values()].flatMap((s) => (s ? [s.version.sha256] : [])));
     await this.options.host.evict();
   }

@@ -29,6 +29,11 @@ export interface ModelHostOptions {
   readonly runtime: InferenceRuntime;
   readonly artifacts: ArtifactStore;
   readonly maxLoaded: number;
+  /**
+   * Deadline of the warm-up prediction. Longer than a request's: a first run pays for allocations a
+   * steady-state request does not, and refusing a model for that would be wrong.
+   */
+  readonly warmupTimeoutMs: number;
   readonly logger: Logger;
 }
 
@@ -62,7 +67,7 @@ export class ModelHost {
   /** Runs a READY model. Throws MODEL_NOT_READY if it is not loaded. */
   async infer(sha256: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
     const entry = this.entries.get(sha256);
-    if (!entry || entry.state !== 'READY') {
+    if (entry?.state !== 'READY') {
       throw new SlipwayError('MODEL_NOT_READY', 'The model version is not loaded; retry shortly.', {
         state: entry?.state ?? 'UNLOADED',
       });
@@ -123,13 +128,17 @@ export class ModelHost {
         model.sample.length > 0
           ? new InputDecoder(model.signature, model.inputPolicies).fromRows(model.sample, 'sample')
           : syntheticInputs(model.signature);
-      await runtime.infer(model.sha256, inputs, outputs);
+      await runtime.infer(model.sha256, inputs, outputs, this.options.warmupTimeoutMs);
     } catch (error) {
       await runtime.unload(model.sha256);
       const why = error instanceof Error ? error.message : String(error);
-      throw new SlipwayError('INVALID_MODEL', `The model failed its warm-up prediction on its sample rows: ${why}`, {
-        reason: 'WARMUP_FAILED',
-      });
+      throw new SlipwayError(
+        'INVALID_MODEL',
+        `The model failed its warm-up prediction on its sample rows: ${why}`,
+        {
+          reason: 'WARMUP_FAILED',
+        },
+      );
     }
   }
 }
@@ -139,7 +148,11 @@ function syntheticInputs(signature: Signature): NamedTensors {
   const tensors: Record<string, Tensor> = {};
   for (const input of signature.inputs) {
     const shape = input.shape.map((d) => (d < 0 ? 1 : d));
-    tensors[input.name] = { datatype: input.datatype, shape, data: allocate(input.datatype, elementCount(shape)) };
+    tensors[input.name] = {
+      datatype: input.datatype,
+      shape,
+      data: allocate(input.datatype, elementCount(shape)),
+    };
   }
   return tensors;
 }

@@ -1,7 +1,9 @@
 import { type NamedTensors, toJsonValues } from '../runtime/tensor.js';
 
 /** Open Inference Protocol output tensors: flat row-major data, no `parameters` (Triton clients choke on them). */
-export function toTensorOutputs(outputs: NamedTensors): { name: string; datatype: string; shape: number[]; data: unknown[] }[] {
+export function toTensorOutputs(
+  outputs: NamedTensors,
+): { name: string; datatype: string; shape: number[]; data: unknown[] }[] {
   return Object.entries(outputs).map(([name, tensor]) => ({
     name,
     datatype: tensor.datatype,

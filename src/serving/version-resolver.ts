@@ -1,5 +1,5 @@
-import type { RegistryStore } from '../registry/registry-store.js';
 import { SlipwayError } from '../errors/index.js';
+import type { RegistryStore } from '../registry/registry-store.js';
 
 /** The alias whose version serves unversioned requests. */
 export const SERVING_ALIAS = 'champion';

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../../errors/index.js';
 import type { ArtifactStore, StagedArtifact, StageOptions } from '../artifact-store.js';
@@ -32,9 +32,15 @@ export class LocalArtifactStore implements ArtifactStore {
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size > options.maxBytes) {
-          done(new SlipwayError('PAYLOAD_TOO_LARGE', `The upload is larger than the limit of ${options.maxBytes} bytes.`, {
-            limit_bytes: options.maxBytes,
-          }));
+          done(
+            new SlipwayError(
+              'PAYLOAD_TOO_LARGE',
+              `The upload is larger than the limit of ${options.maxBytes} bytes.`,
+              {
+                limit_bytes: options.maxBytes,
+              },
+            ),
+          );
           return;
         }
         hash.update(chunk);
@@ -61,7 +67,10 @@ export class LocalArtifactStore implements ArtifactStore {
     await mkdir(dirname(target), { recursive: true });
     await this.assertNoSymlinks(target);
     if (await exists(target)) {
-      throw new SlipwayError('ALREADY_EXISTS', `An artifact already exists at "${key}"; artifacts are immutable.`);
+      throw new SlipwayError(
+        'ALREADY_EXISTS',
+        `An artifact already exists at "${key}"; artifacts are immutable.`,
+      );
     }
     await rename(this.stagedPath(staged.id), target);
     await fsyncPath(dirname(target), constants.O_RDONLY);
@@ -79,16 +88,24 @@ export class LocalArtifactStore implements ArtifactStore {
       bytes = await readFile(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SlipwayError('FAILED_PRECONDITION', `Artifact "${key}" is missing from the artifact store.`, { key });
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `Artifact "${key}" is missing from the artifact store.`,
+          { key },
+        );
       }
       throw error;
     }
     if (expectedSha256 !== undefined) {
       const actual = createHash('sha256').update(bytes).digest('hex');
       if (actual !== expectedSha256) {
-        throw new SlipwayError('CHECKSUM_MISMATCH', `Artifact "${key}" has sha256 ${actual}; the registry recorded ${expectedSha256}.`, {
-          key,
-        });
+        throw new SlipwayError(
+          'CHECKSUM_MISMATCH',
+          `Artifact "${key}" has sha256 ${actual}; the registry recorded ${expectedSha256}.`,
+          {
+            key,
+          },
+        );
       }
     }
     return bytes;
@@ -128,14 +145,22 @@ export class LocalArtifactStore implements ArtifactStore {
       const stat = await lstat(current).catch(() => undefined);
       if (!stat) return;
       if (stat.isSymbolicLink()) {
-        throw new SlipwayError('INVALID_ARGUMENT', 'Artifact path is not allowed: it passes through a symbolic link.', {
-          field: 'path',
-        });
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          'Artifact path is not allowed: it passes through a symbolic link.',
+          {
+            field: 'path',
+          },
+        );
       }
     }
     const real = await realpath(path).catch(() => undefined);
     if (real !== undefined && !real.startsWith(realRoot + sep)) {
-      throw new SlipwayError('INVALID_ARGUMENT', 'Artifact path is not allowed: it leaves the artifact root.', { field: 'path' });
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        'Artifact path is not allowed: it leaves the artifact root.',
+        { field: 'path' },
+      );
     }
   }
 }

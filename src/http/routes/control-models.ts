@@ -7,20 +7,35 @@ import type { HttpServices } from '../services.js';
 import { ErrorSchema, ModelSchema, toWireModel, toWireVersion, VersionSchema } from '../wire.js';
 
 const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
-const Limit = Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000 (default 100).' }));
-const PageToken = Type.Optional(Type.String({ maxLength: 200, description: 'next_page_token of the previous page.' }));
+const Limit = Type.Optional(
+  Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000 (default 100).' }),
+);
+const PageToken = Type.Optional(
+  Type.String({ maxLength: 200, description: 'next_page_token of the previous page.' }),
+);
 const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
-const VersionParams = Type.Object({ model: Type.String({ maxLength: 200 }), version: Type.String({ maxLength: 20 }) });
-const AliasParams = Type.Object({ model: Type.String({ maxLength: 200 }), alias: Type.String({ maxLength: 100 }) });
+const VersionParams = Type.Object({
+  model: Type.String({ maxLength: 200 }),
+  version: Type.String({ maxLength: 20 }),
+});
+const AliasParams = Type.Object({
+  model: Type.String({ maxLength: 200 }),
+  alias: Type.String({ maxLength: 100 }),
+});
 const VersionFilters = {
   status: Type.Optional(Type.Union([Type.Literal('PENDING'), Type.Literal('READY'), Type.Literal('FAILED')])),
-  tag: Type.Optional(Type.String({ maxLength: 500, description: '`key=value`, or `key` alone to match any value.' })),
+  tag: Type.Optional(
+    Type.String({ maxLength: 500, description: '`key=value`, or `key` alone to match any value.' }),
+  ),
   uploader: Type.Optional(Type.String({ maxLength: 200 })),
   run_id: Type.Optional(Type.String({ maxLength: 200 })),
   limit: Limit,
   page_token: PageToken,
 };
-const VersionPage = Type.Object({ versions: Type.Array(VersionSchema), next_page_token: Type.Union([Type.String(), Type.Null()]) });
+const VersionPage = Type.Object({
+  versions: Type.Array(VersionSchema),
+  next_page_token: Type.Union([Type.String(), Type.Null()]),
+});
 
 /** The control API for models, versions and aliases under /api/v1. */
 export async function controlModelRoutes(app: FastifyInstance, services: HttpServices): Promise<void> {
@@ -39,7 +54,13 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
           limit: Limit,
           page_token: PageToken,
         }),
-        response: { 200: Type.Object({ models: Type.Array(ModelSchema), next_page_token: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+        response: {
+          200: Type.Object({
+            models: Type.Array(ModelSchema),
+            next_page_token: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
       },
     },
     async (request) => {
@@ -63,7 +84,14 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   );
   app.post(
     '/api/v1/models',
-    { schema: { tags, summary: 'Create a model', body: CreateModel, response: { 201: ModelSchema, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Create a model',
+        body: CreateModel,
+        response: { 201: ModelSchema, ...errors },
+      },
+    },
     async (request, reply) => {
       const body = request.body as Static<typeof CreateModel>;
       const model = await registry.createModel({
@@ -77,7 +105,14 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
 
   app.get(
     '/api/v1/models/:model',
-    { schema: { tags, summary: 'Get a model', params: ModelParams, response: { 200: ModelSchema, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Get a model',
+        params: ModelParams,
+        response: { 200: ModelSchema, ...errors },
+      },
+    },
     async (request) => toWireModel(await registry.store.getModel(modelName(request.params))),
   );
 
@@ -97,27 +132,42 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
     async (request, reply) => {
       const model = modelName(request.params);
       if (!request.isMultipart()) {
-        throw new SlipwayError('UNSUPPORTED_MEDIA_TYPE', 'Upload a version as multipart/form-data with the ONNX file in the field "model".');
+        throw new SlipwayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'Upload a version as multipart/form-data with the ONNX file in the field "model".',
+        );
       }
       const fields: Record<string, string> = {};
       // Fields must come before the file: the file is streamed straight through validation.
-      for await (const part of request.parts({ limits: { fileSize: config.maxUploadBytes + 1, files: 1, fields: 10, fieldSize: 4 * 1024 * 1024 } })) {
+      for await (const part of request.parts({
+        limits: { fileSize: config.maxUploadBytes + 1, files: 1, fields: 10, fieldSize: 4 * 1024 * 1024 },
+      })) {
         if (part.type === 'field') {
           if (!['manifest', 'description', 'sha256'].includes(part.fieldname)) {
-            throw new SlipwayError('INVALID_ARGUMENT', `Unknown form field "${part.fieldname}"; expected manifest, description, sha256 and the file field model.`, {
-              field: part.fieldname,
-            });
+            throw new SlipwayError(
+              'INVALID_ARGUMENT',
+              `Unknown form field "${part.fieldname}"; expected manifest, description, sha256 and the file field model.`,
+              {
+                field: part.fieldname,
+              },
+            );
           }
           fields[part.fieldname] = String(part.value);
           continue;
         }
         if (part.fieldname !== 'model') {
-          throw new SlipwayError('INVALID_ARGUMENT', `File field "${part.fieldname}" is not expected; send the ONNX file in the field "model".`, {
-            field: part.fieldname,
-          });
+          throw new SlipwayError(
+            'INVALID_ARGUMENT',
+            `File field "${part.fieldname}" is not expected; send the ONNX file in the field "model".`,
+            {
+              field: part.fieldname,
+            },
+          );
         }
         if (fields.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(fields.sha256)) {
-          throw new SlipwayError('INVALID_ARGUMENT', 'sha256 must be 64 hexadecimal characters.', { field: 'sha256' });
+          throw new SlipwayError('INVALID_ARGUMENT', 'sha256 must be 64 hexadecimal characters.', {
+            field: 'sha256',
+          });
         }
         const version = await registry.pushVersion(model, part.file, {
           uploader: 'anonymous',
@@ -127,7 +177,11 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
         });
         return reply.status(201).send(toWireVersion(version));
       }
-      throw new SlipwayError('INVALID_ARGUMENT', 'The upload has no file field "model"; expected the ONNX file there.', { field: 'model' });
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        'The upload has no file field "model"; expected the ONNX file there.',
+        { field: 'model' },
+      );
     },
   );
 
@@ -154,7 +208,10 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       schema: {
         tags,
         summary: 'Search versions across models',
-        querystring: Type.Object({ model: Type.Optional(Type.String({ maxLength: 200 })), ...VersionFilters }),
+        querystring: Type.Object({
+          model: Type.Optional(Type.String({ maxLength: 200 })),
+          ...VersionFilters,
+        }),
         response: { 200: VersionPage, ...errors },
       },
     },
@@ -167,10 +224,19 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
 
   app.get(
     '/api/v1/models/:model/versions/:version',
-    { schema: { tags, summary: 'Get a version', params: VersionParams, response: { 200: VersionSchema, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Get a version',
+        params: VersionParams,
+        response: { 200: VersionSchema, ...errors },
+      },
+    },
     async (request) => {
       const params = request.params as Static<typeof VersionParams>;
-      return toWireVersion(await registry.store.getVersion(modelName(params), parseVersionNumber(params.version)));
+      return toWireVersion(
+        await registry.store.getVersion(modelName(params), parseVersionNumber(params.version)),
+      );
     },
   );
 
@@ -204,7 +270,14 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
 
   app.get(
     '/api/v1/models/:model/aliases/:alias',
-    { schema: { tags, summary: 'Get the version an alias points at', params: AliasParams, response: { 200: VersionSchema, ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Get the version an alias points at',
+        params: AliasParams,
+        response: { 200: VersionSchema, ...errors },
+      },
+    },
     async (request) => {
       const params = request.params as Static<typeof AliasParams>;
       const model = modelName(params);
@@ -215,7 +288,14 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
 
   app.delete(
     '/api/v1/models/:model/aliases/:alias',
-    { schema: { tags, summary: 'Delete an alias', params: AliasParams, response: { 204: Type.Null(), ...errors } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete an alias',
+        params: AliasParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
     async (request, reply) => {
       const params = request.params as Static<typeof AliasParams>;
       await registry.deleteAlias(modelName(params), params.alias);
@@ -236,7 +316,14 @@ function pageOf(query: { limit?: string; page_token?: string }): { limit?: numbe
 }
 
 function versionFilters(query: unknown) {
-  const q = query as { status?: 'PENDING' | 'READY' | 'FAILED'; tag?: string; uploader?: string; run_id?: string; limit?: string; page_token?: string };
+  const q = query as {
+    status?: 'PENDING' | 'READY' | 'FAILED';
+    tag?: string;
+    uploader?: string;
+    run_id?: string;
+    limit?: string;
+    page_token?: string;
+  };
   return {
     ...(q.status ? { status: q.status } : {}),
     ...(q.tag ? { tag: q.tag } : {}),
@@ -246,6 +333,9 @@ function versionFilters(query: unknown) {
   };
 }
 
-function versionPage(page: { items: readonly import('../../domain/model.js').ModelVersion[]; nextPageToken: string | null }) {
+function versionPage(page: {
+  items: readonly import('../../domain/model.js').ModelVersion[];
+  nextPageToken: string | null;
+}) {
   return { versions: page.items.map(toWireVersion), next_page_token: page.nextPageToken };
 }

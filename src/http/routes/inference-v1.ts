@@ -12,7 +12,8 @@ const PredictRequest = Type.Object(
     instances: Type.Optional(
       Type.Array(Type.Unknown(), {
         maxItems: 100_000,
-        description: 'One entry per row: an object keyed by input name, or an array of values in input order.',
+        description:
+          'One entry per row: an object keyed by input name, or an array of values in input order.',
       }),
     ),
     inputs: Type.Optional(Type.Unknown()),
@@ -33,7 +34,14 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
 
   app.get(
     '/v1/models/:model',
-    { schema: { tags, summary: 'Model readiness', params: ModelParams, response: { 404: ErrorSchema, 503: ErrorSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'Model readiness',
+        params: ModelParams,
+        response: { 404: ErrorSchema, 503: ErrorSchema },
+      },
+    },
     async (request) => {
       const model = assertModelName((request.params as { model: string }).model, 'model');
       const served = await dataPlane.resolve(model);
@@ -42,7 +50,9 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
   );
 
   // The router cannot split "name:predict" into a parameter and a literal, so the handler does it.
-  const PredictParams = Type.Object({ target: Type.String({ maxLength: 220, description: '`{model}:predict`' }) });
+  const PredictParams = Type.Object({
+    target: Type.String({ maxLength: 220, description: '`{model}:predict`' }),
+  });
   app.post(
     '/v1/models/:target',
     {
@@ -57,7 +67,10 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
     async (request, reply) => {
       const { target } = request.params as Static<typeof PredictParams>;
       if (!target.endsWith(':predict')) {
-        throw new SlipwayError('ROUTE_NOT_FOUND', `No route for POST ${request.url}; expected /v1/models/{model}:predict.`);
+        throw new SlipwayError(
+          'ROUTE_NOT_FOUND',
+          `No route for POST ${request.url}; expected /v1/models/{model}:predict.`,
+        );
       }
       const model = assertModelName(target.slice(0, -':predict'.length), 'model');
       const body = request.body as Static<typeof PredictRequest>;

@@ -25,7 +25,10 @@ const InferRequest = Type.Object(
       { minItems: 1, maxItems: 1024 },
     ),
     outputs: Type.Optional(
-      Type.Array(Type.Object({ name: Type.String({ maxLength: 256 }), parameters: Type.Optional(Parameters) }), { maxItems: 1024 }),
+      Type.Array(
+        Type.Object({ name: Type.String({ maxLength: 256 }), parameters: Type.Optional(Parameters) }),
+        { maxItems: 1024 },
+      ),
     ),
   },
   { additionalProperties: false },
@@ -33,7 +36,10 @@ const InferRequest = Type.Object(
 type InferRequest = Static<typeof InferRequest>;
 
 const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
-const VersionParams = Type.Object({ model: Type.String({ maxLength: 200 }), version: Type.String({ maxLength: 20 }) });
+const VersionParams = Type.Object({
+  model: Type.String({ maxLength: 200 }),
+  version: Type.String({ maxLength: 20 }),
+});
 const errors = { 400: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
 
 /**
@@ -66,8 +72,10 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
       outputs: served.signature.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
     };
   };
-  app.get('/v2/models/:model', { schema: { tags, summary: 'Model metadata', params: ModelParams, response: errors } }, async (request) =>
-    metadata(modelOf(request.params), undefined),
+  app.get(
+    '/v2/models/:model',
+    { schema: { tags, summary: 'Model metadata', params: ModelParams, response: errors } },
+    async (request) => metadata(modelOf(request.params), undefined),
   );
   app.get(
     '/v2/models/:model/versions/:version',
@@ -79,8 +87,10 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     const served = await dataPlane.resolve(model, version);
     return reply.send({ name: model, version: String(served.version), ready: true });
   };
-  app.get('/v2/models/:model/ready', { schema: { tags, summary: 'Model readiness', params: ModelParams, response: errors } }, (request, reply) =>
-    readiness(modelOf(request.params), undefined, reply),
+  app.get(
+    '/v2/models/:model/ready',
+    { schema: { tags, summary: 'Model readiness', params: ModelParams, response: errors } },
+    (request, reply) => readiness(modelOf(request.params), undefined, reply),
   );
   app.get(
     '/v2/models/:model/versions/:version/ready',
@@ -88,7 +98,13 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     (request, reply) => readiness(modelOf(request.params), versionOf(request.params), reply),
   );
 
-  const infer = async (model: string, version: number | undefined, body: InferRequest, requestId: string, reply: FastifyReply) => {
+  const infer = async (
+    model: string,
+    version: number | undefined,
+    body: InferRequest,
+    requestId: string,
+    reply: FastifyReply,
+  ) => {
     const result = await dataPlane.infer({
       model,
       ...(version !== undefined ? { version } : {}),
@@ -106,12 +122,28 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   app.post(
     '/v2/models/:model/infer',
     { schema: { tags, summary: 'Infer', params: ModelParams, body: InferRequest, response: errors } },
-    (request, reply) => infer(modelOf(request.params), undefined, request.body as InferRequest, request.id, reply),
+    (request, reply) =>
+      infer(modelOf(request.params), undefined, request.body as InferRequest, request.id, reply),
   );
   app.post(
     '/v2/models/:model/versions/:version/infer',
-    { schema: { tags, summary: 'Infer with a version', params: VersionParams, body: InferRequest, response: errors } },
-    (request, reply) => infer(modelOf(request.params), versionOf(request.params), request.body as InferRequest, request.id, reply),
+    {
+      schema: {
+        tags,
+        summary: 'Infer with a version',
+        params: VersionParams,
+        body: InferRequest,
+        response: errors,
+      },
+    },
+    (request, reply) =>
+      infer(
+        modelOf(request.params),
+        versionOf(request.params),
+        request.body as InferRequest,
+        request.id,
+        reply,
+      ),
   );
 }
 

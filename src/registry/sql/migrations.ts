@@ -54,7 +54,10 @@ const migrations: Record<string, Migration> = {
         .addColumn('key', 'text', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('version_tags_pk', ['model_name', 'version', 'key'])
-        .addForeignKeyConstraint('version_tags_fk', ['model_name', 'version'], 'model_versions', ['model_name', 'version'])
+        .addForeignKeyConstraint('version_tags_fk', ['model_name', 'version'], 'model_versions', [
+          'model_name',
+          'version',
+        ])
         .execute();
       await db.schema
         .createTable('aliases')
@@ -63,7 +66,10 @@ const migrations: Record<string, Migration> = {
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('aliases_pk', ['model_name', 'alias'])
-        .addForeignKeyConstraint('aliases_fk', ['model_name', 'version'], 'model_versions', ['model_name', 'version'])
+        .addForeignKeyConstraint('aliases_fk', ['model_name', 'version'], 'model_versions', [
+          'model_name',
+          'version',
+        ])
         .execute();
     },
   },

@@ -39,18 +39,31 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async migrate(): Promise<void> {
-    const { error, results } = await new Migrator({ db: this.db, provider: registryMigrations }).migrateToLatest();
+    const { error, results } = await new Migrator({
+      db: this.db,
+      provider: registryMigrations,
+    }).migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new SlipwayError('UNAVAILABLE', `Registry migration ${failed} failed: ${(error as Error).message}`);
+      throw new SlipwayError(
+        'UNAVAILABLE',
+        `Registry migration ${failed} failed: ${(error as Error).message}`,
+      );
     }
   }
 
   async createModel(model: NewModel): Promise<Model> {
     const now = new Date().toISOString();
     await this.write(async (trx) => {
-      const existing = await trx.selectFrom('models').select('name').where('name', '=', model.name).executeTakeFirst();
-      if (existing) throw new SlipwayError('ALREADY_EXISTS', `Model "${model.name}" already exists.`, { model: model.name });
+      const existing = await trx
+        .selectFrom('models')
+        .select('name')
+        .where('name', '=', model.name)
+        .executeTakeFirst();
+      if (existing)
+        throw new SlipwayError('ALREADY_EXISTS', `Model "${model.name}" already exists.`, {
+          model: model.name,
+        });
       await trx
         .insertInto('models')
         .values({
@@ -79,7 +92,8 @@ export class SqlRegistryStore implements RegistryStore {
   async listModels(query: ModelQuery = {}): Promise<Page<Model>> {
     const { limit, offset } = page(query);
     let select = this.db.selectFrom('models').selectAll();
-    if (query.search) select = select.where(sql<boolean>`name like ${`%${escapeLike(query.search)}%`} escape '\\'`);
+    if (query.search)
+      select = select.where(sql<boolean>`name like ${`%${escapeLike(query.search)}%`} escape '\\'`);
     if (query.tag) {
       const [key, value] = splitTag(query.tag);
       select = select.where(({ exists, selectFrom }) =>
@@ -92,14 +106,33 @@ export class SqlRegistryStore implements RegistryStore {
         ),
       );
     }
-    const rows = await select.orderBy('name').limit(limit + 1).offset(offset).execute();
-    const aliases = await this.aliasesOf(this.db, rows.map((r) => r.name));
-    return toPage(rows.map((r) => toModel(r, aliases.get(r.name) ?? {})), limit, offset);
+    const rows = await select
+      .orderBy('name')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    const aliases = await this.aliasesOf(
+      this.db,
+      rows.map((r) => r.name),
+    );
+    return toPage(
+      rows.map((r) => toModel(r, aliases.get(r.name) ?? {})),
+      limit,
+      offset,
+    );
   }
 
-  async createVersion(model: string, version: NewVersion, artifactKey: (version: number) => string): Promise<ModelVersion> {
+  async createVersion(
+    model: string,
+    version: NewVersion,
+    artifactKey: (version: number) => string,
+  ): Promise<ModelVersion> {
     const number = await this.write(async (trx) => {
-      const row = await trx.selectFrom('models').select('latest_version').where('name', '=', model).executeTakeFirst();
+      const row = await trx
+        .selectFrom('models')
+        .select('latest_version')
+        .where('name', '=', model)
+        .executeTakeFirst();
       if (!row) throw notFoundModel(model);
       const next = row.latest_version + 1;
       const now = new Date().toISOString();
@@ -128,9 +161,16 @@ export class SqlRegistryStore implements RegistryStore {
         })
         .execute();
       for (const [key, value] of Object.entries(version.tags)) {
-        await trx.insertInto('version_tags').values({ model_name: model, version: next, key, value }).execute();
+        await trx
+          .insertInto('version_tags')
+          .values({ model_name: model, version: next, key, value })
+          .execute();
       }
-      await trx.updateTable('models').set({ latest_version: next, updated_at: now }).where('name', '=', model).execute();
+      await trx
+        .updateTable('models')
+        .set({ latest_version: next, updated_at: now })
+        .where('name', '=', model)
+        .execute();
       return next;
     });
     return this.getVersion(model, number);
@@ -165,7 +205,10 @@ export class SqlRegistryStore implements RegistryStore {
       .executeTakeFirst();
     if (!row) {
       await this.getModel(model);
-      throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, { model, version });
+      throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, {
+        model,
+        version,
+      });
     }
     const aliases = await this.db
       .selectFrom('aliases')
@@ -174,7 +217,10 @@ export class SqlRegistryStore implements RegistryStore {
       .where('version', '=', version)
       .orderBy('alias')
       .execute();
-    return toVersion(row, aliases.map((a) => a.alias));
+    return toVersion(
+      row,
+      aliases.map((a) => a.alias),
+    );
   }
 
   async listVersions(query: VersionQuery = {}): Promise<Page<ModelVersion>> {
@@ -198,7 +244,12 @@ export class SqlRegistryStore implements RegistryStore {
         ),
       );
     }
-    const rows = await select.orderBy('model_name').orderBy('version', 'desc').limit(limit + 1).offset(offset).execute();
+    const rows = await select
+      .orderBy('model_name')
+      .orderBy('version', 'desc')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
     const aliasRows =
       rows.length === 0
         ? []
@@ -211,7 +262,9 @@ export class SqlRegistryStore implements RegistryStore {
     const versions = rows.map((row) =>
       toVersion(
         row,
-        aliasRows.filter((a) => a.model_name === row.model_name && a.version === row.version).map((a) => a.alias),
+        aliasRows
+          .filter((a) => a.model_name === row.model_name && a.version === row.version)
+          .map((a) => a.alias),
       ),
     );
     return toPage(versions, limit, offset);
@@ -226,9 +279,16 @@ export class SqlRegistryStore implements RegistryStore {
         .where('version', '=', version)
         .executeTakeFirst();
       if (!target) {
-        const exists = await trx.selectFrom('models').select('name').where('name', '=', model).executeTakeFirst();
+        const exists = await trx
+          .selectFrom('models')
+          .select('name')
+          .where('name', '=', model)
+          .executeTakeFirst();
         if (!exists) throw notFoundModel(model);
-        throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, { model, version });
+        throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, {
+          model,
+          version,
+        });
       }
       if (target.status !== 'READY') {
         throw new SlipwayError(
@@ -252,7 +312,10 @@ export class SqlRegistryStore implements RegistryStore {
           .where('alias', '=', alias)
           .execute();
       } else {
-        await trx.insertInto('aliases').values({ model_name: model, alias, version, updated_at: now }).execute();
+        await trx
+          .insertInto('aliases')
+          .values({ model_name: model, alias, version, updated_at: now })
+          .execute();
       }
       return { previous: current?.version ?? null };
     });
@@ -290,7 +353,12 @@ export class SqlRegistryStore implements RegistryStore {
     throw new SlipwayError('ALIAS_NOT_FOUND', `Model "${model}" has no alias "${alias}".`, { model, alias });
   }
 
-  private async transition(model: string, version: number, status: VersionStatus, reason: string | null): Promise<void> {
+  private async transition(
+    model: string,
+    version: number,
+    status: VersionStatus,
+    reason: string | null,
+  ): Promise<void> {
     await this.write(async (trx) => {
       const result = await trx
         .updateTable('model_versions')
@@ -300,7 +368,10 @@ export class SqlRegistryStore implements RegistryStore {
         .where('status', '=', 'PENDING')
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) {
-        throw new SlipwayError('FAILED_PRECONDITION', `Version ${version} of "${model}" is not PENDING.`, { model, version });
+        throw new SlipwayError('FAILED_PRECONDITION', `Version ${version} of "${model}" is not PENDING.`, {
+          model,
+          version,
+        });
       }
     });
   }
@@ -347,16 +418,24 @@ const notFoundModel = (name: string) =>
 function page(request: PageRequest): { limit: number; offset: number } {
   const limit = request.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new SlipwayError('INVALID_ARGUMENT', `limit ${limit} is invalid: expected an integer from 1 to 1000.`, { field: 'limit' });
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `limit ${limit} is invalid: expected an integer from 1 to 1000.`,
+      { field: 'limit' },
+    );
   }
   let offset = 0;
   if (request.pageToken) {
     try {
-      const decoded = JSON.parse(Buffer.from(request.pageToken, 'base64url').toString('utf8')) as { offset?: unknown };
+      const decoded = JSON.parse(Buffer.from(request.pageToken, 'base64url').toString('utf8')) as {
+        offset?: unknown;
+      };
       if (!Number.isInteger(decoded.offset) || (decoded.offset as number) < 0) throw new Error('bad offset');
       offset = decoded.offset as number;
     } catch {
-      throw new SlipwayError('INVALID_ARGUMENT', 'page_token is not a token this server issued.', { field: 'page_token' });
+      throw new SlipwayError('INVALID_ARGUMENT', 'page_token is not a token this server issued.', {
+        field: 'page_token',
+      });
     }
   }
   return { limit, offset };
@@ -364,7 +443,9 @@ function page(request: PageRequest): { limit: number; offset: number } {
 
 function toPage<T>(rows: T[], limit: number, offset: number): Page<T> {
   const hasMore = rows.length > limit;
-  const token = hasMore ? Buffer.from(JSON.stringify({ offset: offset + limit })).toString('base64url') : null;
+  const token = hasMore
+    ? Buffer.from(JSON.stringify({ offset: offset + limit })).toString('base64url')
+    : null;
   return { items: rows.slice(0, limit), nextPageToken: token };
 }
 

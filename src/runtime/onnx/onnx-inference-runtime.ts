@@ -16,7 +16,11 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
   private readonly pool: WorkerPool;
 
   constructor(options: OnnxInferenceRuntimeOptions) {
-    this.pool = new WorkerPool({ size: options.workers, runTimeoutMs: options.inferenceTimeoutMs, logger: options.logger });
+    this.pool = new WorkerPool({
+      size: options.workers,
+      runTimeoutMs: options.inferenceTimeoutMs,
+      logger: options.logger,
+    });
   }
 
   /** Resolves when every worker thread has started. */
@@ -32,8 +36,13 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
     return this.pool.load(key, bytes);
   }
 
-  infer(key: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
-    return this.pool.run<NamedTensors>({ op: 'run', key, inputs, outputs });
+  infer(
+    key: string,
+    inputs: NamedTensors,
+    outputs: readonly string[],
+    timeoutMs?: number,
+  ): Promise<NamedTensors> {
+    return this.pool.run<NamedTensors>({ op: 'run', key, inputs, outputs }, timeoutMs);
   }
 
   unload(key: string): Promise<void> {

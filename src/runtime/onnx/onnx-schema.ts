@@ -129,6 +129,14 @@ const descriptor = {
   },
 };
 
+// Each subgraph level costs three message levels (graph > node > attribute > graph). The limit lets
+// a model nest well past the validator's own subgraph limit, so it is refused with SUBGRAPH_DEPTH and
+// an exact depth, while a file nested deeper still is stopped by the decoder before it can exhaust
+// the stack (reported as "max depth exceeded").
+protobuf.Reader.recursionLimit = 256;
+protobuf.util.recursionLimit = 256;
+export const DECODER_DEPTH_ERROR = 'max depth exceeded';
+
 const root = protobuf.Root.fromJSON(descriptor);
 const modelType = root.lookupType('onnx.ModelProto');
 

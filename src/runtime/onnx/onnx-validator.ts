@@ -1,6 +1,7 @@
 import type { Datatype, Signature, TensorSpec } from '../../domain/signature.js';
 import { SlipwayError } from '../../errors/index.js';
 import {
+  DECODER_DEPTH_ERROR,
   decodeOnnxModel,
   type OnnxAttribute,
   type OnnxGraph,
@@ -87,15 +88,43 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
 
 /** Bits per element of each fixed-size ONNX type, for checking `raw_data` lengths. */
 const ELEMENT_BITS: Readonly<Record<number, number>> = {
-  1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 14: 64, 15: 128,
-  16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4,
+  1: 32,
+  2: 8,
+  3: 8,
+  4: 16,
+  5: 16,
+  6: 32,
+  7: 64,
+  9: 8,
+  10: 16,
+  11: 64,
+  12: 32,
+  13: 64,
+  14: 64,
+  15: 128,
+  16: 16,
+  17: 8,
+  18: 8,
+  19: 8,
+  20: 8,
+  21: 4,
+  22: 4,
+  23: 4,
 };
 
-const refuse = (reason: ValidationReason, message: string, extra: Record<string, unknown> = {}): SlipwayError =>
-  new SlipwayError(reason === 'NON_TENSOR_OUTPUT' || reason === 'UNSUPPORTED_TYPE' ? 'UNSUPPORTED_MODEL' : 'INVALID_MODEL', message, {
-    reason,
-    ...extra,
-  });
+const refuse = (
+  reason: ValidationReason,
+  message: string,
+  extra: Record<string, unknown> = {},
+): SlipwayError =>
+  new SlipwayError(
+    reason === 'NON_TENSOR_OUTPUT' || reason === 'UNSUPPORTED_TYPE' ? 'UNSUPPORTED_MODEL' : 'INVALID_MODEL',
+    message,
+    {
+      reason,
+      ...extra,
+    },
+  );
 
 /**
  * Checks an uploaded ONNX file against the rules in docs/architecture.md ("Upload validation") and
@@ -106,14 +135,24 @@ const refuse = (reason: ValidationReason, message: string, extra: Record<string,
  * (their nodes and attribute defaults) and training graphs. Single-file uploads never legitimately
  * reference external data, so any external reference is refused outright instead of path-checked.
  */
-export function inspectOnnxModel(bytes: Uint8Array, limits: ValidationLimits = DEFAULT_LIMITS): ModelInspection {
-  if (bytes.byteLength === 0) throw refuse('PARSE_ERROR', 'The uploaded file is empty; expected an ONNX model.');
+export function inspectOnnxModel(
+  bytes: Uint8Array,
+  limits: ValidationLimits = DEFAULT_LIMITS,
+): ModelInspection {
+  if (bytes.byteLength === 0)
+    throw refuse('PARSE_ERROR', 'The uploaded file is empty; expected an ONNX model.');
   let model: OnnxModel;
   try {
     model = decodeOnnxModel(bytes);
   } catch (error) {
-    const why = error instanceof RangeError ? 'it nests too deeply to parse' : (error as Error).message;
-    throw refuse('PARSE_ERROR', `The file is not a valid ONNX model (protobuf ModelProto): ${why}.`);
+    const message = (error as Error).message;
+    if (message === DECODER_DEPTH_ERROR || message.includes('call stack')) {
+      throw refuse(
+        'SUBGRAPH_DEPTH',
+        `The model nests messages too deeply to parse; at most ${limits.maxSubgraphDepth} levels of subgraphs are allowed.`,
+      );
+    }
+    throw refuse('PARSE_ERROR', `The file is not a valid ONNX model (protobuf ModelProto): ${message}.`);
   }
 
   const irVersion = model.irVersion ?? 0;
@@ -125,7 +164,8 @@ export function inspectOnnxModel(bytes: Uint8Array, limits: ValidationLimits = D
     );
   }
   if (!model.graph) throw refuse('MISSING_GRAPH', 'The ONNX model has no graph.');
-  if (model.opsetImport.length === 0) throw refuse('OPSET', 'The ONNX model imports no operator set (opset_import is empty).');
+  if (model.opsetImport.length === 0)
+    throw refuse('OPSET', 'The ONNX model imports no operator set (opset_import is empty).');
 
   const functionDomains = new Set(model.functions.map((f) => f.domain ?? ''));
   const allowed = new Set([...limits.allowedDomains, ...functionDomains]);
@@ -133,7 +173,10 @@ export function inspectOnnxModel(bytes: Uint8Array, limits: ValidationLimits = D
   for (const { domain = '', version } of model.opsetImport) {
     checkDomain(domain, allowed, limits, 'opset_import');
     if (!(Number.isInteger(version) && version >= 1 && version <= 1000)) {
-      throw refuse('OPSET', `opset_import for domain "${domain}" has version ${version}; expected 1 to 1000.`);
+      throw refuse(
+        'OPSET',
+        `opset_import for domain "${domain}" has version ${version}; expected 1 to 1000.`,
+      );
     }
     opsets[domain] = version;
   }
@@ -142,9 +185,10 @@ export function inspectOnnxModel(bytes: Uint8Array, limits: ValidationLimits = D
   walker.graph(model.graph, 0, 'graph');
   model.functions.forEach((fn, index) => {
     const where = `functions[${index}] (${fn.name})`;
-    for (const { domain = '' } of fn.opsetImport) checkDomain(domain, allowed, limits, `${where}.opset_import`);
-    fn.attributeProto.forEach((attribute) => walker.attribute(attribute, 0, `${where}.attribute_proto`));
-    fn.node.forEach((node) => walker.node(node, 0, where));
+    for (const { domain = '' } of fn.opsetImport)
+      checkDomain(domain, allowed, limits, `${where}.opset_import`);
+    for (const attribute of fn.attributeProto) walker.attribute(attribute, 0, `${where}.attribute_proto`);
+    for (const node of fn.node) walker.node(node, 0, where);
   });
   model.trainingInfo.forEach((info, index) => {
     if (info.initialization) walker.graph(info.initialization, 1, `training_info[${index}].initialization`);
@@ -161,7 +205,12 @@ export function inspectOnnxModel(bytes: Uint8Array, limits: ValidationLimits = D
   };
 }
 
-function checkDomain(domain: string, allowed: ReadonlySet<string>, limits: ValidationLimits, where: string): void {
+function checkDomain(
+  domain: string,
+  allowed: ReadonlySet<string>,
+  limits: ValidationLimits,
+  where: string,
+): void {
   if (!allowed.has(domain)) {
     const known = limits.allowedDomains.map((d) => (d === '' ? '"" (ai.onnx)' : `"${d}"`)).join(', ');
     throw refuse(
@@ -189,10 +238,11 @@ class GraphWalker {
         { depth },
       );
     }
-    graph.initializer.forEach((tensor, i) => this.tensor(tensor, `${where}.initializer[${i}]`));
-    graph.sparseInitializer.forEach((sparse, i) => this.sparse(sparse, `${where}.sparse_initializer[${i}]`));
+    for (const [i, tensor] of graph.initializer.entries()) this.tensor(tensor, `${where}.initializer[${i}]`);
+    for (const [i, sparse] of graph.sparseInitializer.entries())
+      this.sparse(sparse, `${where}.sparse_initializer[${i}]`);
     for (const info of [...graph.input, ...graph.output]) this.valueInfo(info, where);
-    graph.node.forEach((node) => this.node(node, depth, where));
+    for (const node of graph.node) this.node(node, depth, where);
   }
 
   node(node: OnnxNode, depth: number, where: string): void {
@@ -212,11 +262,11 @@ class GraphWalker {
   attribute(attribute: OnnxAttribute, depth: number, where: string): void {
     const at = `${where}.${attribute.name}`;
     if (attribute.t) this.tensor(attribute.t, at);
-    attribute.tensors.forEach((tensor, i) => this.tensor(tensor, `${at}[${i}]`));
+    for (const [i, tensor] of attribute.tensors.entries()) this.tensor(tensor, `${at}[${i}]`);
     if (attribute.sparseTensor) this.sparse(attribute.sparseTensor, at);
-    attribute.sparseTensors.forEach((sparse, i) => this.sparse(sparse, `${at}[${i}]`));
+    for (const [i, sparse] of attribute.sparseTensors.entries()) this.sparse(sparse, `${at}[${i}]`);
     if (attribute.g) this.graph(attribute.g, depth + 1, at);
-    attribute.graphs.forEach((graph, i) => this.graph(graph, depth + 1, `${at}[${i}]`));
+    for (const [i, graph] of attribute.graphs.entries()) this.graph(graph, depth + 1, `${at}[${i}]`);
   }
 
   sparse(sparse: OnnxSparseTensor, where: string): void {
@@ -272,7 +322,10 @@ class GraphWalker {
     const dims = info.type?.tensorType?.shape?.dim ?? [];
     for (const dim of dims) {
       if (dim.dimValue !== undefined && (dim.dimValue < 0 || dim.dimValue > this.limits.maxTensorElements)) {
-        throw refuse('TENSOR_SIZE', `${where} value "${info.name}" has an invalid dimension (${dim.dimValue}).`);
+        throw refuse(
+          'TENSOR_SIZE',
+          `${where} value "${info.name}" has an invalid dimension (${dim.dimValue}).`,
+        );
       }
     }
   }
@@ -315,7 +368,9 @@ function checkFunctionRecursion(model: OnnxModel): void {
 /** Reads inputs (graph inputs that are not initializers) and outputs, refusing types Slipway cannot serve. */
 function signatureOf(graph: OnnxGraph, labels: (string | number)[] | undefined): Signature {
   const initializers = new Set(graph.initializer.map((t) => t.name));
-  const inputs = graph.input.filter((info) => !initializers.has(info.name)).map((info) => tensorSpec(info, 'input'));
+  const inputs = graph.input
+    .filter((info) => !initializers.has(info.name))
+    .map((info) => tensorSpec(info, 'input'));
   const outputs = graph.output.map((info) => tensorSpec(info, 'output'));
   if (inputs.length === 0) throw refuse('MISSING_GRAPH', 'The ONNX graph declares no inputs.');
   if (outputs.length === 0) throw refuse('MISSING_GRAPH', 'The ONNX graph declares no outputs.');

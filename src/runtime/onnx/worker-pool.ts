@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { type ErrorCode, SlipwayError } from '../../errors/index.js';
 import type { WorkerFailure, WorkerRequest, WorkerResponse } from './worker-protocol.js';
@@ -20,10 +21,11 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * A fixed set of inference workers. Loads go to every worker (each holds its own session); runs go
- * to the worker with the fewest calls in flight. A worker that dies or overruns its deadline is
- * replaced and the replacement reloads every model before it takes work, so one poisonous request
- * costs one request, not the server.
+ * A fixed set of inference worker processes. Loads go to every worker (each holds its own session);
+ * runs go to the worker with the fewest calls in flight. A worker that dies or overruns its deadline
+ * is killed and replaced, and the replacement reloads every model before it takes work, so one
+ * poisonous request costs one request, not the server. Messages are structured clones (V8
+ * serialization), so typed arrays, including BigInt64Array, cross the pipe as they are.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
@@ -52,7 +54,9 @@ export class WorkerPool {
   async load(key: string, bytes: Uint8Array): Promise<void> {
     this.models.set(key, bytes);
     try {
-      await Promise.all(this.slots.map((slot) => slot.call({ op: 'load', key, bytes }, undefined, 'INVALID_MODEL')));
+      await Promise.all(
+        this.slots.map((slot) => slot.call({ op: 'load', key, bytes }, undefined, 'INVALID_MODEL')),
+      );
     } catch (error) {
       this.models.delete(key);
       await this.unload(key);
@@ -65,8 +69,8 @@ export class WorkerPool {
     await Promise.all(this.slots.map((slot) => slot.call({ op: 'unload', key }).catch(() => undefined)));
   }
 
-  run<T>(payload: Payload): Promise<T> {
-    return this.pick().call<T>(payload, this.options.runTimeoutMs, 'UNAVAILABLE');
+  run<T>(payload: Payload, timeoutMs = this.options.runTimeoutMs): Promise<T> {
+    return this.pick().call<T>(payload, timeoutMs, 'UNAVAILABLE');
   }
 
   async close(): Promise<void> {
@@ -80,7 +84,10 @@ export class WorkerPool {
     this.options.logger.warn({ worker: slot.index, models: this.models.size }, 'inference worker replaced');
     const reloads = [...this.models].map(([key, bytes]) =>
       slot.call({ op: 'load', key, bytes }, undefined, 'INTERNAL', true).catch((error: unknown) => {
-        this.options.logger.error({ worker: slot.index, key, err: error }, 'reload into replacement worker failed');
+        this.options.logger.error(
+          { worker: slot.index, key, err: error },
+          'reload into replacement worker failed',
+        );
       }),
     );
     await Promise.all(reloads);
@@ -97,7 +104,7 @@ export class WorkerPool {
 /** One worker and the calls it has in flight. */
 class Slot {
   ready!: Promise<void>;
-  private worker!: Worker;
+  private worker!: ChildProcess;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private stopping = false;
@@ -117,7 +124,12 @@ class Slot {
    * Sends one request. `bypassReady` is for the reloads that make a replacement worker ready.
    * `crashCode` is the error the caller sees if the worker dies during the call.
    */
-  async call<T>(payload: Payload, timeoutMs?: number, crashCode: ErrorCode = 'UNAVAILABLE', bypassReady = false): Promise<T> {
+  async call<T>(
+    payload: Payload,
+    timeoutMs?: number,
+    crashCode: ErrorCode = 'UNAVAILABLE',
+    bypassReady = false,
+  ): Promise<T> {
     if (!bypassReady) await this.ready;
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -126,13 +138,18 @@ class Slot {
           ? undefined
           : setTimeout(() => this.overran(id, timeoutMs), timeoutMs).unref();
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer, crashCode });
-      this.worker.postMessage({ ...payload, id } as WorkerRequest);
+      this.worker.send({ ...payload, id } as WorkerRequest);
     });
   }
 
   async terminate(): Promise<void> {
     this.stopping = true;
-    await this.worker.terminate();
+    const exited = new Promise<void>((resolve) => {
+      if (this.worker.exitCode !== null || this.worker.signalCode !== null) resolve();
+      else this.worker.once('exit', () => resolve());
+    });
+    this.worker.kill('SIGKILL');
+    await exited;
     this.failAll('UNAVAILABLE', 'The inference runtime is shutting down.');
   }
 
@@ -151,12 +168,11 @@ class Slot {
       if (message.ok) pending.resolve(message.result);
       else pending.reject(toError(message.error));
     });
-    // 'exit' always follows 'error'; the exit handler does the recovery.
+    // 'exit' follows a fatal 'error'; the exit handler does the recovery.
     this.worker.on('error', () => undefined);
     this.worker.on('exit', () => {
-      if (this.stopping) return;
-      this.failAll(undefined, 'The inference worker stopped unexpectedly while handling this request.');
-      this.spawn(true);
+      if (!this.stopping)
+        this.replace('The inference worker stopped unexpectedly while handling this request.');
     });
     this.ready = replacement ? ready.then(() => this.pool.replaced(this)) : ready;
   }
@@ -170,8 +186,22 @@ class Slot {
         timeout_ms: timeoutMs,
       }),
     );
-    // onnxruntime cannot interrupt a running session; stopping the thread is the only way to get it back.
-    void this.worker.terminate();
+    // onnxruntime cannot interrupt a running session; killing the process is the only way to get the
+    // core back. Calls queued behind this one on the same worker are lost with it.
+    this.replace('The inference worker was restarted because another request overran its deadline; retry.');
+  }
+
+  /**
+   * Kills the current process and starts a new one at once, so no further call is sent to a process
+   * that is going away; calls still pending on the old one fail (UNAVAILABLE unless stated otherwise).
+   */
+  private replace(reason: string): void {
+    const old = this.worker;
+    old.removeAllListeners('exit');
+    old.removeAllListeners('message');
+    old.kill('SIGKILL');
+    this.failAll(undefined, reason);
+    this.spawn(true);
   }
 
   private failAll(code: ErrorCode | undefined, message: string): void {
@@ -188,13 +218,15 @@ function toError(failure: WorkerFailure): SlipwayError {
 }
 
 /**
- * Starts the worker from the built JavaScript, or, when Slipway runs from its TypeScript sources
- * (tests, `tsx`), through a bootstrap that registers the TypeScript loader inside the worker first.
+ * Starts a worker process from the built JavaScript, or, when Slipway runs from its TypeScript
+ * sources (tests, `tsx`), with the TypeScript loader.
  */
-function startWorker(): Worker {
-  const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  const options = { resourceLimits: { maxOldGenerationSizeMb: 4096 } };
-  if (url.pathname.endsWith('.js')) return new Worker(url, options);
-  const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+function startWorker(): ChildProcess {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(new URL(`./onnx-worker${fromSources ? '.ts' : '.js'}`, import.meta.url));
+  return fork(script, [], {
+    serialization: 'advanced',
+    execArgv: fromSources ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type App, createApp } from '../../src/app.js';
+import type { ConfigOverrides } from '../../src/config/index.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const FIXTURES = join(ROOT, 'tests/fixtures/models');
+export const EXAMPLE = join(ROOT, 'examples/penguin-species');
+
+/** A real Slipway on a free loopback port with its own data folder, and helpers to call it. */
+export interface TestServer {
+  readonly app: App;
+  readonly url: string;
+  readonly dataDir: string;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<TestResponse>;
+  push(model: string, file: string, manifest?: unknown): Promise<TestResponse>;
+  stop(): Promise<void>;
+}
+
+export interface TestResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server answered.
+  readonly body: any;
+  readonly text: string;
+}
+
+export async function startServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
+  const app = await createApp({
+    overrides: {
+      SLIPWAY_DATA_DIR: dataDir,
+      SLIPWAY_PORT: 0,
+      SLIPWAY_LOG_LEVEL: 'silent',
+      SLIPWAY_INFERENCE_WORKERS: 2,
+      ...overrides,
+    },
+  });
+  const url = await app.listen();
+  const request = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = typeof body === 'string' || body instanceof FormData ? body : JSON.stringify(body);
+      if (!(body instanceof FormData) && !('content-type' in headers)) {
+        (init.headers as Record<string, string>)['content-type'] = 'application/json';
+      }
+    }
+    const response = await fetch(`${url}${path}`, init);
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  };
+  return {
+    app,
+    url,
+    dataDir,
+    request,
+    async push(model, file, manifest) {
+      const created = await request('POST', '/api/v1/models', { name: model });
+      if (created.status !== 201 && created.status !== 409) throw new Error(`create model: ${created.text}`);
+      return request('POST', `/api/v1/models/${model}/versions`, uploadForm(file, manifest));
+    },
+    async stop() {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A multipart upload body: optional manifest field, then the file field `model`. */
+export function uploadForm(file: string, manifest?: unknown): FormData {
+  const form = new FormData();
+  if (manifest !== undefined)
+    form.set('manifest', typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
+  form.set('model', new Blob([readFileSync(file)]), 'model.onnx');
+  return form;
+}
+
+export const penguinManifest = (): { sample: Record<string, unknown>[] } & Record<string, unknown> =>
+  JSON.parse(readFileSync(join(EXAMPLE, 'manifest.json'), 'utf8'));
