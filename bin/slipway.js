@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-// Launches the compiled CLI (`make build` or `npm run build` produces dist/).
-import { main } from '../dist/cli/main.js';
-
-await main(process.argv);
+// The `slipway` command: runs the compiled CLI (`make build` produces dist/).
+import '../dist/cli/bin.js';
