@@ -1,5 +1,4 @@
-import type { InputPolicy, Lineage, Model, ModelVersion } from '../domain/model.js';
-import type { Signature } from '../domain/signature.js';
+import type { Model, ModelVersion } from '../domain/model.js';
 
 /** One page of a listing; `nextPageToken` is null on the last page. */
 export interface Page<T> {
@@ -36,19 +35,8 @@ export interface NewModel {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-/** Everything about a version that is known before it is numbered. */
-export interface NewVersion {
-  readonly description: string;
-  readonly sha256: string;
-  readonly sizeBytes: number;
-  readonly signature: Signature;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly tags: Readonly<Record<string, string>>;
-  readonly inputPolicies: readonly InputPolicy[];
-  readonly sample: readonly Record<string, unknown>[];
-  readonly task: string | null;
-  readonly lineage: Lineage;
-}
+/** Everything about a version that is known before it is numbered and stored. */
+export type NewVersion = Omit<ModelVersion, 'model' | 'version' | 'status' | 'artifactKey' | 'createdAt' | 'aliases'>;
 
 /**
  * Durable registry of models, versions and aliases. Versions are immutable: after registration only
