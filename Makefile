@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck unit pytest build fixtures bench clean
+.PHONY: demo test lint typecheck vitest pytest build clean
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -28,13 +28,15 @@ lint: node_modules/.stamp
 typecheck: node_modules/.stamp
 	npx tsc -p tsconfig.json --noEmit
 
-unit: node_modules/.stamp
+# Unit, contract and integration tests (real servers on loopback, real SQLite files).
+vitest: node_modules/.stamp
 	npx vitest run
 
 pytest: build $(VENV)/.stamp
 	$(PY) -m pytest -q python/tests
 
-test: lint typecheck unit pytest
+# Everything: lint, strict types, vitest, then the Python interop tests against the built server.
+test: lint typecheck vitest pytest
 
 demo: build
 	node bin/slipway.js demo

@@ -36,7 +36,10 @@ export interface NewModel {
 }
 
 /** Everything about a version that is known before it is numbered and stored. */
-export type NewVersion = Omit<ModelVersion, 'model' | 'version' | 'status' | 'artifactKey' | 'createdAt' | 'aliases'>;
+export type NewVersion = Omit<
+  ModelVersion,
+  'model' | 'version' | 'status' | 'artifactKey' | 'createdAt' | 'aliases'
+>;
 
 /**
  * Durable registry of models, versions and aliases. Versions are immutable: after registration only

@@ -10,11 +10,15 @@ const CLI = join(ROOT, 'src/cli/bin.ts');
 
 /** Starts `slipway serve` as its own process (so it can be killed with SIGKILL) and returns its URL. */
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--json', 'serve', '--port', '0', '--data-dir', dataDir], {
-    cwd: ROOT,
-    env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, '--json', 'serve', '--port', '0', '--data-dir', dataDir],
+    {
+      cwd: ROOT,
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let stdout = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk) => {
@@ -54,10 +58,15 @@ describe('a server killed in the middle of an upload', () => {
     const boundary = 'slipway-crash-test';
     const upload = request(`${first.url}/api/v1/models/penguin-species/versions`, {
       method: 'POST',
-      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(64 * 1024 * 1024 + 200) },
+      headers: {
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(64 * 1024 * 1024 + 200),
+      },
     });
     upload.on('error', () => undefined);
-    upload.write(`--${boundary}\r\nContent-Disposition: form-data; name="model"; filename="m.onnx"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    upload.write(
+      `--${boundary}\r\nContent-Disposition: form-data; name="model"; filename="m.onnx"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
     upload.write(Buffer.alloc(1024 * 1024, 7));
     const staging = join(dataDir, 'artifacts', '.staging');
     const staged = () => (existsSync(staging) ? readdirSync(staging) : []);
@@ -70,7 +79,9 @@ describe('a server killed in the middle of an upload', () => {
     const second = await serve(dataDir);
     child = second.child;
     expect(staged()).toEqual([]);
-    const versions = (await (await fetch(`${second.url}/api/v1/models/penguin-species/versions`)).json()) as { versions: unknown[] };
+    const versions = (await (await fetch(`${second.url}/api/v1/models/penguin-species/versions`)).json()) as {
+      versions: unknown[];
+    };
     expect(versions.versions).toEqual([]);
 
     const pushed = await fetch(`${second.url}/api/v1/models/penguin-species/versions`, {
