@@ -19,6 +19,11 @@ export interface InferenceRequest {
   readonly inputs: InferenceInputs;
   /** Outputs to compute; absent means all of them. */
   readonly outputs?: readonly string[];
+  /**
+   * Called with the version as soon as it is chosen, before inputs are checked, so a response the
+   * version's signature refuses still names the version that refused it.
+   */
+  readonly onVersion?: (version: ModelVersion) => void;
 }
 
 export interface InferenceResult {
@@ -63,6 +68,7 @@ export class DataPlane {
 
   async infer(request: InferenceRequest): Promise<InferenceResult> {
     const { version, decoder } = await this.servable(request.model, request.version);
+    request.onVersion?.(version);
     const inputs =
       request.inputs.kind === 'rows'
         ? decoder.fromRows(request.inputs.rows)

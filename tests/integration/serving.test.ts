@@ -143,7 +143,8 @@ describe('serving', () => {
     const newest = await server.request('POST', '/v2/models/identity/infer', four);
     expect(newest.status).toBe(400);
     expect(newest.body.code).toBe('INVALID_SHAPE');
-    expect(newest.headers.get('x-slipway-model-version')).toBeNull();
+    // The refusal names the version whose signature refused the input.
+    expect(newest.headers.get('x-slipway-model-version')).toBe('2');
   });
 
   it('describes versions with lineage, metrics, signature and aliases, and filters and pages them', async () => {

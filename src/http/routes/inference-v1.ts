@@ -83,8 +83,11 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
           { field: 'instances' },
         );
       }
-      const result = await dataPlane.infer({ model, inputs: { kind: 'rows', rows: body.instances } });
-      setVersionHeader(reply, result.version);
+      const result = await dataPlane.infer({
+        model,
+        inputs: { kind: 'rows', rows: body.instances },
+        onVersion: (version) => setVersionHeader(reply, version),
+      });
       return { predictions: toRowOutputs(result.outputs, body.instances.length) };
     },
   );

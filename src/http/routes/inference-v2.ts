@@ -110,8 +110,8 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
       ...(version !== undefined ? { version } : {}),
       inputs: { kind: 'tensors', tensors: body.inputs },
       ...(body.outputs ? { outputs: body.outputs.map((o) => o.name) } : {}),
+      onVersion: (version) => setVersionHeader(reply, version),
     });
-    setVersionHeader(reply, result.version);
     return {
       model_name: model,
       model_version: String(result.version.version),
