@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
+import { SlipwayError } from './errors/index.js';
 import { buildHttpServer } from './http/server.js';
 import { RegistryService } from './registry/registry-service.js';
 import { registryStoreForUri } from './registry/store-for-uri.js';
@@ -74,7 +75,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       prepare: (bytes, model) => host.prepare(bytes, model),
     },
     maxUploadBytes: config.maxUploadBytes,
-    onChange: (model) => dataPlane.refresh(model),
+    serving: {
+      preload: (model, version) => dataPlane.preload(model, version),
+      refresh: (model) => dataPlane.refresh(model),
+    },
     logger,
   });
 
@@ -84,6 +88,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   );
   let address = '';
+  const close = async () => {
+    await http.close();
+    await runtime.close();
+    await store.close();
+  };
 
   return {
     config,
@@ -93,17 +102,24 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
     url: () => address,
     async listen() {
-      address = await http.listen({ host: config.host, port: config.port });
+      try {
+        address = await http.listen({ host: config.host, port: config.port });
+      } catch (error) {
+        await close();
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new SlipwayError(
+            'UNAVAILABLE',
+            `Port ${config.port} on ${config.host} is already in use; choose another with --port or SLIPWAY_PORT.`,
+          );
+        }
+        throw error;
+      }
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane.start().finally(() => {
         ready = true;
       });
       return address;
     },
-    async close() {
-      await http.close();
-      await runtime.close();
-      await store.close();
-    },
+    close,
   };
 }

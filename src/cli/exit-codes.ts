@@ -1,3 +1,4 @@
+import { SlipwayError } from '../errors/index.js';
 import { ApiError, UnreachableError } from './api-client.js';
 
 /** Exit codes scripts can rely on; documented in README.md ("CLI exit codes"). */
@@ -22,6 +23,13 @@ export class UsageError extends Error {
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.USAGE;
+  // Errors of the server running in this process (serve, demo): bad settings, a port in use.
+  if (error instanceof SlipwayError)
+    return error.code === 'INVALID_ARGUMENT'
+      ? EXIT.USAGE
+      : error.code === 'UNAVAILABLE'
+        ? EXIT.UNAVAILABLE
+        : EXIT.FAILURE;
   if (error instanceof UnreachableError) return EXIT.UNAVAILABLE;
   if (error instanceof ApiError) {
     if (error.status === 404) return EXIT.NOT_FOUND;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
@@ -106,6 +106,7 @@ models
   .option('--description <text>', 'what changed in this version')
   .action(async (file: string, options: { name?: string; manifest?: string; description?: string }) => {
     const out = output();
+    readable(file);
     const manifestText = options.manifest === undefined ? undefined : readText(options.manifest);
     const name =
       options.name ?? (manifestText ? (JSON.parse(manifestText) as { model?: string }).model : undefined);
@@ -296,6 +297,14 @@ function overridesFrom(options: { host?: string; port?: string; dataDir?: string
     ...(options.port !== undefined ? { SLIPWAY_PORT: options.port } : {}),
     ...(options.dataDir !== undefined ? { SLIPWAY_DATA_DIR: options.dataDir } : {}),
   };
+}
+
+function readable(file: string): void {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
 }
 
 function readText(file: string): string {

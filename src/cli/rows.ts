@@ -13,7 +13,12 @@ interface InputMeta {
  * inputs, true/false for BOOL, and an empty cell is null (missing).
  */
 export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] {
-  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
   const trimmed = text.trimStart();
   if (file.endsWith('.json') || trimmed.startsWith('[') || trimmed.startsWith('{')) {
     let value: unknown;

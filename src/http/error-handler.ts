@@ -46,6 +46,12 @@ export function toSlipwayError(error: unknown): SlipwayError {
   }
   const code = fastifyError.code ? FRAMEWORK_CODES[fastifyError.code] : undefined;
   if (code) return new SlipwayError(code, frameworkMessage(code, fastifyError.message));
+  if ((error as { code?: string }).code === 'SQLITE_BUSY') {
+    return new SlipwayError(
+      'UNAVAILABLE',
+      'The registry database is locked by another process; retry shortly.',
+    );
+  }
   if (error instanceof SyntaxError)
     return new SlipwayError('INVALID_JSON', `The request body is not valid JSON: ${error.message}`);
   return new SlipwayError('INTERNAL', 'Internal server error.');
@@ -74,7 +80,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const slipwayError = toSlipwayError(error);
     const status = ERROR_STATUS[slipwayError.code];
     if (status >= 500) request.log.error({ err: error, code: slipwayError.code }, 'request failed');
-    else request.log.info({ code: slipwayError.code, msg: slipwayError.message }, 'request refused');
+    else request.log.info({ code: slipwayError.code, error: slipwayError.message }, 'request refused');
     void reply.status(status).send(errorBody(slipwayError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {

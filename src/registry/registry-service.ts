@@ -6,7 +6,8 @@ import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
-import type { ModelInspection } from '../runtime/onnx/onnx-validator.js';
+import type { ModelInspection } from '../runtime/inference-runtime.js';
+import { SERVING_ALIAS } from '../serving/version-resolver.js';
 import type { NewModel, RegistryStore } from './registry-store.js';
 
 /** What the registry needs from the serving side to accept a version: validate, then load and warm. */
@@ -24,6 +25,14 @@ export interface VersionGate {
   ): Promise<void>;
 }
 
+/** How the registry keeps serving in step with its changes. */
+export interface ServingHooks {
+  /** Loads and warms a version before a change that would make it serve is committed. */
+  preload(model: string, version: number): Promise<void>;
+  /** Called after anything that may change which version serves a model. */
+  refresh(model: string): Promise<void>;
+}
+
 export interface PushOptions {
   readonly uploader: string;
   readonly manifest?: Manifest;
@@ -38,8 +47,7 @@ export interface RegistryServiceOptions {
   readonly artifacts: ArtifactStore;
   readonly gate: VersionGate;
   readonly maxUploadBytes: number;
-  /** Called after anything that may change which version serves a model. */
-  readonly onChange: (model: string) => Promise<void>;
+  readonly serving: ServingHooks;
   readonly logger: Logger;
 }
 
@@ -127,7 +135,7 @@ export class RegistryService {
         { model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes },
         'version registered',
       );
-      await this.options.onChange(model);
+      await this.options.serving.refresh(model);
       return ready;
     } finally {
       await artifacts.discard(staged);
@@ -136,15 +144,16 @@ export class RegistryService {
 
   async setAlias(model: string, alias: string, version: number): Promise<{ previous: number | null }> {
     assertAliasName(alias);
+    if (alias === SERVING_ALIAS) await this.options.serving.preload(model, version);
     const result = await this.options.store.setAlias(model, alias, version);
-    await this.options.onChange(model);
+    await this.options.serving.refresh(model);
     return result;
   }
 
   async deleteAlias(model: string, alias: string): Promise<void> {
     assertAliasName(alias);
     await this.options.store.deleteAlias(model, alias);
-    await this.options.onChange(model);
+    await this.options.serving.refresh(model);
   }
 }
 

@@ -1,5 +1,14 @@
-import type { ModelInspection } from './onnx/onnx-validator.js';
+import type { Signature } from '../domain/signature.js';
 import type { NamedTensors } from './tensor.js';
+
+/** What validation learns about a model that passes. */
+export interface ModelInspection {
+  readonly signature: Signature;
+  readonly irVersion: number;
+  readonly opsets: Readonly<Record<string, number>>;
+  readonly producer: string;
+  readonly nodeCount: number;
+}
 
 /**
  * Loads models and computes with them. Implementations keep all heavy work off the caller's thread:

@@ -63,6 +63,8 @@ export class DataPlane {
   private readonly served = new Map<string, Servable | null>();
   private readonly versions = new Map<string, Servable>();
   private readonly refreshing = new Map<string, Promise<void>>();
+  /** Models whose chosen version failed to load while nothing else was serving them. */
+  private readonly failed = new Map<string, number>();
 
   constructor(private readonly options: DataPlaneOptions) {}
 
@@ -121,13 +123,28 @@ export class DataPlane {
     } while (pageToken);
   }
 
-  /** Which version serves each model, and whether it is loaded. */
+  /** Which version serves each model and whether it is loaded, including models that failed to load. */
   status(): ServedModelStatus[] {
-    return [...this.served].map(([model, servable]) => ({
+    const serving: ServedModelStatus[] = [...this.served].map(([model, servable]) => ({
       model,
       version: servable?.version.version ?? null,
       state: servable ? (this.options.host.state(servable.version.sha256) ?? 'NONE') : 'NONE',
     }));
+    const failing = [...this.failed].map(([model, version]) => ({
+      model,
+      version,
+      state: 'FAILED' as const,
+    }));
+    return [...serving, ...failing];
+  }
+
+  /**
+   * Loads and warms a version so that it can take traffic at once, without serving it yet. Called
+   * before a change (such as moving the `champion` alias) is committed, so a version that cannot load
+   * is refused up front instead of leaving a change in the registry that serving cannot follow.
+   */
+  async preload(model: string, version: number): Promise<void> {
+    await this.pinnedVersion(model, version);
   }
 
   private async servable(model: string, version: number | undefined): Promise<Servable> {
@@ -184,7 +201,13 @@ export class DataPlane {
     if (current?.version.version === number) return;
     const version = await this.options.registry.getVersion(model, number);
     // Load the new version before switching; if it fails, the old one keeps serving.
-    await this.options.host.load(version);
+    try {
+      await this.options.host.load(version);
+    } catch (error) {
+      if (!current) this.failed.set(model, number);
+      throw error;
+    }
+    this.failed.delete(model);
     const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
     this.served.set(model, servable);
     this.versions.set(`${model}@${number}`, servable);

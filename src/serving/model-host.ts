@@ -50,14 +50,35 @@ export class ModelHost {
 
   constructor(private readonly options: ModelHostOptions) {}
 
-  /** Loads and warms bytes that are not yet registered (an upload being validated). */
-  prepare(bytes: Uint8Array, model: Loadable): Promise<void> {
-    return this.ensure(model, async () => bytes);
+  /**
+   * Loads and warms bytes that are not yet registered (an upload being validated). The warm-up always
+   * runs this upload's own sample, even when identical bytes are already loaded for another version.
+   */
+  async prepare(bytes: Uint8Array, model: Loadable): Promise<void> {
+    const alreadyLoaded = this.entries.get(model.sha256)?.state === 'READY';
+    await this.ensure(model, async () => bytes);
+    if (alreadyLoaded) await this.warm(model);
   }
 
   /** Loads and warms a registered version, reading and verifying its artifact if needed. */
   load(version: ModelVersion): Promise<void> {
-    return this.ensure(version, () => this.options.artifacts.read(version.artifactKey, version.sha256));
+    return this.ensure(version, async () => {
+      try {
+        return await this.options.artifacts.read(version.artifactKey, version.sha256);
+      } catch (error) {
+        // The bytes on disk are not the ones registered: a storage fault, never the caller's.
+        if (error instanceof SlipwayError && error.code === 'CHECKSUM_MISMATCH') {
+          throw new SlipwayError(
+            'INTERNAL',
+            `Version ${version.version} of "${version.model}" cannot be served: ${error.message}`,
+            {
+              reason: 'ARTIFACT_CORRUPT',
+            },
+          );
+        }
+        throw error;
+      }
+    });
   }
 
   state(sha256: string): LoadState | undefined {
@@ -120,8 +141,18 @@ export class ModelHost {
   }
 
   private async loadAndWarm(model: Loadable, bytes: () => Promise<Uint8Array>): Promise<void> {
+    await this.options.runtime.load(model.sha256, await bytes());
+    try {
+      await this.warm(model);
+    } catch (error) {
+      await this.options.runtime.unload(model.sha256);
+      throw error;
+    }
+  }
+
+  /** Predicts the model's sample rows (or one synthetic row); throws INVALID_MODEL/WARMUP_FAILED. */
+  private async warm(model: Loadable): Promise<void> {
     const { runtime } = this.options;
-    await runtime.load(model.sha256, await bytes());
     const outputs = model.signature.outputs.map((o) => o.name);
     try {
       const inputs =
@@ -130,7 +161,6 @@ export class ModelHost {
           : syntheticInputs(model.signature);
       await runtime.infer(model.sha256, inputs, outputs, this.options.warmupTimeoutMs);
     } catch (error) {
-      await runtime.unload(model.sha256);
       const why = error instanceof Error ? error.message : String(error);
       throw new SlipwayError(
         'INVALID_MODEL',

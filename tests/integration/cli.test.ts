@@ -108,6 +108,19 @@ describe('the slipway CLI', () => {
     expect(refused.stderr).toContain('zipmap');
     expect((await slipway([...remote, 'models', 'frobnicate'])).code).toBe(2);
     expect((await slipway([...remote, 'models', 'push', join(FIXTURES, 'identity.onnx')])).code).toBe(2);
+    expect(
+      (await slipway([...remote, 'models', 'push', join(scratch, 'missing.onnx'), '--name', 'm'])).code,
+    ).toBe(2);
+    expect(
+      (await slipway([...remote, 'predict', 'penguin-species', join(scratch, 'missing.csv')])).code,
+    ).toBe(2);
+    expect((await slipway([...remote, 'models', 'show', 'm'])).code, 'a refused push changes nothing').toBe(
+      4,
+    );
+    const port = new URL(server.url).port;
+    const busy = await slipway(['serve', '--port', port, '--data-dir', join(scratch, 'busy')]);
+    expect(busy.code, 'serve on a busy port exits').toBe(5);
+    expect(busy.stderr).toContain('already in use');
     const unreachable = await slipway(['--server', 'http://127.0.0.1:9', '--json', 'models', 'ls']);
     expect(unreachable.code).toBe(5);
     expect(JSON.parse(unreachable.stdout).error).toContain('Cannot reach');

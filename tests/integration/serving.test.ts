@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
@@ -147,6 +148,13 @@ describe('serving', () => {
     expect(newest.headers.get('x-slipway-model-version')).toBe('2');
   });
 
+  it('warms every upload with its own sample, even when identical bytes are already loaded', async () => {
+    const response = await server.push('strings', join(FIXTURES, 'strings.onnx'), { sample: [{ text: 42 }] });
+    expect(response.status).toBe(422);
+    expect(response.body).toMatchObject({ code: 'INVALID_MODEL', details: { reason: 'WARMUP_FAILED' } });
+    expect((await server.request('GET', '/api/v1/models/strings')).body.latest_version).toBe(1);
+  });
+
   it('describes versions with lineage, metrics, signature and aliases, and filters and pages them', async () => {
     const version = await server.request('GET', '/api/v1/models/penguin-species/versions/1');
     expect(version.body).toMatchObject({
@@ -201,6 +209,58 @@ describe('serving', () => {
 });
 
 describe('a restarted server', () => {
+  it('reports a model whose artifact was corrupted on disk as FAILED, answers 500, and refuses to promote it', async () => {
+    const first = await startServer();
+    expect((await first.push('identity', join(FIXTURES, 'identity.onnx'))).status).toBe(201);
+    expect((await first.push('identity', join(FIXTURES, 'int64-argmax.onnx'))).status).toBe(201);
+    await first.app.close();
+    writeFileSync(join(first.dataDir, 'artifacts/models/identity/2/model.onnx'), 'tampered');
+    let second: App | undefined;
+    try {
+      second = await createApp({
+        overrides: { SLIPWAY_DATA_DIR: first.dataDir, SLIPWAY_PORT: 0, SLIPWAY_LOG_LEVEL: 'silent' },
+      });
+      const url = await second.listen();
+      const call = async (method: string, path: string, body?: unknown) => {
+        const response = await fetch(`${url}${path}`, {
+          method,
+          ...(body === undefined
+            ? {}
+            : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        });
+        // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server answered.
+        return { status: response.status, body: (await response.json()) as Record<string, any> };
+      };
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const health = await call('GET', '/health');
+      expect(health.body.status).toBe('degraded');
+      expect(health.body.models).toContainEqual({ model: 'identity', version: 2, state: 'FAILED' });
+      const predict = await call('POST', '/v2/models/identity/infer', {
+        inputs: [tensor('x', 'FP32', [1, 3], [1, 2, 3])],
+      });
+      expect(predict.status).toBe(500);
+      expect(predict.body).toMatchObject({ code: 'INTERNAL', details: { reason: 'ARTIFACT_CORRUPT' } });
+      // Version 1 has intact bytes of its own, so it can still be made champion and serve.
+      expect((await call('PUT', '/api/v1/models/identity/aliases/champion', { version: 1 })).status).toBe(
+        200,
+      );
+      expect(
+        (
+          await call('POST', '/v2/models/identity/infer', {
+            inputs: [tensor('x', 'FP32', [1, 4], [1, 2, 3, 4])],
+          })
+        ).status,
+      ).toBe(200);
+      // Promoting the corrupt version is refused before the alias moves.
+      const promote = await call('PUT', '/api/v1/models/identity/aliases/champion', { version: 2 });
+      expect(promote.status).toBe(500);
+      expect((await call('GET', '/api/v1/models/identity')).body.aliases).toEqual({ champion: 1 });
+    } finally {
+      await second?.close();
+      rmSync(first.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('serves the same versions from the same data folder', async () => {
     const first = await startServer();
     expect((await first.push('penguin-species', join(EXAMPLE, 'model.onnx'), penguinManifest())).status).toBe(

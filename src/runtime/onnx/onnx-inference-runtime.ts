@@ -1,17 +1,16 @@
 import type { Logger } from 'pino';
-import type { InferenceRuntime } from '../inference-runtime.js';
+import type { InferenceRuntime, ModelInspection } from '../inference-runtime.js';
 import type { NamedTensors } from '../tensor.js';
-import type { ModelInspection } from './onnx-validator.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface OnnxInferenceRuntimeOptions {
-  /** Number of worker threads; each loads every model. */
+  /** Number of worker processes; each loads every model. */
   readonly workers: number;
   readonly inferenceTimeoutMs: number;
   readonly logger: Logger;
 }
 
-/** `InferenceRuntime` on onnxruntime-node, with validation, loading and inference in worker threads. */
+/** `InferenceRuntime` on onnxruntime-node, with validation, loading and inference in worker processes. */
 export class OnnxInferenceRuntime implements InferenceRuntime {
   private readonly pool: WorkerPool;
 

@@ -1,5 +1,6 @@
 import type { Datatype, Signature, TensorSpec } from '../../domain/signature.js';
 import { SlipwayError } from '../../errors/index.js';
+import type { ModelInspection } from '../inference-runtime.js';
 import {
   DECODER_DEPTH_ERROR,
   decodeOnnxModel,
@@ -50,15 +51,6 @@ export type ValidationReason =
   | 'RAW_DATA_SIZE'
   | 'NON_TENSOR_OUTPUT'
   | 'UNSUPPORTED_TYPE';
-
-/** What validation learns about a model that passes. */
-export interface ModelInspection {
-  readonly signature: Signature;
-  readonly irVersion: number;
-  readonly opsets: Readonly<Record<string, number>>;
-  readonly producer: string;
-  readonly nodeCount: number;
-}
 
 const ML_DOMAIN = 'ai.onnx.ml';
 const CLASSIFIER_OPS = new Set(['TreeEnsembleClassifier', 'LinearClassifier', 'SVMClassifier', 'ZipMap']);

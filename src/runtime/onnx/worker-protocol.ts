@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../../errors/index.js';
+import type { ModelInspection } from '../inference-runtime.js';
 import type { NamedTensors } from '../tensor.js';
-import type { ModelInspection } from './onnx-validator.js';
 
 /** Messages from the pool to an inference worker. */
 export type WorkerRequest =
