@@ -4,7 +4,10 @@ import type { Logger } from 'pino';
 import { type ErrorCode, SlipwayError } from '../../errors/index.js';
 import type { WorkerFailure, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
-type Payload = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+/** `Omit` applied to each member of a union rather than to the union as a whole. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A request without its id (the slot numbers it). */
+type Payload = DistributiveOmit<WorkerRequest, 'id'>;
 
 interface Pending {
   readonly resolve: (value: unknown) => void;
@@ -35,10 +38,6 @@ export class WorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {
     for (let i = 0; i < options.size; i += 1) this.slots.push(new Slot(i, this));
-  }
-
-  get size(): number {
-    return this.slots.length;
   }
 
   /** Waits until every worker has started. */
