@@ -22,7 +22,7 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
     });
   }
 
-  /** Resolves when every worker thread has started. */
+  /** Resolves when every worker process has started. */
   started(): Promise<void> {
     return this.pool.started();
   }
