@@ -21,6 +21,8 @@ export interface WorkerPoolOptions {
   /** Longest one `run` may take; past it the worker is terminated and replaced. */
   readonly runTimeoutMs: number;
   readonly logger: Logger;
+  /** Starts one worker process; the default forks `onnx-worker`. Tests substitute failing starts. */
+  readonly startWorker?: () => ChildProcess;
 }
 
 /**
@@ -37,7 +39,8 @@ export class WorkerPool {
   private closed = false;
 
   constructor(private readonly options: WorkerPoolOptions) {
-    for (let i = 0; i < options.size; i += 1) this.slots.push(new Slot(i, this));
+    const start = options.startWorker ?? startWorker;
+    for (let i = 0; i < options.size; i += 1) this.slots.push(new Slot(i, this, start));
   }
 
   /** Waits until every worker has started. */
@@ -92,6 +95,11 @@ export class WorkerPool {
     await Promise.all(reloads);
   }
 
+  /** Called by a slot whose worker exited before it was ready; the slot retries after a delay. */
+  startFailed(slot: Slot, details: Record<string, unknown>): void {
+    this.options.logger.error({ worker: slot.index, ...details }, 'inference worker failed to start');
+  }
+
   private pick(): Slot {
     if (this.closed) throw new SlipwayError('UNAVAILABLE', 'The inference runtime is shutting down.');
     let best = this.slots[0]!;
@@ -107,10 +115,14 @@ class Slot {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private stopping = false;
+  /** Set while no worker of this slot has started; resolves `ready`. */
+  private starting: (() => void) | undefined;
+  private failedStarts = 0;
 
   constructor(
     readonly index: number,
     private readonly pool: WorkerPool,
+    private readonly start: () => ChildProcess,
   ) {
     this.spawn(false);
   }
@@ -153,13 +165,24 @@ class Slot {
   }
 
   private spawn(replacement: boolean): void {
-    this.worker = startWorker();
-    let started: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    this.worker.on('message', (message: WorkerResponse) => {
-      if ('ready' in message) return started();
+    const worker = this.start();
+    this.worker = worker;
+    // One wait per outage: callers already waiting keep waiting across failed starts.
+    if (!this.starting) {
+      const started = new Promise<void>((resolve) => {
+        this.starting = resolve;
+      });
+      this.ready = replacement ? started.then(() => this.pool.replaced(this)) : started;
+    }
+    let becameReady = false;
+    worker.on('message', (message: WorkerResponse) => {
+      if ('ready' in message) {
+        becameReady = true;
+        this.failedStarts = 0;
+        const resolve = this.starting;
+        this.starting = undefined;
+        return resolve?.();
+      }
       const pending = this.pending.get(message.id);
       if (!pending) return;
       this.pending.delete(message.id);
@@ -168,12 +191,19 @@ class Slot {
       else pending.reject(toError(message.error));
     });
     // 'exit' follows a fatal 'error'; the exit handler does the recovery.
-    this.worker.on('error', () => undefined);
-    this.worker.on('exit', () => {
-      if (!this.stopping)
-        this.replace('The inference worker stopped unexpectedly while handling this request.');
+    worker.on('error', () => undefined);
+    worker.on('exit', (code, signal) => {
+      if (this.stopping) return;
+      const reason = 'The inference worker stopped unexpectedly while handling this request.';
+      if (becameReady) return this.replace(reason);
+      // A worker that cannot even start (a broken install, no memory) must not be restarted in a hot loop.
+      this.failedStarts += 1;
+      const delayMs = Math.min(5000, 100 * 2 ** this.failedStarts);
+      this.pool.startFailed(this, { code, signal, attempt: this.failedStarts, retry_in_ms: delayMs });
+      setTimeout(() => {
+        if (!this.stopping) this.replace(reason);
+      }, delayMs).unref();
     });
-    this.ready = replacement ? ready.then(() => this.pool.replaced(this)) : ready;
   }
 
   private overran(id: number, timeoutMs: number): void {
@@ -220,7 +250,7 @@ function toError(failure: WorkerFailure): SlipwayError {
  * Starts a worker process from the built JavaScript, or, when Slipway runs from its TypeScript
  * sources (tests, `tsx`), with the TypeScript loader.
  */
-function startWorker(): ChildProcess {
+export function startWorker(): ChildProcess {
   const fromSources = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(new URL(`./onnx-worker${fromSources ? '.ts' : '.js'}`, import.meta.url));
   return fork(script, [], {
