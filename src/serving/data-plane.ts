@@ -159,34 +159,40 @@ export class DataPlane {
         { model },
       );
     }
-    if (this.options.host.state(servable.version.sha256) !== 'READY')
-      await this.options.host.load(servable.version);
-    return servable;
+    return this.loaded(servable);
   }
 
   /** A request for an explicit version loads it on demand (and the host evicts it when idle). */
   private async pinnedVersion(model: string, number: number): Promise<Servable> {
-    const key = `${model}@${number}`;
-    let servable = this.versions.get(key);
-    if (!servable) {
-      const version = await this.options.registry.getVersion(model, number);
-      if (version.status !== 'READY') {
-        throw new SlipwayError(
-          'FAILED_PRECONDITION',
-          `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
-          {
-            model,
-            version: number,
-            status: version.status,
-          },
-        );
-      }
-      servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
-      this.versions.set(key, servable);
+    const cached = this.versions.get(`${model}@${number}`);
+    if (cached) return this.loaded(cached);
+    const version = await this.options.registry.getVersion(model, number);
+    if (version.status !== 'READY') {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
+        { model, version: number, status: version.status },
+      );
     }
+    return this.loaded(this.servableOf(version));
+  }
+
+  /** Makes sure a servable's model is loaded (it may have been evicted or failed), evicting others. */
+  private async loaded(servable: Servable): Promise<Servable> {
     if (this.options.host.state(servable.version.sha256) !== 'READY') {
       await this.options.host.load(servable.version);
       await this.options.host.evict();
+    }
+    return servable;
+  }
+
+  /** The servable of a READY version, built once: versions are immutable. */
+  private servableOf(version: ModelVersion): Servable {
+    const key = `${version.model}@${version.version}`;
+    let servable = this.versions.get(key);
+    if (!servable) {
+      servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
+      this.versions.set(key, servable);
     }
     return servable;
   }
@@ -208,9 +214,7 @@ export class DataPlane {
       throw error;
     }
     this.failed.delete(model);
-    const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
-    this.served.set(model, servable);
-    this.versions.set(`${model}@${number}`, servable);
+    this.served.set(model, this.servableOf(version));
     this.options.logger.info(
       { model, version: number, previous: current?.version.version ?? null },
       'serving version switched',

@@ -7,8 +7,8 @@ import type { InferenceRuntime } from '../runtime/inference-runtime.js';
 import { allocate, elementCount, type NamedTensors, type Tensor } from '../runtime/tensor.js';
 import { InputDecoder } from './input-decoder.js';
 
-/** LOADING -> READY, or FAILED; UNLOADING while its sessions are released. */
-export type LoadState = 'LOADING' | 'READY' | 'FAILED' | 'UNLOADING';
+/** LOADING -> READY, or FAILED (retried at the next load). Evicted models have no state. */
+export type LoadState = 'LOADING' | 'READY' | 'FAILED';
 
 /** What a loaded model needs to be warmed: its signature, null policy and sample rows. */
 export interface Loadable {
@@ -22,7 +22,6 @@ interface Entry {
   state: LoadState;
   ready: Promise<void>;
   lastUsed: number;
-  error?: SlipwayError;
 }
 
 export interface ModelHostOptions {
@@ -112,7 +111,6 @@ export class ModelHost {
     for (const [sha, entry] of candidates) {
       if (excess <= 0 && entry.state !== 'FAILED') continue;
       excess -= 1;
-      entry.state = 'UNLOADING';
       this.entries.delete(sha);
       await this.options.runtime.unload(sha);
     }
@@ -131,9 +129,8 @@ export class ModelHost {
       },
       (error: unknown) => {
         entry.state = 'FAILED';
-        entry.error = error instanceof SlipwayError ? error : new SlipwayError('INTERNAL', String(error));
         this.options.logger.warn({ sha256: model.sha256, err: error }, 'model failed to load');
-        throw entry.error;
+        throw error;
       },
     );
     this.entries.set(model.sha256, entry);
