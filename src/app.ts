@@ -1,15 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
+import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
+import { DeploymentService } from './deployments/deployment-service.js';
 import { SlipwayError } from './errors/index.js';
 import { buildHttpServer } from './http/server.js';
 import { RegistryService } from './registry/registry-service.js';
-import { registryStoreForUri } from './registry/store-for-uri.js';
+import { storesForUri } from './registry/store-for-uri.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
 import { ModelHost } from './serving/model-host.js';
-import { AliasOrLatestResolver } from './serving/version-resolver.js';
+import { TrafficStats } from './serving/traffic-stats.js';
 import { SLIPWAY_VERSION } from './version.js';
 
 /** A running Slipway: its parts, and how to stop it. */
@@ -18,6 +20,8 @@ export interface App {
   readonly http: FastifyInstance;
   readonly registry: RegistryService;
   readonly dataPlane: DataPlane;
+  readonly deployments: DeploymentService;
+  readonly tokens: TokenService;
   readonly logger: Logger;
   /** The URL the server listens on, once `listen` has resolved. */
   url(): string;
@@ -41,7 +45,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
-  const store = registryStoreForUri(config.registryUri);
+  const { registry: store, deployments: deploymentStore } = storesForUri(config.registryUri);
   await store.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
   const leftovers = await artifacts.cleanupStaging();
@@ -61,12 +65,30 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     warmupTimeoutMs: Math.max(config.inferenceTimeoutMs, 60_000),
     logger,
   });
+  const served = config.environments.filter(
+    (e) => config.environment === null || e.name === config.environment,
+  );
+  const stats = new TrafficStats();
   const dataPlane = new DataPlane({
     registry: store,
+    revisions: deploymentStore,
     host,
-    resolver: new AliasOrLatestResolver(store),
+    stats,
+    environments: served,
+    followIntervalMs: config.followIntervalMs,
     logger,
   });
+  const deployments = new DeploymentService({
+    registry: store,
+    store: deploymentStore,
+    dataPlane,
+    stats,
+    environments: config.environments,
+    served: served.map((e) => e.name),
+    analysisIntervalMs: config.analysisIntervalMs,
+    logger,
+  });
+  const tokens = new TokenService(deploymentStore);
   const registry = new RegistryService({
     store,
     artifacts,
@@ -75,20 +97,24 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       prepare: (bytes, model) => host.prepare(bytes, model),
     },
     maxUploadBytes: config.maxUploadBytes,
-    serving: {
-      preload: (model, version) => dataPlane.preload(model, version),
-      refresh: (model) => dataPlane.refresh(model),
+    hooks: {
+      versionReady: (version, context) => deployments.autoDeploy(version, context),
+      audit: async (event) => {
+        await deploymentStore.recordAudit(event);
+      },
     },
     logger,
   });
 
   let ready = false;
   const http = await buildHttpServer(
-    { config, registry, dataPlane, version: SLIPWAY_VERSION, isReady: () => ready },
+    { config, registry, dataPlane, deployments, tokens, version: SLIPWAY_VERSION, isReady: () => ready },
     logger,
   );
   let address = '';
   const close = async () => {
+    deployments.stop();
+    dataPlane.stop();
     await http.close();
     await runtime.close();
     await store.close();
@@ -99,6 +125,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     http,
     registry,
     dataPlane,
+    deployments,
+    tokens,
     logger,
     url: () => address,
     async listen() {
@@ -115,9 +143,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         throw error;
       }
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
-      void dataPlane.start().finally(() => {
-        ready = true;
-      });
+      void dataPlane
+        .start()
+        .then(() => deployments.start())
+        .catch((error: unknown) => logger.error({ err: error }, 'could not start serving deployments'))
+        .finally(() => {
+          ready = true;
+        });
       return address;
     },
     close,

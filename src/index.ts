@@ -19,9 +19,8 @@ export type {
   VersionQuery,
 } from './registry/registry-store.js';
 export { SqlRegistryStore } from './registry/sql/sql-registry-store.js';
-export { registryStoreForUri } from './registry/store-for-uri.js';
+export { storesForUri } from './registry/store-for-uri.js';
 export type { InferenceRuntime, ModelInspection } from './runtime/inference-runtime.js';
 export { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 export { DEFAULT_LIMITS, inspectOnnxModel, type ValidationLimits } from './runtime/onnx/onnx-validator.js';
 export type { DataPlane, InferenceRequest, InferenceResult } from './serving/data-plane.js';
-export { AliasOrLatestResolver, type VersionResolver } from './serving/version-resolver.js';

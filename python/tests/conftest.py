@@ -97,6 +97,10 @@ def slipway(tmp_path_factory) -> SlipwayServer:
         "SLIPWAY_HOST": server.host,
         "SLIPWAY_PORT": str(server.port),
         "SLIPWAY_DATA_DIR": str(server.data_dir),
+        # Local mode (no tokens) serving dev, where every push is deployed at once.
+        "SLIPWAY_AUTH": "off",
+        "SLIPWAY_ENV": "dev",
+        "SLIPWAY_CONFIG_FILE": str(server.data_dir / "slipway.yaml"),
     }
     with open(server.stdout_path, "wb") as stdout, open(server.stderr_path, "wb") as stderr:
         process = subprocess.Popen(

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import { parse as parseYaml } from 'yaml';
+import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
@@ -23,7 +25,21 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Where the CLI sends requests. */
   readonly server: string;
+  /** The CLI's API token, if any. */
+  readonly token: string | null;
+  /** Whether requests need an API token. Off only in local mode, on loopback. */
+  readonly auth: boolean;
+  /** Environments in promotion order, with their policies. */
+  readonly environments: readonly EnvironmentPolicy[];
+  /** The environment this server serves, or null for all-in-one (every environment). */
+  readonly environment: string | null;
+  /** The environment the plain (unprefixed) inference routes serve. */
+  readonly defaultEnvironment: string;
+  readonly followIntervalMs: number;
+  readonly analysisIntervalMs: number;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export type ConfigOverrides = Partial<Record<VariableName, string | number>>;
 
@@ -51,8 +67,28 @@ export function compileConfig(
     throw invalid('SLIPWAY_LOG_LEVEL', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
   }
   const workers = raw('SLIPWAY_INFERENCE_WORKERS');
+  const host = raw('SLIPWAY_HOST') ?? '127.0.0.1';
+  const authSetting = raw('SLIPWAY_AUTH') ?? 'on';
+  if (authSetting !== 'on' && authSetting !== 'off')
+    throw invalid('SLIPWAY_AUTH', authSetting, '`on` or `off`');
+  if (authSetting === 'off' && !LOOPBACK.has(host)) {
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `SLIPWAY_AUTH=off is only allowed on loopback, but SLIPWAY_HOST is ${host}; create API tokens and keep authentication on.`,
+      { variable: 'SLIPWAY_AUTH' },
+    );
+  }
+  const environments = loadEnvironments(resolve(cwd, raw('SLIPWAY_CONFIG_FILE') ?? 'slipway.yaml'));
+  const environment = raw('SLIPWAY_ENV') ?? null;
+  if (environment !== null && !environments.some((e) => e.name === environment)) {
+    throw invalid(
+      'SLIPWAY_ENV',
+      environment,
+      `one of the environments ${environments.map((e) => e.name).join(', ')}`,
+    );
+  }
   return {
-    host: raw('SLIPWAY_HOST') ?? '127.0.0.1',
+    host,
     port: integer('SLIPWAY_PORT', raw('SLIPWAY_PORT'), 0, 65535),
     dataDir,
     registryUri: raw('SLIPWAY_REGISTRY_URI') ?? `sqlite:${resolve(dataDir, 'registry.db')}`,
@@ -70,7 +106,34 @@ export function compileConfig(
     maxLoadedVersions: integer('SLIPWAY_MAX_LOADED_VERSIONS', raw('SLIPWAY_MAX_LOADED_VERSIONS'), 1, 10_000),
     logLevel: logLevel as LogLevel,
     server: (raw('SLIPWAY_SERVER') ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+    token: raw('SLIPWAY_TOKEN') ?? null,
+    auth: authSetting === 'on',
+    environments,
+    environment,
+    defaultEnvironment: environment ?? (environments.at(-1) as EnvironmentPolicy).name,
+    followIntervalMs: integer('SLIPWAY_FOLLOW_INTERVAL_MS', raw('SLIPWAY_FOLLOW_INTERVAL_MS'), 0, 3_600_000),
+    analysisIntervalMs: integer(
+      'SLIPWAY_ANALYSIS_INTERVAL_MS',
+      raw('SLIPWAY_ANALYSIS_INTERVAL_MS'),
+      10,
+      3_600_000,
+    ),
   };
+}
+
+/** The `environments:` of slipway.yaml, or the defaults when the file or the section is absent. */
+function loadEnvironments(path: string): readonly EnvironmentPolicy[] {
+  if (!existsSync(path)) return DEFAULT_ENVIRONMENTS;
+  let document: unknown;
+  try {
+    document = parseYaml(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new SlipwayError('INVALID_ARGUMENT', `${path} is not valid YAML: ${(error as Error).message}`, {
+      variable: 'SLIPWAY_CONFIG_FILE',
+    });
+  }
+  const section = (document as { environments?: unknown } | null)?.environments;
+  return section === undefined ? DEFAULT_ENVIRONMENTS : compileEnvironments(section, path);
 }
 
 function integer(name: VariableName, value: string | undefined, min: number, max: number): number {

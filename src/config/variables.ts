@@ -52,6 +52,32 @@ export const VARIABLES = {
     default: 'info',
     describe: 'Log level: fatal, error, warn, info, debug, trace or silent.',
   },
+  SLIPWAY_AUTH: {
+    default: 'on',
+    describe:
+      'API tokens required (`on`), or not (`off`: local mode, every caller acts as admin). `off` is refused unless SLIPWAY_HOST is a loopback address.',
+  },
+  SLIPWAY_ENV: {
+    default: undefined,
+    describe:
+      'The environment this server serves (`slipway serve --env prod`). Unset: all-in-one, every environment under `/envs/{env}/…`, and the last environment (prod) at the plain routes.',
+  },
+  SLIPWAY_CONFIG_FILE: {
+    default: './slipway.yaml',
+    describe: 'Optional YAML file declaring environments and their policies; absent means the defaults.',
+  },
+  SLIPWAY_FOLLOW_INTERVAL_MS: {
+    default: '1000',
+    describe: 'How often a server checks the registry for revisions written by other processes (0: never).',
+  },
+  SLIPWAY_ANALYSIS_INTERVAL_MS: {
+    default: '1000',
+    describe: 'How often a canary rollout checks its error rate and p99 latency against the limits.',
+  },
+  SLIPWAY_TOKEN: {
+    default: undefined,
+    describe: 'API token the CLI sends (`--token` overrides it).',
+  },
   SLIPWAY_SERVER: {
     default: 'http://127.0.0.1:8080',
     describe: 'Server the CLI talks to (the `--server` option overrides it).',

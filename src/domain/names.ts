@@ -70,3 +70,17 @@ export function parseVersionNumber(text: string, field = 'version'): number {
   }
   return Number(text);
 }
+
+/**
+ * Parses the version segment of an inference path: a version number, or the name of a tag in the
+ * deployment's revision (`/versions/candidate/infer`), spelled like an alias.
+ */
+export function parseVersionOrTag(text: string, field = 'version'): number | string {
+  if (/^[0-9]+$/.test(text)) return parseVersionNumber(text, field);
+  if (ALIAS_NAME.test(text)) return text;
+  throw new SlipwayError(
+    'INVALID_ARGUMENT',
+    `${field} ${JSON.stringify(text)} is neither a version number (1, 2, 3…) nor a tag name.`,
+    { field, value: text },
+  );
+}

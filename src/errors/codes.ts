@@ -23,9 +23,18 @@ export const ERROR_CODES = {
   MODEL_NOT_FOUND: 'No model with that name exists.',
   VERSION_NOT_FOUND: 'The model exists but has no such version.',
   ALIAS_NOT_FOUND: 'The model has no such alias.',
+  ENVIRONMENT_NOT_FOUND: 'No environment with that name is configured (see slipway.yaml).',
+  NOT_DEPLOYED: 'The model has no revision in that environment yet; deploy or promote a version there.',
+  NOT_FOUND: 'The named promotion, revision, dataset or token does not exist.',
   ROUTE_NOT_FOUND: 'No route matches the method and path.',
   ALREADY_EXISTS: 'The resource being created already exists.',
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',
+  CONFIRMATION_REQUIRED:
+    'The environment requires a typed confirmation: send `confirm` equal to its name (CLI: `--confirm <env>`).',
+  GATE_FAILED:
+    'A promotion gate (smoke, schema, validation, latency) failed; nothing changed in service. `details.gates` has the results.',
+  UNAUTHENTICATED: 'The request has no API token, or the token is unknown or revoked.',
+  PERMISSION_DENIED: "The token's role does not allow this action; `details.required` names the role needed.",
   MODEL_NOT_READY: 'The model version exists but is not loaded and ready to serve yet.',
   DEADLINE_EXCEEDED:
     'Inference took longer than the configured timeout; the worker running it was restarted.',

@@ -5,7 +5,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { DOCS, installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlModelRoutes } from './routes/control-models.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceV1Routes } from './routes/inference-v1.js';
@@ -45,6 +47,11 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
       request.headers['content-type'] = 'application/json';
   });
   installErrorHandling(app);
+  installAuth(app, {
+    enabled: services.config.auth,
+    tokens: services.tokens,
+    audit: services.deployments.store,
+  });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
@@ -64,12 +71,19 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(swaggerUi, { routePrefix: DOCS });
+  app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
 
   await app.register(async (scope) => healthRoutes(scope, services));
+  // Inference at the plain paths serves the default environment; in all-in-one mode every
+  // environment is also reachable under /envs/{env} (a server for one environment serves only it).
   await app.register(async (scope) => inferenceV2Routes(scope, services));
   await app.register(async (scope) => inferenceV1Routes(scope, services));
+  await app.register(async (scope) => inferenceV2Routes(scope, services), { prefix: '/envs/:env' });
+  await app.register(async (scope) => inferenceV1Routes(scope, services), { prefix: '/envs/:env' });
   await app.register(async (scope) => controlModelRoutes(scope, services));
+  await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   return app;
 }

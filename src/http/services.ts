@@ -1,4 +1,6 @@
+import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
+import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 
@@ -7,6 +9,8 @@ export interface HttpServices {
   readonly config: Config;
   readonly registry: RegistryService;
   readonly dataPlane: DataPlane;
+  readonly deployments: DeploymentService;
+  readonly tokens: TokenService;
   /** Slipway's own version, reported by health and metadata routes. */
   readonly version: string;
   /** Whether the server has finished loading what it serves (readiness). */

@@ -4,10 +4,11 @@ import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
+import type { NewAuditEvent } from '../domain/promotion.js';
+import type { RequestContext } from '../domain/roles.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
 import type { ModelInspection } from '../runtime/inference-runtime.js';
-import { SERVING_ALIAS } from '../serving/version-resolver.js';
 import type { NewModel, RegistryStore } from './registry-store.js';
 
 /** What the registry needs from the serving side to accept a version: validate, then load and warm. */
@@ -25,16 +26,15 @@ export interface VersionGate {
   ): Promise<void>;
 }
 
-/** How the registry keeps serving in step with its changes. */
-export interface ServingHooks {
-  /** Loads and warms a version before a change that would make it serve is committed. */
-  preload(model: string, version: number): Promise<void>;
-  /** Called after anything that may change which version serves a model. */
-  refresh(model: string): Promise<void>;
+/** What the registry tells the rest of Slipway about its changes. */
+export interface RegistryHooks {
+  /** A version became READY (environments that auto-deploy take it). */
+  versionReady(version: ModelVersion, context: RequestContext): Promise<void>;
+  /** Appends an event to the audit trail. */
+  audit(event: NewAuditEvent): Promise<void>;
 }
 
 export interface PushOptions {
-  readonly uploader: string;
   readonly manifest?: Manifest;
   /** Description given with the upload; overrides the manifest's. */
   readonly description?: string;
@@ -47,7 +47,7 @@ export interface RegistryServiceOptions {
   readonly artifacts: ArtifactStore;
   readonly gate: VersionGate;
   readonly maxUploadBytes: number;
-  readonly serving: ServingHooks;
+  readonly hooks: RegistryHooks;
   readonly logger: Logger;
 }
 
@@ -67,10 +67,15 @@ export class RegistryService {
     return this.options.store;
   }
 
-  createModel(model: NewModel): Promise<Model> {
+  async createModel(model: NewModel, context: RequestContext): Promise<Model> {
     assertModelName(model.name);
     if (model.tags) assertTags(model.tags);
-    return this.options.store.createModel(model);
+    const created = await this.options.store.createModel(model);
+    await this.audit(context, 'model.create', model.name, null, {
+      description: created.description,
+      tags: created.tags,
+    });
+    return created;
   }
 
   /** Streams an ONNX file in, validates it, and registers it as the model's next version. */
@@ -78,6 +83,7 @@ export class RegistryService {
     model: string,
     source: Readable | AsyncIterable<Uint8Array>,
     options: PushOptions,
+    context: RequestContext,
   ): Promise<ModelVersion> {
     const { store, artifacts, gate, logger } = this.options;
     await store.getModel(model);
@@ -112,7 +118,7 @@ export class RegistryService {
           sample,
           task: manifest.task ?? null,
           lineage: {
-            uploader: options.uploader,
+            uploader: context.actor.name,
             runId: manifest.lineage?.run_id ?? null,
             gitCommit: manifest.lineage?.git_commit ?? null,
             dataset: manifest.lineage?.dataset ?? null,
@@ -135,25 +141,46 @@ export class RegistryService {
         { model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes },
         'version registered',
       );
-      await this.options.serving.refresh(model);
+      await this.audit(context, 'version.push', `${model}/${ready.version}`, null, {
+        sha256: ready.sha256,
+        size_bytes: ready.sizeBytes,
+      });
+      await this.options.hooks.versionReady(ready, context);
       return ready;
     } finally {
       await artifacts.discard(staged);
     }
   }
 
-  async setAlias(model: string, alias: string, version: number): Promise<{ previous: number | null }> {
+  async setAlias(
+    model: string,
+    alias: string,
+    version: number,
+    context: RequestContext,
+  ): Promise<{ previous: number | null }> {
     assertAliasName(alias);
-    if (alias === SERVING_ALIAS) await this.options.serving.preload(model, version);
     const result = await this.options.store.setAlias(model, alias, version);
-    await this.options.serving.refresh(model);
+    await this.audit(context, 'alias.set', `${model}@${alias}`, { version: result.previous }, { version });
     return result;
   }
 
-  async deleteAlias(model: string, alias: string): Promise<void> {
+  async deleteAlias(model: string, alias: string, context: RequestContext): Promise<void> {
     assertAliasName(alias);
+    const previous = await this.options.store.resolveAlias(model, alias);
     await this.options.store.deleteAlias(model, alias);
-    await this.options.serving.refresh(model);
+    await this.audit(context, 'alias.delete', `${model}@${alias}`, { version: previous }, null);
+  }
+
+  private audit(context: RequestContext, action: string, target: string, before: unknown, after: unknown) {
+    return this.options.hooks.audit({
+      actor: context.actor.name,
+      action,
+      target,
+      before,
+      after,
+      result: 'ok',
+      requestId: context.requestId,
+    });
   }
 }
 

@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { DeploymentStore } from '../deployments/deployment-store.js';
+import { SqlDeploymentStore } from '../deployments/sql/sql-deployment-store.js';
 import { SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from './registry-store.js';
 import type { RegistryTables } from './sql/schema.js';
@@ -11,10 +13,20 @@ import { SqlRegistryStore } from './sql/sql-registry-store.js';
 export const REGISTRY_SCHEMES = ['sqlite:'] as const;
 
 /**
- * Opens the registry a URI names: `sqlite:/path/to/registry.db` (or a relative path). An unknown
- * scheme is refused with the list of known ones.
+ * The stores that live in the registry database: the registry itself, and deployment state
+ * (revisions, promotions, audit trail, tokens). `registry.migrate()` migrates both; `registry.close()`
+ * closes the database.
  */
-export function registryStoreForUri(uri: string): RegistryStore {
+export interface Stores {
+  readonly registry: RegistryStore;
+  readonly deployments: DeploymentStore;
+}
+
+/**
+ * Opens the registry database a URI names: `sqlite:/path/to/registry.db` (or a relative path). An
+ * unknown scheme is refused with the list of known ones.
+ */
+export function storesForUri(uri: string): Stores {
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(uri)?.[0]?.toLowerCase();
   if (scheme === 'sqlite:') return openSqlite(uri.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
   throw new SlipwayError(
@@ -24,7 +36,7 @@ export function registryStoreForUri(uri: string): RegistryStore {
   );
 }
 
-function openSqlite(path: string): RegistryStore {
+function openSqlite(path: string): Stores {
   if (path === '' || path === ':memory:') {
     // An in-memory database would silently lose the registry on restart.
     throw new SlipwayError(
@@ -43,5 +55,8 @@ function openSqlite(path: string): RegistryStore {
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<RegistryTables>({ dialect: new SqliteDialect({ database }) });
-  return new SqlRegistryStore({ db, immediateTransactions: true });
+  return {
+    registry: new SqlRegistryStore({ db, immediateTransactions: true }),
+    deployments: new SqlDeploymentStore(db, true),
+  };
 }

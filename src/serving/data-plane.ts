@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
+import type { EnvironmentPolicy } from '../domain/environment.js';
 import type { ModelVersion } from '../domain/model.js';
-import { SlipwayError } from '../errors/index.js';
+import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
+import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
-import type { VersionResolver } from './version-resolver.js';
+import type { TrafficStats } from './traffic-stats.js';
 
 /** Request data in either of the two shapes protocols use. */
 export type InferenceInputs =
@@ -14,20 +16,28 @@ export type InferenceInputs =
 
 export interface InferenceRequest {
   readonly model: string;
-  /** A specific version; absent means "whichever version serves this model". */
-  readonly version?: number;
+  /** The environment whose deployment answers. */
+  readonly environment: string;
+  /**
+   * A version number, or a tag of the revision in force; absent means "split by the revision's
+   * traffic".
+   */
+  readonly version?: number | string;
+  /** A caller's key (user, session); requests with the same key land on the same version of a split. */
+  readonly routeKey?: string;
   readonly inputs: InferenceInputs;
   /** Outputs to compute; absent means all of them. */
   readonly outputs?: readonly string[];
   /**
-   * Called with the version as soon as it is chosen, before inputs are checked, so a response the
-   * version's signature refuses still names the version that refused it.
+   * Called with the version (and the revision that routed to it) as soon as it is chosen, before
+   * inputs are checked, so a response the version's signature refuses still names the version.
    */
-  readonly onVersion?: (version: ModelVersion) => void;
+  readonly onVersion?: (version: ModelVersion, revision: Revision) => void;
 }
 
 export interface InferenceResult {
   readonly version: ModelVersion;
+  readonly revision: Revision;
   readonly outputs: NamedTensors;
 }
 
@@ -37,144 +47,345 @@ interface Servable {
   readonly decoder: InputDecoder;
 }
 
+/** How one deployment routes: its revision in force and a loaded servable for every version it names. */
+interface Route {
+  readonly revision: Revision;
+  readonly servables: ReadonlyMap<number, Servable>;
+}
+
+/** What the shadow of a revision has done: its answers are compared with the served ones. */
+export interface ShadowStats {
+  readonly revision: number;
+  readonly version: number;
+  requests: number;
+  failures: number;
+  /** Requests whose every output equalled the served answer (numbers within 1e-6, relative). */
+  agreed: number;
+  /** Largest absolute difference seen between numeric outputs. */
+  maxAbsDiff: number;
+}
+
 export interface ServedModelStatus {
   readonly model: string;
-  readonly version: number | null;
+  readonly environment: string;
+  readonly revision: number | null;
+  readonly versions: readonly { version: number; percent: number; state: LoadState | 'NONE' }[];
   readonly state: LoadState | 'NONE';
+}
+
+/** Where revisions come from: the deployment store. */
+export interface RevisionSource {
+  currentRevision(model: string, environment: string): Promise<Revision | null>;
+  currentRevisions(environment?: string): Promise<Revision[]>;
+  revisionCursor(): Promise<number>;
+  changedSince(
+    cursor: number,
+  ): Promise<{ cursor: number; deployments: { model: string; environment: string }[] }>;
 }
 
 export interface DataPlaneOptions {
   readonly registry: RegistryStore;
+  readonly revisions: RevisionSource;
   readonly host: ModelHost;
-  readonly resolver: VersionResolver;
+  readonly stats: TrafficStats;
+  /** The environments this process serves, with their policies. */
+  readonly environments: readonly EnvironmentPolicy[];
+  /** How often to look for revisions written by other processes; 0 turns following off. */
+  readonly followIntervalMs: number;
   readonly logger: Logger;
 }
 
+/** Codes that mean the server or the model failed, as opposed to the caller's input. */
+const SERVER_FAULTS = new Set([
+  'INFERENCE_FAILED',
+  'DEADLINE_EXCEEDED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'MODEL_NOT_READY',
+]);
+
 /**
- * The single path every prediction takes, whatever protocol it arrived on: pick the version, decode
- * and check the inputs against its signature, run it, return the outputs and the version that
- * answered. Protocol handlers only translate wire formats to and from these calls.
+ * The single path every prediction takes, whatever protocol it arrived on: find the deployment's
+ * revision in force, pick a version by its traffic split (sticky by key), decode and check the inputs
+ * against that version's signature, run it, mirror to the shadow, and record the outcome for canary
+ * analysis. Protocol handlers only translate wire formats to and from these calls.
  *
- * Which version serves a model is decided by the `VersionResolver` and cached here; `refresh` is
- * called when anything that could change the answer happens (a push, an alias move). It loads and
- * warms the new version before switching to it, so requests never meet a cold or missing model.
+ * Routes follow revisions: when a deployment changes (`refresh`, or a change another process made,
+ * found by polling the store), every version the new revision names is loaded and warmed before the
+ * route switches, so requests never meet a cold or missing model, and requests in flight finish on
+ * the version they started on.
  */
 export class DataPlane {
-  private readonly served = new Map<string, Servable | null>();
+  private readonly routes = new Map<string, Route | null>();
   private readonly versions = new Map<string, Servable>();
   private readonly refreshing = new Map<string, Promise<void>>();
-  /** Models whose chosen version failed to load while nothing else was serving them. */
-  private readonly failed = new Map<string, number>();
+  private readonly shadows = new Map<string, ShadowStats>();
+  /** Deployments whose revision failed to load while nothing else was serving them. */
+  private readonly failed = new Map<string, { model: string; environment: string; revision: number }>();
+  private cursor = 0;
+  private follower: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DataPlaneOptions) {}
 
   async infer(request: InferenceRequest): Promise<InferenceResult> {
-    const { version, decoder } = await this.servable(request.model, request.version);
-    request.onVersion?.(version);
+    const route = await this.route(request.environment, request.model);
+    const { version, decoder } = await this.choose(route, request);
+    request.onVersion?.(version, route.revision);
     const inputs =
       request.inputs.kind === 'rows'
         ? decoder.fromRows(request.inputs.rows)
         : decoder.fromTensors(request.inputs.tensors);
-    const outputs = request.outputs ?? version.signature.outputs.map((o) => o.name);
-    for (const [index, name] of outputs.entries()) {
-      if (!version.signature.outputs.some((o) => o.name === name)) {
-        const known = version.signature.outputs.map((o) => `"${o.name}"`).join(', ');
-        throw new SlipwayError(
-          'INVALID_ARGUMENT',
-          `outputs[${index}].name: the model has no output "${name}"; expected ${known}.`,
-          {
-            field: `outputs[${index}].name`,
-          },
+    const outputs = checkOutputs(version, request.outputs);
+    const started = performance.now();
+    let result: NamedTensors;
+    try {
+      result = await this.options.host.infer(version.sha256, inputs, outputs);
+    } catch (error) {
+      const fault = !isSlipwayError(error) || SERVER_FAULTS.has(error.code);
+      if (fault) {
+        this.options.stats.record(
+          request.environment,
+          request.model,
+          version.version,
+          performance.now() - started,
+          true,
         );
       }
+      throw error;
     }
-    return { version, outputs: await this.options.host.infer(version.sha256, inputs, outputs) };
-  }
-
-  /** The version that would answer a request (metadata routes use it too). */
-  async resolve(model: string, version?: number): Promise<ModelVersion> {
-    return (await this.servable(model, version)).version;
-  }
-
-  /** Re-decides which version serves `model`, loading it before switching. Concurrent calls queue. */
-  refresh(model: string): Promise<void> {
-    const previous = this.refreshing.get(model) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.switchServed(model));
-    this.refreshing.set(model, next);
-    return next.finally(() => {
-      if (this.refreshing.get(model) === next) this.refreshing.delete(model);
-    });
-  }
-
-  /** Loads what every model should serve; failures are logged and leave that model unserved. */
-  async start(): Promise<void> {
-    let pageToken: string | undefined;
-    do {
-      const page = await this.options.registry.listModels({
-        limit: 1000,
-        ...(pageToken ? { pageToken } : {}),
-      });
-      for (const model of page.items) {
-        await this.refresh(model.name).catch((error: unknown) => {
-          this.options.logger.error({ model: model.name, err: error }, 'could not load the served version');
-        });
-      }
-      pageToken = page.nextPageToken ?? undefined;
-    } while (pageToken);
-  }
-
-  /** Which version serves each model and whether it is loaded, including models that failed to load. */
-  status(): ServedModelStatus[] {
-    const serving: ServedModelStatus[] = [...this.served].map(([model, servable]) => ({
-      model,
-      version: servable?.version.version ?? null,
-      state: servable ? (this.options.host.state(servable.version.sha256) ?? 'NONE') : 'NONE',
-    }));
-    const failing = [...this.failed].map(([model, version]) => ({
-      model,
-      version,
-      state: 'FAILED' as const,
-    }));
-    return [...serving, ...failing];
+    this.options.stats.record(
+      request.environment,
+      request.model,
+      version.version,
+      performance.now() - started,
+      false,
+    );
+    this.mirror(route, request, result);
+    return { version, revision: route.revision, outputs: result };
   }
 
   /**
-   * Loads and warms a version so that it can take traffic at once, without serving it yet. Called
-   * before a change (such as moving the `champion` alias) is committed, so a version that cannot load
-   * is refused up front instead of leaving a change in the registry that serving cannot follow.
+   * Runs one version directly, outside any deployment: what promotion gates use to judge a
+   * candidate. Not counted in traffic statistics.
    */
-  async preload(model: string, version: number): Promise<void> {
-    await this.pinnedVersion(model, version);
+  async inferVersion(
+    model: string,
+    number: number,
+    inputs: InferenceInputs,
+    outputs?: readonly string[],
+  ): Promise<{ version: ModelVersion; outputs: NamedTensors; latencyMs: number }> {
+    const servable = await this.loaded(await this.servableOf(model, number));
+    const decoded =
+      inputs.kind === 'rows'
+        ? servable.decoder.fromRows(inputs.rows)
+        : servable.decoder.fromTensors(inputs.tensors);
+    const started = performance.now();
+    const result = await this.options.host.infer(
+      servable.version.sha256,
+      decoded,
+      checkOutputs(servable.version, outputs),
+    );
+    const latencyMs = performance.now() - started;
+    return { version: servable.version, outputs: result, latencyMs };
   }
 
-  private async servable(model: string, version: number | undefined): Promise<Servable> {
-    if (version !== undefined) return this.pinnedVersion(model, version);
-    if (!this.served.has(model)) await this.refresh(model);
-    const servable = this.served.get(model);
-    if (!servable) {
+  /** The version that would answer a request without a routing key (metadata routes use it). */
+  async resolve(environment: string, model: string, version?: number | string): Promise<ModelVersion> {
+    const route = await this.route(environment, model);
+    return (await this.choose(route, { version, bucket: 0 })).version;
+  }
+
+  /** The revision in force, as this process routes by it. */
+  async revision(environment: string, model: string): Promise<Revision> {
+    return (await this.route(environment, model)).revision;
+  }
+
+  /** Loads a version so it can take traffic at once, without serving it yet (gates call it first). */
+  async preload(model: string, version: number): Promise<void> {
+    await this.loaded(await this.servableOf(model, version));
+  }
+
+  /** Re-reads a deployment's revision and switches to it once loaded. Concurrent calls queue. */
+  refresh(environment: string, model: string): Promise<void> {
+    const key = keyOf(environment, model);
+    const previous = this.refreshing.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.switchRoute(environment, model));
+    this.refreshing.set(key, next);
+    return next.finally(() => {
+      if (this.refreshing.get(key) === next) this.refreshing.delete(key);
+    });
+  }
+
+  /** Loads every deployment of the served environments, then follows changes. */
+  async start(): Promise<void> {
+    this.cursor = await this.options.revisions.revisionCursor();
+    for (const environment of this.options.environments) {
+      for (const revision of await this.options.revisions.currentRevisions(environment.name)) {
+        await this.refresh(environment.name, revision.model).catch((error: unknown) => {
+          this.options.logger.error(
+            { model: revision.model, environment: environment.name, err: error },
+            'could not load the revision in force',
+          );
+        });
+      }
+    }
+    if (this.options.followIntervalMs > 0) this.follow();
+  }
+
+  stop(): void {
+    clearTimeout(this.follower);
+    this.follower = undefined;
+  }
+
+  /** Every deployment this process routes, its versions, their shares and load states. */
+  status(): ServedModelStatus[] {
+    const statuses: ServedModelStatus[] = [];
+    for (const [key, route] of this.routes) {
+      if (!route) continue;
+      const [environment, model] = splitKey(key);
+      const versions = route.revision.traffic.map((share) => ({
+        version: share.version,
+        percent: share.percent,
+        state:
+          this.options.host.state(route.servables.get(share.version)?.version.sha256 ?? '') ??
+          ('NONE' as const),
+      }));
+      const worst = versions.find((v) => v.state !== 'READY')?.state ?? 'READY';
+      statuses.push({ model, environment, revision: route.revision.number, versions, state: worst });
+    }
+    for (const failure of this.failed.values()) {
+      statuses.push({ ...failure, versions: [], state: 'FAILED' });
+    }
+    return statuses;
+  }
+
+  /** The shadow comparison of a deployment's revision in force, if it mirrors. */
+  shadowStats(environment: string, model: string): ShadowStats | null {
+    return this.shadows.get(keyOf(environment, model)) ?? null;
+  }
+
+  private follow(): void {
+    this.follower = setTimeout(async () => {
+      try {
+        const { cursor, deployments } = await this.options.revisions.changedSince(this.cursor);
+        this.cursor = cursor;
+        for (const { model, environment } of deployments) {
+          if (!this.serves(environment)) continue;
+          await this.refresh(environment, model).catch((error: unknown) => {
+            this.options.logger.error({ model, environment, err: error }, 'could not follow a revision');
+          });
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'could not read revision changes; retrying');
+      }
+      if (this.follower) this.follow();
+    }, this.options.followIntervalMs);
+    this.follower.unref();
+  }
+
+  private serves(environment: string): boolean {
+    return this.options.environments.some((e) => e.name === environment);
+  }
+
+  private async route(environment: string, model: string): Promise<Route> {
+    if (!this.serves(environment)) {
+      const served = this.options.environments.map((e) => e.name).join(', ');
+      throw new SlipwayError(
+        'ENVIRONMENT_NOT_FOUND',
+        `This server does not serve an environment "${environment}"; it serves ${served}.`,
+        { environment },
+      );
+    }
+    const key = keyOf(environment, model);
+    if (!this.routes.has(key)) await this.refresh(environment, model);
+    const route = this.routes.get(key);
+    if (!route) {
       await this.options.registry.getModel(model);
       throw new SlipwayError(
-        'VERSION_NOT_FOUND',
-        `Model "${model}" has no READY version to serve; push one first.`,
-        { model },
+        'NOT_DEPLOYED',
+        `Model "${model}" is not deployed in ${environment}; deploy or promote a version there first.`,
+        { model, environment },
       );
     }
-    return this.loaded(servable);
+    return route;
   }
 
-  /** A request for an explicit version loads it on demand (and the host evicts it when idle). */
-  private async pinnedVersion(model: string, number: number): Promise<Servable> {
-    const cached = this.versions.get(`${model}@${number}`);
-    if (cached) return this.loaded(cached);
-    const version = await this.options.registry.getVersion(model, number);
-    if (version.status !== 'READY') {
+  /** The servable a request reaches: a named version or tag, or the split's pick for its bucket. */
+  private async choose(
+    route: Route,
+    request: { version?: number | string | undefined; routeKey?: string | undefined; bucket?: number },
+  ): Promise<Servable> {
+    const { revision } = route;
+    const name = deploymentName(revision.model, revision.environment);
+    if (request.version === undefined) {
+      const bucket = request.bucket ?? bucketOf(request.routeKey, name);
+      return this.loaded(route.servables.get(pickVersion(revision.traffic, bucket)) as Servable);
+    }
+    if (typeof request.version === 'string') {
+      const tagged = revision.tags[request.version];
+      if (tagged === undefined) {
+        const known = Object.keys(revision.tags);
+        throw new SlipwayError(
+          'VERSION_NOT_FOUND',
+          `${name} revision ${revision.number} has no tag "${request.version}"; ${known.length ? `its tags are ${known.join(', ')}` : 'it has no tags'}.`,
+          { model: revision.model, tag: request.version },
+        );
+      }
+      return this.loaded(route.servables.get(tagged) as Servable);
+    }
+    const deployed = route.servables.get(request.version);
+    if (deployed) return this.loaded(deployed);
+    if (this.policyOf(revision.environment).versionRoutes === 'deployed') {
       throw new SlipwayError(
-        'FAILED_PRECONDITION',
-        `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
-        { model, version: number, status: version.status },
+        'VERSION_NOT_FOUND',
+        `Version ${request.version} of "${revision.model}" is not deployed in ${revision.environment}; revision ${revision.number} serves ${versionsOf(revision).join(', ')}.`,
+        { model: revision.model, version: request.version, environment: revision.environment },
       );
     }
-    return this.loaded(this.servableOf(version));
+    return this.loaded(await this.servableOf(revision.model, request.version));
+  }
+
+  private policyOf(environment: string): EnvironmentPolicy {
+    return this.options.environments.find((e) => e.name === environment) as EnvironmentPolicy;
+  }
+
+  /** Sends a share of requests to the revision's shadow, compares its answer, and never returns it. */
+  private mirror(route: Route, request: InferenceRequest, served: NamedTensors): void {
+    const shadow = route.revision.shadow;
+    if (!shadow || request.version !== undefined || Math.random() * 100 >= shadow.percent) return;
+    const key = keyOf(route.revision.environment, route.revision.model);
+    let stats = this.shadows.get(key);
+    if (!stats || stats.revision !== route.revision.number) {
+      stats = {
+        revision: route.revision.number,
+        version: shadow.version,
+        requests: 0,
+        failures: 0,
+        agreed: 0,
+        maxAbsDiff: 0,
+      };
+      this.shadows.set(key, stats);
+    }
+    const record = stats;
+    const servable = route.servables.get(shadow.version) as Servable;
+    void (async () => {
+      record.requests += 1;
+      try {
+        const inputs =
+          request.inputs.kind === 'rows'
+            ? servable.decoder.fromRows(request.inputs.rows)
+            : servable.decoder.fromTensors(request.inputs.tensors);
+        const names = Object.keys(served).filter((n) =>
+          servable.version.signature.outputs.some((o) => o.name === n),
+        );
+        const answer = await this.options.host.infer(servable.version.sha256, inputs, names);
+        const diff = compareOutputs(served, answer, names);
+        record.maxAbsDiff = Math.max(record.maxAbsDiff, diff.maxAbsDiff);
+        if (diff.equal) record.agreed += 1;
+      } catch {
+        record.failures += 1;
+      }
+    })();
   }
 
   /** Makes sure a servable's model is loaded (it may have been evicted or failed), evicting others. */
@@ -187,39 +398,112 @@ export class DataPlane {
   }
 
   /** The servable of a READY version, built once: versions are immutable. */
-  private servableOf(version: ModelVersion): Servable {
-    const key = `${version.model}@${version.version}`;
-    let servable = this.versions.get(key);
-    if (!servable) {
-      servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
-      this.versions.set(key, servable);
+  private async servableOf(model: string, number: number): Promise<Servable> {
+    const key = `${model}@${number}`;
+    const cached = this.versions.get(key);
+    if (cached) return cached;
+    const version = await this.options.registry.getVersion(model, number);
+    if (version.status !== 'READY') {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
+        { model, version: number, status: version.status },
+      );
     }
+    const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
+    this.versions.set(key, servable);
     return servable;
   }
 
-  private async switchServed(model: string): Promise<void> {
-    const number = await this.options.resolver.resolve(model);
-    if (number === null) {
-      this.served.set(model, null);
+  private async switchRoute(environment: string, model: string): Promise<void> {
+    const key = keyOf(environment, model);
+    const revision = await this.options.revisions.currentRevision(model, environment);
+    const current = this.routes.get(key);
+    if (!revision) {
+      this.routes.set(key, null);
       return;
     }
-    const current = this.served.get(model);
-    if (current?.version.version === number) return;
-    const version = await this.options.registry.getVersion(model, number);
-    // Load the new version before switching; if it fails, the old one keeps serving.
+    if (current?.revision.number === revision.number) return;
+    // Load every version the revision names before switching; if one fails, the old route stays.
+    const servables = new Map<number, Servable>();
     try {
-      await this.options.host.load(version);
+      for (const number of versionsOf(revision)) {
+        servables.set(number, await this.loaded(await this.servableOf(model, number)));
+      }
     } catch (error) {
-      if (!current) this.failed.set(model, number);
+      if (!current) this.failed.set(key, { model, environment, revision: revision.number });
       throw error;
     }
-    this.failed.delete(model);
-    this.served.set(model, this.servableOf(version));
+    this.failed.delete(key);
+    this.routes.set(key, { revision, servables });
     this.options.logger.info(
-      { model, version: number, previous: current?.version.version ?? null },
-      'serving version switched',
+      {
+        model,
+        environment,
+        revision: revision.number,
+        traffic: revision.traffic,
+        previous: current?.revision.number ?? null,
+      },
+      'route switched to a new revision',
     );
-    this.options.host.pin([...this.served.values()].flatMap((s) => (s ? [s.version.sha256] : [])));
+    this.options.host.pin(
+      [...this.routes.values()].flatMap((route) =>
+        route ? [...route.servables.values()].map((s) => s.version.sha256) : [],
+      ),
+    );
     await this.options.host.evict();
   }
+}
+
+const keyOf = (environment: string, model: string) => `${environment}/${model}`;
+const splitKey = (key: string): [string, string] => {
+  const at = key.indexOf('/');
+  return [key.slice(0, at), key.slice(at + 1)];
+};
+
+function checkOutputs(version: ModelVersion, requested: readonly string[] | undefined): readonly string[] {
+  const outputs = requested ?? version.signature.outputs.map((o) => o.name);
+  for (const [index, name] of outputs.entries()) {
+    if (!version.signature.outputs.some((o) => o.name === name)) {
+      const known = version.signature.outputs.map((o) => `"${o.name}"`).join(', ');
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `outputs[${index}].name: the model has no output "${name}"; expected ${known}.`,
+        { field: `outputs[${index}].name` },
+      );
+    }
+  }
+  return outputs;
+}
+
+/** Whether two answers agree output by output; numbers within a relative 1e-6. */
+function compareOutputs(
+  a: NamedTensors,
+  b: NamedTensors,
+  names: readonly string[],
+): { equal: boolean; maxAbsDiff: number } {
+  let equal = true;
+  let maxAbsDiff = 0;
+  for (const name of names) {
+    const left = a[name]?.data;
+    const right = b[name]?.data;
+    if (!left || !right || left.length !== right.length) {
+      equal = false;
+      continue;
+    }
+    for (let i = 0; i < left.length; i++) {
+      const x = left[i];
+      const y = right[i];
+      if (typeof x === 'number' && typeof y === 'number') {
+        const diff = Math.abs(x - y);
+        maxAbsDiff = Math.max(maxAbsDiff, diff);
+        if (diff > 1e-6 * Math.max(1, Math.abs(x))) equal = false;
+      } else if (typeof x === 'bigint' && typeof y === 'bigint') {
+        if (x !== y) equal = false;
+      } else if (x !== y) {
+        equal = false;
+      }
+    }
+  }
+  return { equal, maxAbsDiff };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewVersion, RegistryStore } from '../../src/registry/registry-store.js';
-import { registryStoreForUri } from '../../src/registry/store-for-uri.js';
+import { storesForUri } from '../../src/registry/store-for-uri.js';
 
 /**
  * The RegistryStore contract. Every implementation runs this suite against a real database; SQLite
@@ -15,7 +15,7 @@ const BACKENDS: { name: string; open: () => { store: RegistryStore; cleanup: () 
     open: () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-registry-'));
       return {
-        store: registryStoreForUri(`sqlite:${join(dir, 'registry.db')}`),
+        store: storesForUri(`sqlite:${join(dir, 'registry.db')}`).registry,
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
       };
     },

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type App, createApp } from '../../src/app.js';
@@ -31,14 +31,27 @@ export interface TestResponse {
   readonly text: string;
 }
 
-export async function startServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+/**
+ * Starts a server. By default it is local mode (no tokens) serving `dev` at the plain inference
+ * paths, where every push is deployed at once; `allInOne` serves every environment (plain paths:
+ * the last one, prod) as `slipway serve` without `--env` does.
+ */
+export async function startServer(
+  overrides: ConfigOverrides = {},
+  options: { allInOne?: boolean; configYaml?: string } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
+  const configFile = join(dataDir, 'slipway.yaml');
+  if (options.configYaml !== undefined) writeFileSync(configFile, options.configYaml);
   const app = await createApp({
     overrides: {
       SLIPWAY_DATA_DIR: dataDir,
       SLIPWAY_PORT: 0,
       SLIPWAY_LOG_LEVEL: 'silent',
       SLIPWAY_INFERENCE_WORKERS: 2,
+      SLIPWAY_AUTH: 'off',
+      SLIPWAY_CONFIG_FILE: configFile,
+      ...(options.allInOne ? {} : { SLIPWAY_ENV: 'dev' }),
       ...overrides,
     },
   });

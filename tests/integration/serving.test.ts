@@ -123,10 +123,10 @@ describe('serving', () => {
     expect(fine.body.predictions).toEqual([{ y: 1 }, { y: 0 }]);
   });
 
-  it('serves the newest version, then the champion alias, and explicit versions on request', async () => {
+  it('serves the newest version in dev, explicit versions on request, and follows a rollback, not aliases', async () => {
     expect((await server.push('identity', join(FIXTURES, 'int64-argmax.onnx'))).status).toBe(201);
     const meta = await server.request('GET', '/v2/models/identity');
-    expect(meta.body).toMatchObject({ name: 'identity', versions: ['2', '1'], platform: 'onnxruntime_onnx' });
+    expect(meta.body).toMatchObject({ name: 'identity', versions: ['2'], platform: 'onnxruntime_onnx' });
     expect(meta.body.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }]);
 
     const four = { inputs: [tensor('x', 'FP32', [1, 4], [1, 2, 3, 4])] };
@@ -134,18 +134,32 @@ describe('serving', () => {
     expect(v1.status).toBe(200);
     expect(v1.headers.get('x-slipway-model-version')).toBe('1');
 
+    // An alias is a registry pointer; it does not change what an environment serves.
     const alias = await server.request('PUT', '/api/v1/models/identity/aliases/champion', { version: 1 });
     expect(alias.body).toEqual({ model: 'identity', alias: 'champion', version: 1, previous_version: null });
-    const served = await server.request('POST', '/v2/models/identity/infer', four);
-    expect(served.headers.get('x-slipway-model-version')).toBe('1');
-    expect(served.body.outputs[0].data).toEqual([1, 2, 3, 4]);
-
-    expect((await server.request('DELETE', '/api/v1/models/identity/aliases/champion')).status).toBe(204);
     const newest = await server.request('POST', '/v2/models/identity/infer', four);
     expect(newest.status).toBe(400);
     expect(newest.body.code).toBe('INVALID_SHAPE');
-    // The refusal names the version whose signature refused the input.
+    // The refusal names the version whose signature refused the input, and the revision in force.
     expect(newest.headers.get('x-slipway-model-version')).toBe('2');
+    expect(newest.headers.get('x-slipway-revision')).toBe('2');
+    expect(newest.headers.get('x-slipway-environment')).toBe('dev');
+
+    const rollback = await server.request(
+      'POST',
+      '/api/v1/environments/dev/deployments/identity/rollback',
+      {},
+    );
+    expect(rollback.status).toBe(200);
+    expect(rollback.body).toMatchObject({
+      number: 3,
+      kind: 'rollback',
+      traffic: [{ version: 1, percent: 100 }],
+    });
+    const served = await server.request('POST', '/v2/models/identity/infer', four);
+    expect(served.headers.get('x-slipway-model-version')).toBe('1');
+    expect(served.headers.get('x-slipway-revision')).toBe('3');
+    expect(served.body.outputs[0].data).toEqual([1, 2, 3, 4]);
   });
 
   it('warms every upload with its own sample, even when identical bytes are already loaded', async () => {
@@ -161,7 +175,7 @@ describe('serving', () => {
       model: 'penguin-species',
       version: 1,
       status: 'READY',
-      lineage: { uploader: 'anonymous', dataset: 'vega-datasets:data/penguins.json' },
+      lineage: { uploader: 'local', dataset: 'vega-datasets:data/penguins.json' },
       signature: { labels: ['Adelie', 'Chinstrap', 'Gentoo'] },
     });
     expect(version.body.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -183,7 +197,13 @@ describe('serving', () => {
     const health = await server.request('GET', '/health');
     expect(health.body).toMatchObject({ status: 'healthy', model_loaded: true, ready: true });
     expect(health.body.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(health.body.models).toContainEqual({ model: 'penguin-species', version: 1, state: 'READY' });
+    expect(health.body.models).toContainEqual({
+      model: 'penguin-species',
+      environment: 'dev',
+      revision: 1,
+      versions: [{ version: 1, percent: 100, state: 'READY' }],
+      state: 'READY',
+    });
     expect((await server.request('GET', '/v2/health/ready')).body).toEqual({ ready: true });
     expect((await server.request('GET', '/v2/models/penguin-species/ready')).body).toMatchObject({
       ready: true,
@@ -209,7 +229,7 @@ describe('serving', () => {
 });
 
 describe('a restarted server', () => {
-  it('reports a model whose artifact was corrupted on disk as FAILED, answers 500, and refuses to promote it', async () => {
+  it('reports a model whose artifact was corrupted on disk as FAILED, answers 500, and refuses to deploy it', async () => {
     const first = await startServer();
     expect((await first.push('identity', join(FIXTURES, 'identity.onnx'))).status).toBe(201);
     expect((await first.push('identity', join(FIXTURES, 'int64-argmax.onnx'))).status).toBe(201);
@@ -218,7 +238,14 @@ describe('a restarted server', () => {
     let second: App | undefined;
     try {
       second = await createApp({
-        overrides: { SLIPWAY_DATA_DIR: first.dataDir, SLIPWAY_PORT: 0, SLIPWAY_LOG_LEVEL: 'silent' },
+        overrides: {
+          SLIPWAY_DATA_DIR: first.dataDir,
+          SLIPWAY_PORT: 0,
+          SLIPWAY_LOG_LEVEL: 'silent',
+          SLIPWAY_AUTH: 'off',
+          SLIPWAY_ENV: 'dev',
+          SLIPWAY_CONFIG_FILE: join(first.dataDir, 'slipway.yaml'),
+        },
       });
       const url = await second.listen();
       const call = async (method: string, path: string, body?: unknown) => {
@@ -234,14 +261,20 @@ describe('a restarted server', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const health = await call('GET', '/health');
       expect(health.body.status).toBe('degraded');
-      expect(health.body.models).toContainEqual({ model: 'identity', version: 2, state: 'FAILED' });
+      expect(health.body.models).toContainEqual({
+        model: 'identity',
+        environment: 'dev',
+        revision: 2,
+        versions: [],
+        state: 'FAILED',
+      });
       const predict = await call('POST', '/v2/models/identity/infer', {
         inputs: [tensor('x', 'FP32', [1, 3], [1, 2, 3])],
       });
       expect(predict.status).toBe(500);
       expect(predict.body).toMatchObject({ code: 'INTERNAL', details: { reason: 'ARTIFACT_CORRUPT' } });
-      // Version 1 has intact bytes of its own, so it can still be made champion and serve.
-      expect((await call('PUT', '/api/v1/models/identity/aliases/champion', { version: 1 })).status).toBe(
+      // Version 1 has intact bytes of its own, so rolling back to it serves again.
+      expect((await call('POST', '/api/v1/environments/dev/deployments/identity/rollback', {})).status).toBe(
         200,
       );
       expect(
@@ -251,10 +284,14 @@ describe('a restarted server', () => {
           })
         ).status,
       ).toBe(200);
-      // Promoting the corrupt version is refused before the alias moves.
-      const promote = await call('PUT', '/api/v1/models/identity/aliases/champion', { version: 2 });
-      expect(promote.status).toBe(500);
-      expect((await call('GET', '/api/v1/models/identity')).body.aliases).toEqual({ champion: 1 });
+      // Deploying the corrupt version is refused before any revision is written.
+      const deploy = await call('PUT', '/api/v1/environments/dev/deployments/identity/traffic', {
+        traffic: [{ version: 2, percent: 100 }],
+      });
+      expect(deploy.status).toBe(500);
+      expect((await call('GET', '/api/v1/environments/dev/deployments/identity')).body.revision.number).toBe(
+        3,
+      );
     } finally {
       await second?.close();
       rmSync(first.dataDir, { recursive: true, force: true });
@@ -270,7 +307,14 @@ describe('a restarted server', () => {
     let second: App | undefined;
     try {
       second = await createApp({
-        overrides: { SLIPWAY_DATA_DIR: first.dataDir, SLIPWAY_PORT: 0, SLIPWAY_LOG_LEVEL: 'silent' },
+        overrides: {
+          SLIPWAY_DATA_DIR: first.dataDir,
+          SLIPWAY_PORT: 0,
+          SLIPWAY_LOG_LEVEL: 'silent',
+          SLIPWAY_AUTH: 'off',
+          SLIPWAY_ENV: 'dev',
+          SLIPWAY_CONFIG_FILE: join(first.dataDir, 'slipway.yaml'),
+        },
       });
       const url = await second.listen();
       const response = await fetch(`${url}/v1/models/penguin-species:predict`, {

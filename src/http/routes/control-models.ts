@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseManifest } from '../../domain/manifest.js';
 import { assertAliasName, assertModelName, parseVersionNumber } from '../../domain/names.js';
 import { SlipwayError } from '../../errors/index.js';
+import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema, ModelSchema, toWireModel, toWireVersion, VersionSchema } from '../wire.js';
 
@@ -45,6 +46,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/models',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'List models',
@@ -85,6 +87,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.post(
     '/api/v1/models',
     {
+      config: { access: 'developer' },
       schema: {
         tags,
         summary: 'Create a model',
@@ -94,11 +97,14 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
     },
     async (request, reply) => {
       const body = request.body as Static<typeof CreateModel>;
-      const model = await registry.createModel({
-        name: body.name,
-        ...(body.description !== undefined ? { description: body.description } : {}),
-        ...(body.tags ? { tags: body.tags } : {}),
-      });
+      const model = await registry.createModel(
+        {
+          name: body.name,
+          ...(body.description !== undefined ? { description: body.description } : {}),
+          ...(body.tags ? { tags: body.tags } : {}),
+        },
+        contextOf(request),
+      );
       return reply.status(201).send(toWireModel(model));
     },
   );
@@ -106,6 +112,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/models/:model',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Get a model',
@@ -119,6 +126,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.post(
     '/api/v1/models/:model/versions',
     {
+      config: { access: 'developer' },
       schema: {
         tags,
         summary: 'Upload a version',
@@ -169,12 +177,16 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
             field: 'sha256',
           });
         }
-        const version = await registry.pushVersion(model, part.file, {
-          uploader: 'anonymous',
-          ...(fields.manifest !== undefined ? { manifest: parseManifest(fields.manifest) } : {}),
-          ...(fields.description !== undefined ? { description: fields.description } : {}),
-          ...(fields.sha256 !== undefined ? { expectedSha256: fields.sha256 } : {}),
-        });
+        const version = await registry.pushVersion(
+          model,
+          part.file,
+          {
+            ...(fields.manifest !== undefined ? { manifest: parseManifest(fields.manifest) } : {}),
+            ...(fields.description !== undefined ? { description: fields.description } : {}),
+            ...(fields.sha256 !== undefined ? { expectedSha256: fields.sha256 } : {}),
+          },
+          contextOf(request),
+        );
         return reply.status(201).send(toWireVersion(version));
       }
       throw new SlipwayError(
@@ -188,6 +200,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/models/:model/versions',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: "List a model's versions, newest first",
@@ -205,6 +218,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/versions',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Search versions across models',
@@ -225,6 +239,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/models/:model/versions/:version',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Get a version',
@@ -250,10 +265,10 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.put(
     '/api/v1/models/:model/aliases/:alias',
     {
+      config: { access: 'developer' },
       schema: {
         tags,
         summary: 'Point an alias at a version',
-        description: 'The alias `champion` decides which version serves unversioned prediction requests.',
         params: AliasParams,
         body: AliasBody,
         response: { 200: AliasResult, ...errors },
@@ -263,7 +278,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       const params = request.params as Static<typeof AliasParams>;
       const { version } = request.body as Static<typeof AliasBody>;
       const model = modelName(params);
-      const { previous } = await registry.setAlias(model, params.alias, version);
+      const { previous } = await registry.setAlias(model, params.alias, version, contextOf(request));
       return { model, alias: params.alias, version, previous_version: previous };
     },
   );
@@ -271,6 +286,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.get(
     '/api/v1/models/:model/aliases/:alias',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Get the version an alias points at',
@@ -289,6 +305,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
   app.delete(
     '/api/v1/models/:model/aliases/:alias',
     {
+      config: { access: 'developer' },
       schema: {
         tags,
         summary: 'Delete an alias',
@@ -298,7 +315,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
     },
     async (request, reply) => {
       const params = request.params as Static<typeof AliasParams>;
-      await registry.deleteAlias(modelName(params), params.alias);
+      await registry.deleteAlias(modelName(params), params.alias, contextOf(request));
       return reply.status(204).send();
     },
   );

@@ -5,7 +5,7 @@ import { SlipwayError } from '../../errors/index.js';
 import { toRowOutputs } from '../../serving/output-encoder.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema } from '../wire.js';
-import { setVersionHeader } from './inference-v2.js';
+import { environmentOf, routeKeyOf, setVersionHeader } from './inference-v2.js';
 
 const PredictRequest = Type.Object(
   {
@@ -24,17 +24,22 @@ const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
 
 /** KServe V1 (TensorFlow Serving style) row predictions. */
 export async function inferenceV1Routes(app: FastifyInstance, services: HttpServices): Promise<void> {
-  const { dataPlane, registry } = services;
+  const { dataPlane, deployments } = services;
   const tags = ['inference (KServe V1)'];
 
-  app.get('/v1/models', { schema: { tags, summary: 'List models' } }, async () => {
-    const page = await registry.store.listModels({ limit: 1000 });
-    return { models: page.items.map((m) => m.name) };
-  });
+  app.get(
+    '/v1/models',
+    { config: { access: 'viewer' }, schema: { tags, summary: 'List the models deployed here' } },
+    async (request) => {
+      const revisions = await deployments.store.currentRevisions(environmentOf(request, services));
+      return { models: revisions.map((r) => r.model) };
+    },
+  );
 
   app.get(
     '/v1/models/:model',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Model readiness',
@@ -44,7 +49,7 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
     },
     async (request) => {
       const model = assertModelName((request.params as { model: string }).model, 'model');
-      const served = await dataPlane.resolve(model);
+      const served = await dataPlane.resolve(environmentOf(request, services), model);
       return { name: model, version: String(served.version), ready: true };
     },
   );
@@ -56,6 +61,7 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
   app.post(
     '/v1/models/:target',
     {
+      config: { access: 'viewer' },
       schema: {
         tags,
         summary: 'Predict: POST /v1/models/{model}:predict',
@@ -85,8 +91,10 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
       }
       const result = await dataPlane.infer({
         model,
+        environment: environmentOf(request, services),
+        ...routeKeyOf(request),
         inputs: { kind: 'rows', rows: body.instances },
-        onVersion: (version) => setVersionHeader(reply, version),
+        onVersion: (version, revision) => setVersionHeader(reply, version, revision),
       });
       return { predictions: toRowOutputs(result.outputs, body.instances.length) };
     },

@@ -1,7 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelVersion } from '../../domain/model.js';
-import { assertModelName, parseVersionNumber } from '../../domain/names.js';
+import { assertModelName, parseVersionOrTag } from '../../domain/names.js';
+import type { Revision } from '../../domain/revision.js';
 import { toTensorOutputs } from '../../serving/output-encoder.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema } from '../wire.js';
@@ -42,31 +43,43 @@ const VersionParams = Type.Object({
 });
 const errors = { 400: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
 
+const viewer = { access: 'viewer' } as const;
+const open = { access: 'public' } as const;
+
 /**
  * Open Inference Protocol (KServe V2 / Triton HTTP): server and model health, metadata and infer,
- * each with and without an explicit version segment.
+ * each with and without an explicit version segment. Registered twice in all-in-one mode: at the
+ * plain paths for the default environment, and under `/envs/{env}` for each environment.
  */
 export async function inferenceV2Routes(app: FastifyInstance, services: HttpServices): Promise<void> {
-  const { dataPlane, registry } = services;
+  const { dataPlane } = services;
   const tags = ['inference (Open Inference Protocol)'];
 
-  app.get('/v2', { schema: { tags, summary: 'Server metadata' } }, async () => ({
+  app.get('/v2', { config: open, schema: { tags, summary: 'Server metadata' } }, async () => ({
     name: 'slipway',
     version: services.version,
     extensions: [],
   }));
-  app.get('/v2/health/live', { schema: { tags, summary: 'Server liveness' } }, async () => ({ live: true }));
-  app.get('/v2/health/ready', { schema: { tags, summary: 'Server readiness' } }, async (_request, reply) => {
-    const ready = services.isReady();
-    return reply.status(ready ? 200 : 503).send({ ready });
-  });
+  app.get('/v2/health/live', { config: open, schema: { tags, summary: 'Server liveness' } }, async () => ({
+    live: true,
+  }));
+  app.get(
+    '/v2/health/ready',
+    { config: open, schema: { tags, summary: 'Server readiness' } },
+    async (_request, reply) => {
+      const ready = services.isReady();
+      return reply.status(ready ? 200 : 503).send({ ready });
+    },
+  );
 
-  const metadata = async (model: string, version: number | undefined) => {
-    const served = await dataPlane.resolve(model, version);
-    const ready = await registry.store.listVersions({ model, status: 'READY', limit: 1000 });
+  const metadata = async (request: FastifyRequest, version: number | string | undefined) => {
+    const model = modelOf(request.params);
+    const environment = environmentOf(request, services);
+    const served = await dataPlane.resolve(environment, model, version);
+    const revision = await dataPlane.revision(environment, model);
     return {
       name: model,
-      versions: ready.items.map((v) => String(v.version)),
+      versions: revision.traffic.map((share) => String(share.version)),
       platform: 'onnxruntime_onnx',
       inputs: served.signature.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
       outputs: served.signature.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
@@ -74,43 +87,57 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   };
   app.get(
     '/v2/models/:model',
-    { schema: { tags, summary: 'Model metadata', params: ModelParams, response: errors } },
-    async (request) => metadata(modelOf(request.params), undefined),
+    { config: viewer, schema: { tags, summary: 'Model metadata', params: ModelParams, response: errors } },
+    async (request) => metadata(request, undefined),
   );
   app.get(
     '/v2/models/:model/versions/:version',
-    { schema: { tags, summary: 'Model version metadata', params: VersionParams, response: errors } },
-    async (request) => metadata(modelOf(request.params), versionOf(request.params)),
+    {
+      config: viewer,
+      schema: { tags, summary: 'Model version metadata', params: VersionParams, response: errors },
+    },
+    async (request) => metadata(request, versionOf(request.params)),
   );
 
-  const readiness = async (model: string, version: number | undefined, reply: FastifyReply) => {
-    const served = await dataPlane.resolve(model, version);
+  const readiness = async (
+    request: FastifyRequest,
+    version: number | string | undefined,
+    reply: FastifyReply,
+  ) => {
+    const model = modelOf(request.params);
+    const served = await dataPlane.resolve(environmentOf(request, services), model, version);
     return reply.send({ name: model, version: String(served.version), ready: true });
   };
   app.get(
     '/v2/models/:model/ready',
-    { schema: { tags, summary: 'Model readiness', params: ModelParams, response: errors } },
-    (request, reply) => readiness(modelOf(request.params), undefined, reply),
+    { config: viewer, schema: { tags, summary: 'Model readiness', params: ModelParams, response: errors } },
+    (request, reply) => readiness(request, undefined, reply),
   );
   app.get(
     '/v2/models/:model/versions/:version/ready',
-    { schema: { tags, summary: 'Model version readiness', params: VersionParams, response: errors } },
-    (request, reply) => readiness(modelOf(request.params), versionOf(request.params), reply),
+    {
+      config: viewer,
+      schema: { tags, summary: 'Model version readiness', params: VersionParams, response: errors },
+    },
+    (request, reply) => readiness(request, versionOf(request.params), reply),
   );
 
   const infer = async (
-    model: string,
-    version: number | undefined,
-    body: InferRequest,
-    requestId: string,
+    request: FastifyRequest,
+    version: number | string | undefined,
     reply: FastifyReply,
   ) => {
+    const model = modelOf(request.params);
+    const body = request.body as InferRequest;
+    const requestId = request.id;
     const result = await dataPlane.infer({
       model,
+      environment: environmentOf(request, services),
       ...(version !== undefined ? { version } : {}),
+      ...routeKeyOf(request),
       inputs: { kind: 'tensors', tensors: body.inputs },
       ...(body.outputs ? { outputs: body.outputs.map((o) => o.name) } : {}),
-      onVersion: (version) => setVersionHeader(reply, version),
+      onVersion: (version, revision) => setVersionHeader(reply, version, revision),
     });
     return {
       model_name: model,
@@ -121,35 +148,46 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   };
   app.post(
     '/v2/models/:model/infer',
-    { schema: { tags, summary: 'Infer', params: ModelParams, body: InferRequest, response: errors } },
-    (request, reply) =>
-      infer(modelOf(request.params), undefined, request.body as InferRequest, request.id, reply),
+    {
+      config: viewer,
+      schema: { tags, summary: 'Infer', params: ModelParams, body: InferRequest, response: errors },
+    },
+    (request, reply) => infer(request, undefined, reply),
   );
   app.post(
     '/v2/models/:model/versions/:version/infer',
     {
+      config: viewer,
       schema: {
         tags,
-        summary: 'Infer with a version',
+        summary: 'Infer with a version (or a revision tag)',
         params: VersionParams,
         body: InferRequest,
         response: errors,
       },
     },
-    (request, reply) =>
-      infer(
-        modelOf(request.params),
-        versionOf(request.params),
-        request.body as InferRequest,
-        request.id,
-        reply,
-      ),
+    (request, reply) => infer(request, versionOf(request.params), reply),
   );
 }
 
-export function setVersionHeader(reply: FastifyReply, version: ModelVersion): void {
+/** Names the version that answered and the revision that routed to it, on every response. */
+export function setVersionHeader(reply: FastifyReply, version: ModelVersion, revision: Revision): void {
   void reply.header('x-slipway-model-version', String(version.version));
+  void reply.header('x-slipway-environment', revision.environment);
+  void reply.header('x-slipway-revision', String(revision.number));
+}
+
+/** The environment a request addresses: its `/envs/{env}` prefix, else the server's default. */
+export function environmentOf(request: FastifyRequest, services: HttpServices): string {
+  return (request.params as { env?: string }).env ?? services.config.defaultEnvironment;
+}
+
+/** A caller's sticky-routing key: requests with the same key keep the same version during a split. */
+export const ROUTE_KEY_HEADER = 'x-slipway-route-key';
+export function routeKeyOf(request: FastifyRequest): { routeKey?: string } {
+  const key = request.headers[ROUTE_KEY_HEADER];
+  return typeof key === 'string' && key.length > 0 && key.length <= 256 ? { routeKey: key } : {};
 }
 
 const modelOf = (params: unknown) => assertModelName((params as { model: string }).model, 'model');
-const versionOf = (params: unknown) => parseVersionNumber((params as { version: string }).version);
+const versionOf = (params: unknown) => parseVersionOrTag((params as { version: string }).version);

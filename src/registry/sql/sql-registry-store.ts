@@ -6,12 +6,12 @@ import type {
   NewModel,
   NewVersion,
   Page,
-  PageRequest,
   RegistryStore,
   VersionQuery,
 } from '../registry-store.js';
 import { registryMigrations } from './migrations.js';
 import type { RegistryTables } from './schema.js';
+import { paging, toPage, writeTransaction } from './sql-support.js';
 
 type Db = Kysely<RegistryTables>;
 type Executor = Db | Transaction<RegistryTables>;
@@ -90,7 +90,7 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async listModels(query: ModelQuery = {}): Promise<Page<Model>> {
-    const { limit, offset } = page(query);
+    const { limit, offset } = paging(query);
     let select = this.db.selectFrom('models').selectAll();
     if (query.search)
       select = select.where(sql<boolean>`name like ${`%${escapeLike(query.search)}%`} escape '\\'`);
@@ -224,7 +224,7 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async listVersions(query: VersionQuery = {}): Promise<Page<ModelVersion>> {
-    const { limit, offset } = page(query);
+    const { limit, offset } = paging(query);
     if (query.model !== undefined) await this.getModel(query.model);
     let select = this.db.selectFrom('model_versions').selectAll();
     if (query.model !== undefined) select = select.where('model_name', '=', query.model);
@@ -394,60 +394,13 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   /** Runs `work` in one write transaction (BEGIN IMMEDIATE on SQLite). */
-  private async write<T>(work: (trx: Transaction<RegistryTables>) => Promise<T>): Promise<T> {
-    if (!this.immediate) return this.db.transaction().execute(work);
-    return this.db.connection().execute(async (connection) => {
-      await sql`begin immediate`.execute(connection);
-      try {
-        // The connection is exclusively ours until `execute` returns; Kysely's Transaction type is
-        // only used for its query-building surface here.
-        const result = await work(connection as unknown as Transaction<RegistryTables>);
-        await sql`commit`.execute(connection);
-        return result;
-      } catch (error) {
-        await sql`rollback`.execute(connection);
-        throw error;
-      }
-    });
+  private write<T>(work: (trx: Transaction<RegistryTables>) => Promise<T>): Promise<T> {
+    return writeTransaction(this.db, this.immediate, work);
   }
 }
 
 const notFoundModel = (name: string) =>
   new SlipwayError('MODEL_NOT_FOUND', `Model "${name}" does not exist.`, { model: name });
-
-function page(request: PageRequest): { limit: number; offset: number } {
-  const limit = request.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new SlipwayError(
-      'INVALID_ARGUMENT',
-      `limit ${limit} is invalid: expected an integer from 1 to 1000.`,
-      { field: 'limit' },
-    );
-  }
-  let offset = 0;
-  if (request.pageToken) {
-    try {
-      const decoded = JSON.parse(Buffer.from(request.pageToken, 'base64url').toString('utf8')) as {
-        offset?: unknown;
-      };
-      if (!Number.isInteger(decoded.offset) || (decoded.offset as number) < 0) throw new Error('bad offset');
-      offset = decoded.offset as number;
-    } catch {
-      throw new SlipwayError('INVALID_ARGUMENT', 'page_token is not a token this server issued.', {
-        field: 'page_token',
-      });
-    }
-  }
-  return { limit, offset };
-}
-
-function toPage<T>(rows: T[], limit: number, offset: number): Page<T> {
-  const hasMore = rows.length > limit;
-  const token = hasMore
-    ? Buffer.from(JSON.stringify({ offset: offset + limit })).toString('base64url')
-    : null;
-  return { items: rows.slice(0, limit), nextPageToken: token };
-}
 
 function splitTag(tag: string): [string, string | undefined] {
   const at = tag.indexOf('=');

@@ -1,0 +1,507 @@
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { AuditEvent, Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
+import type { Revision, RevisionKind } from '../../domain/revision.js';
+import type { Role } from '../../domain/roles.js';
+import { SlipwayError } from '../../errors/index.js';
+import type { Page, PageRequest } from '../../registry/registry-store.js';
+import type { RegistryTables } from '../../registry/sql/schema.js';
+import { paging, toPage, writeTransaction } from '../../registry/sql/sql-support.js';
+import type { AuditQuery, DeploymentStore, NewRevision, StoredToken } from '../deployment-store.js';
+
+type Db = Kysely<RegistryTables>;
+type Executor = Db | Transaction<RegistryTables>;
+
+/** `DeploymentStore` on the registry's own database (same Kysely handle, same migrations). */
+export class SqlDeploymentStore implements DeploymentStore {
+  constructor(
+    private readonly db: Db,
+    private readonly immediate: boolean,
+  ) {}
+
+  appendRevision(
+    revision: NewRevision,
+    audit: NewAuditEvent,
+    expectedCurrent?: number | null,
+  ): Promise<Revision> {
+    return this.write(async (trx) => {
+      const model = await trx
+        .selectFrom('models')
+        .select('name')
+        .where('name', '=', revision.model)
+        .executeTakeFirst();
+      if (!model) {
+        throw new SlipwayError('MODEL_NOT_FOUND', `Model "${revision.model}" does not exist.`, {
+          model: revision.model,
+        });
+      }
+      const current = await this.current(trx, revision.model, revision.environment);
+      const currentNumber = current?.number ?? null;
+      if (expectedCurrent !== undefined && expectedCurrent !== currentNumber) {
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `${revision.model}-${revision.environment} changed while this change was prepared (revision ${currentNumber ?? 'none'}, expected ${expectedCurrent ?? 'none'}); retry.`,
+          { current: currentNumber, expected: expectedCurrent },
+        );
+      }
+      const seq = await nextSeq(trx, 'revisions');
+      const stored: Revision = {
+        ...revision,
+        number: (currentNumber ?? 0) + 1,
+        createdAt: new Date().toISOString(),
+      };
+      await trx
+        .insertInto('revisions')
+        .values({
+          seq,
+          model_name: stored.model,
+          environment: stored.environment,
+          number: stored.number,
+          traffic: JSON.stringify(stored.traffic),
+          tags: JSON.stringify(stored.tags),
+          shadow: stored.shadow ? JSON.stringify(stored.shadow) : null,
+          kind: stored.kind,
+          actor: stored.actor,
+          reason: stored.reason,
+          promotion_id: stored.promotionId,
+          request_id: stored.requestId,
+          created_at: stored.createdAt,
+        })
+        .execute();
+      await this.insertAudit(trx, {
+        ...audit,
+        before: audit.before ?? (current ? wireTraffic(current) : null),
+        after: audit.after ?? { revision: stored.number, ...wireTraffic(stored) },
+      });
+      return stored;
+    });
+  }
+
+  currentRevision(model: string, environment: string): Promise<Revision | null> {
+    return this.current(this.db, model, environment);
+  }
+
+  async getRevision(model: string, environment: string, number: number): Promise<Revision> {
+    const row = await this.db
+      .selectFrom('revisions')
+      .selectAll()
+      .where('model_name', '=', model)
+      .where('environment', '=', environment)
+      .where('number', '=', number)
+      .executeTakeFirst();
+    if (!row) {
+      throw new SlipwayError('NOT_FOUND', `${model}-${environment} has no revision ${number}.`, {
+        model,
+        environment,
+        revision: number,
+      });
+    }
+    return toRevision(row);
+  }
+
+  async listRevisions(
+    model: string,
+    environment: string,
+    request: PageRequest = {},
+  ): Promise<Page<Revision>> {
+    const { limit, offset } = paging(request);
+    const rows = await this.db
+      .selectFrom('revisions')
+      .selectAll()
+      .where('model_name', '=', model)
+      .where('environment', '=', environment)
+      .orderBy('number', 'desc')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return toPage(rows.map(toRevision), limit, offset);
+  }
+
+  async currentRevisions(environment?: string): Promise<Revision[]> {
+    const rows = await this.db
+      .selectFrom('revisions as r')
+      .selectAll('r')
+      .$if(environment !== undefined, (q) => q.where('r.environment', '=', environment as string))
+      .where(({ eb, selectFrom }) =>
+        eb(
+          'r.number',
+          '=',
+          selectFrom('revisions as newer')
+            .select(({ fn }) => fn.max('newer.number').as('n'))
+            .whereRef('newer.model_name', '=', 'r.model_name')
+            .whereRef('newer.environment', '=', 'r.environment'),
+        ),
+      )
+      .orderBy('r.model_name')
+      .orderBy('r.environment')
+      .execute();
+    return rows.map(toRevision);
+  }
+
+  async revisionCursor(): Promise<number> {
+    const row = await this.db
+      .selectFrom('revisions')
+      .select(({ fn }) => fn.max('seq').as('seq'))
+      .executeTakeFirst();
+    return Number(row?.seq ?? 0);
+  }
+
+  async changedSince(cursor: number) {
+    const rows = await this.db
+      .selectFrom('revisions')
+      .select(['seq', 'model_name', 'environment'])
+      .where('seq', '>', cursor)
+      .orderBy('seq')
+      .execute();
+    const deployments = new Map<string, { model: string; environment: string }>();
+    for (const row of rows) {
+      deployments.set(`${row.model_name}/${row.environment}`, {
+        model: row.model_name,
+        environment: row.environment,
+      });
+    }
+    return { cursor: Number(rows.at(-1)?.seq ?? cursor), deployments: [...deployments.values()] };
+  }
+
+  async createPromotion(promotion: Promotion): Promise<Promotion> {
+    await this.db.insertInto('promotions').values(promotionRow(promotion)).execute();
+    return promotion;
+  }
+
+  async updatePromotion(promotion: Promotion, from: Promotion['status']): Promise<Promotion> {
+    const updated = { ...promotion, updatedAt: new Date().toISOString() };
+    const { id: _id, created_at: _created, ...values } = promotionRow(updated);
+    const result = await this.db
+      .updateTable('promotions')
+      .set(values)
+      .where('id', '=', promotion.id)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) {
+      const now = await this.getPromotion(promotion.id);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `Promotion ${promotion.id} is ${now.status}, not ${from}; it changed meanwhile.`,
+        { promotion: promotion.id, status: now.status },
+      );
+    }
+    return updated;
+  }
+
+  async getPromotion(id: string): Promise<Promotion> {
+    const row = await this.db.selectFrom('promotions').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new SlipwayError('NOT_FOUND', `No promotion has the id "${id}".`, { promotion: id });
+    return toPromotion(row);
+  }
+
+  async listPromotions(
+    query: PageRequest & { model?: string; environment?: string; status?: Promotion['status'][] },
+  ): Promise<Page<Promotion>> {
+    const { limit, offset } = paging(query);
+    const rows = await this.db
+      .selectFrom('promotions')
+      .selectAll()
+      .$if(query.model !== undefined, (q) => q.where('model_name', '=', query.model as string))
+      .$if(query.environment !== undefined, (q) => q.where('environment', '=', query.environment as string))
+      .$if(query.status !== undefined, (q) => q.where('status', 'in', query.status as string[]))
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return toPage(rows.map(toPromotion), limit, offset);
+  }
+
+  putDataset(dataset: Dataset): Promise<{ replaced: boolean }> {
+    return this.write(async (trx) => {
+      const model = await trx
+        .selectFrom('models')
+        .select('name')
+        .where('name', '=', dataset.model)
+        .executeTakeFirst();
+      if (!model) {
+        throw new SlipwayError('MODEL_NOT_FOUND', `Model "${dataset.model}" does not exist.`, {
+          model: dataset.model,
+        });
+      }
+      const deleted = await trx
+        .deleteFrom('datasets')
+        .where('model_name', '=', dataset.model)
+        .where('name', '=', dataset.name)
+        .executeTakeFirst();
+      await trx
+        .insertInto('datasets')
+        .values({
+          model_name: dataset.model,
+          name: dataset.name,
+          label: dataset.label,
+          rows: JSON.stringify(dataset.rows),
+          row_count: dataset.rows.length,
+          created_by: dataset.createdBy,
+          created_at: dataset.createdAt,
+        })
+        .execute();
+      return { replaced: Number(deleted.numDeletedRows) > 0 };
+    });
+  }
+
+  async getDataset(model: string, name: string): Promise<Dataset> {
+    const row = await this.db
+      .selectFrom('datasets')
+      .selectAll()
+      .where('model_name', '=', model)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!row) {
+      throw new SlipwayError('NOT_FOUND', `Model "${model}" has no dataset "${name}".`, {
+        model,
+        dataset: name,
+      });
+    }
+    return {
+      model: row.model_name,
+      name: row.name,
+      label: row.label,
+      rows: JSON.parse(row.rows) as Record<string, unknown>[],
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+    };
+  }
+
+  recordAudit(event: NewAuditEvent): Promise<AuditEvent> {
+    return this.write((trx) => this.insertAudit(trx, event));
+  }
+
+  async listAudit(query: AuditQuery): Promise<Page<AuditEvent>> {
+    const { limit, offset } = paging(query);
+    const action = query.action;
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .$if(query.target !== undefined, (q) => q.where('target', '=', query.target as string))
+      .$if(query.actor !== undefined, (q) => q.where('actor', '=', query.actor as string))
+      .$if(action !== undefined, (q) =>
+        action?.endsWith('.')
+          ? q.where('action', '>=', action).where('action', '<', `${action.slice(0, -1)}/`)
+          : q.where('action', '=', action as string),
+      )
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return toPage(rows.map(toAudit), limit, offset);
+  }
+
+  createToken(token: StoredToken, hash: string): Promise<StoredToken> {
+    return this.write(async (trx) => {
+      const existing = await trx
+        .selectFrom('tokens')
+        .select('id')
+        .where('name', '=', token.name)
+        .executeTakeFirst();
+      if (existing) {
+        throw new SlipwayError('ALREADY_EXISTS', `A token named "${token.name}" already exists.`, {
+          name: token.name,
+        });
+      }
+      await trx
+        .insertInto('tokens')
+        .values({
+          id: token.id,
+          name: token.name,
+          role: token.role,
+          hash,
+          created_by: token.createdBy,
+          created_at: token.createdAt,
+          revoked_at: null,
+        })
+        .execute();
+      return token;
+    });
+  }
+
+  async findToken(hash: string): Promise<StoredToken | null> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return row ? toToken(row) : null;
+  }
+
+  async listTokens(): Promise<StoredToken[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('name')
+      .execute();
+    return rows.map(toToken);
+  }
+
+  revokeToken(name: string): Promise<StoredToken> {
+    return this.write(async (trx) => {
+      const row = await trx.selectFrom('tokens').selectAll().where('name', '=', name).executeTakeFirst();
+      if (!row) throw new SlipwayError('NOT_FOUND', `No token is named "${name}".`, { name });
+      const revokedAt = row.revoked_at ?? new Date().toISOString();
+      await trx.updateTable('tokens').set({ revoked_at: revokedAt }).where('name', '=', name).execute();
+      return toToken({ ...row, revoked_at: revokedAt });
+    });
+  }
+
+  async countTokens(): Promise<number> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .select(({ fn }) => fn.countAll().as('n'))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  private async current(db: Executor, model: string, environment: string): Promise<Revision | null> {
+    const row = await db
+      .selectFrom('revisions')
+      .selectAll()
+      .where('model_name', '=', model)
+      .where('environment', '=', environment)
+      .orderBy('number', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRevision(row) : null;
+  }
+
+  private async insertAudit(trx: Transaction<RegistryTables>, event: NewAuditEvent): Promise<AuditEvent> {
+    const stored: AuditEvent = {
+      seq: await nextSeq(trx, 'audit_events'),
+      time: new Date().toISOString(),
+      actor: event.actor,
+      action: event.action,
+      target: event.target,
+      before: event.before ?? null,
+      after: event.after ?? null,
+      result: event.result,
+      requestId: event.requestId ?? null,
+      details: event.details ?? null,
+    };
+    await trx
+      .insertInto('audit_events')
+      .values({
+        seq: stored.seq,
+        time: stored.time,
+        actor: stored.actor,
+        action: stored.action,
+        target: stored.target,
+        before: stored.before === null ? null : JSON.stringify(stored.before),
+        after: stored.after === null ? null : JSON.stringify(stored.after),
+        result: stored.result,
+        request_id: stored.requestId,
+        details: stored.details === null ? null : JSON.stringify(stored.details),
+      })
+      .execute();
+    return stored;
+  }
+
+  private write<T>(work: (trx: Transaction<RegistryTables>) => Promise<T>): Promise<T> {
+    return writeTransaction(this.db, this.immediate, work);
+  }
+}
+
+/** The next value of a table's sequence column; callers hold the write lock, so it cannot race. */
+async function nextSeq(trx: Executor, table: 'revisions' | 'audit_events'): Promise<number> {
+  const row = await trx
+    .selectFrom(table)
+    .select(({ fn }) => fn.max('seq').as('seq'))
+    .executeTakeFirst();
+  return Number(row?.seq ?? 0) + 1;
+}
+
+const wireTraffic = (revision: Pick<Revision, 'traffic' | 'tags' | 'shadow'>) => ({
+  traffic: revision.traffic,
+  tags: revision.tags,
+  shadow: revision.shadow,
+});
+
+function toRevision(row: Selectable<RegistryTables['revisions']>): Revision {
+  return {
+    model: row.model_name,
+    environment: row.environment,
+    number: Number(row.number),
+    traffic: JSON.parse(row.traffic),
+    tags: JSON.parse(row.tags),
+    shadow: row.shadow ? JSON.parse(row.shadow) : null,
+    kind: row.kind as RevisionKind,
+    actor: row.actor,
+    reason: row.reason,
+    promotionId: row.promotion_id,
+    requestId: row.request_id,
+    createdAt: row.created_at,
+  };
+}
+
+function promotionRow(p: Promotion): RegistryTables['promotions'] {
+  return {
+    id: p.id,
+    model_name: p.model,
+    environment: p.environment,
+    version: p.version,
+    status: p.status,
+    requested_by: p.requestedBy,
+    reason: p.reason,
+    options: JSON.stringify(p.options),
+    gate_results: JSON.stringify(p.gates),
+    approval: p.approval ? JSON.stringify(p.approval) : null,
+    rollout: p.rollout ? JSON.stringify(p.rollout) : null,
+    baseline: p.baseline ? JSON.stringify(p.baseline) : null,
+    failure: p.failure,
+    request_id: p.requestId,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  };
+}
+
+function toPromotion(row: Selectable<RegistryTables['promotions']>): Promotion {
+  return {
+    id: row.id,
+    model: row.model_name,
+    environment: row.environment,
+    version: Number(row.version),
+    status: row.status as Promotion['status'],
+    requestedBy: row.requested_by,
+    reason: row.reason,
+    options: JSON.parse(row.options),
+    gates: JSON.parse(row.gate_results),
+    approval: row.approval ? JSON.parse(row.approval) : null,
+    rollout: row.rollout ? JSON.parse(row.rollout) : null,
+    baseline: row.baseline ? JSON.parse(row.baseline) : null,
+    failure: row.failure,
+    requestId: row.request_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toAudit(row: Selectable<RegistryTables['audit_events']>): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    time: row.time,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    before: row.before === null ? null : JSON.parse(row.before),
+    after: row.after === null ? null : JSON.parse(row.after),
+    result: row.result as AuditEvent['result'],
+    requestId: row.request_id,
+    details: row.details === null ? null : JSON.parse(row.details),
+  };
+}
+
+function toToken(row: Selectable<RegistryTables['tokens']>): StoredToken {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role as Role,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}

@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TokenService } from '../auth/token-service.js';
+import type { DeploymentStore } from '../deployments/deployment-store.js';
+import {
+  type Actor,
+  isRole,
+  LOCAL_ACTOR,
+  type RequestContext,
+  type Role,
+  requireRole,
+} from '../domain/roles.js';
+
+/**
+ * Who may call a route: `public` (health, docs), or the weakest role that may. Every route declares
+ * one in `config.access`; a route without one refuses to register, so none is open by oversight.
+ * Finer rules (which environment a role may change) are the services' own, on top of this.
+ */
+export type Access = 'public' | Role;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    actor: Actor | null;
+  }
+}
+
+/** Where the interactive API docs live. */
+export const DOCS = '/docs';
+
+const ANONYMOUS: Actor = { name: 'anonymous', role: 'viewer' };
+
+export interface AuthOptions {
+  /** False in local mode: every request acts as the local admin. */
+  readonly enabled: boolean;
+  readonly tokens: TokenService;
+  readonly audit: DeploymentStore;
+}
+
+/** Installs the access check on every route of `app` (call before registering routes). */
+export function installAuth(app: FastifyInstance, options: AuthOptions): void {
+  app.decorateRequest('actor', null);
+  app.addHook('onRoute', (route) => {
+    // The interactive API docs (a plugin's routes) are public, like the OpenAPI document they show.
+    if (route.url === DOCS || route.url.startsWith(`${DOCS}/`)) {
+      route.config = { ...(route.config as object), access: 'public' } as typeof route.config;
+    }
+    const access = (route.config as { access?: unknown } | undefined)?.access;
+    if (access !== 'public' && !isRole(access)) {
+      throw new Error(`Route ${route.method} ${route.url} declares no access rule (config.access).`);
+    }
+  });
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    // Unmatched paths (404) have no route and no rule; they answer the same to everyone.
+    if (access === undefined) return;
+    if (!options.enabled) {
+      request.actor = LOCAL_ACTOR;
+      return;
+    }
+    if (access === 'public') return;
+    request.actor = await options.tokens.authenticate(request.headers.authorization);
+    requireRole(request.actor, access, `${request.method} ${request.routeOptions.url}`);
+  });
+  // Refused attempts to change something are part of the audit trail.
+  app.addHook('onResponse', async (request, reply) => {
+    if (
+      (reply.statusCode !== 401 && reply.statusCode !== 403) ||
+      request.method === 'GET' ||
+      request.method === 'HEAD'
+    )
+      return;
+    await options.audit
+      .recordAudit({
+        actor: request.actor?.name ?? 'anonymous',
+        action: 'request.denied',
+        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        result: 'denied',
+        requestId: request.id,
+        details: { status: reply.statusCode },
+      })
+      .catch((error: unknown) => request.log.error({ err: error }, 'could not record a denied request'));
+  });
+}
+
+/** The actor and request id services record. */
+export function contextOf(request: FastifyRequest): RequestContext {
+  return { actor: request.actor ?? ANONYMOUS, requestId: request.id };
+}

@@ -1,0 +1,53 @@
+/** One served request as rollout analysis sees it. */
+interface Sample {
+  at: number;
+  latencyMs: number;
+  failed: boolean;
+}
+
+export interface WindowStats {
+  readonly requests: number;
+  readonly failures: number;
+  /** failures / requests; 0 when there were no requests. */
+  readonly errorRate: number;
+  /** 99th percentile latency in ms; null when there were no requests. */
+  readonly p99Ms: number | null;
+}
+
+const CAPACITY = 20_000;
+
+/**
+ * Recent outcomes per deployment version, kept in a ring of the last 20,000 requests each, for canary
+ * analysis. Only requests the model itself answered or failed count: a client's bad input (4xx) says
+ * nothing about the version.
+ */
+export class TrafficStats {
+  private readonly rings = new Map<string, { samples: Sample[]; next: number }>();
+
+  record(environment: string, model: string, version: number, latencyMs: number, failed: boolean): void {
+    const key = keyOf(environment, model, version);
+    let ring = this.rings.get(key);
+    if (!ring) {
+      ring = { samples: [], next: 0 };
+      this.rings.set(key, ring);
+    }
+    const sample = { at: Date.now(), latencyMs, failed };
+    if (ring.samples.length < CAPACITY) ring.samples.push(sample);
+    else ring.samples[ring.next] = sample;
+    ring.next = (ring.next + 1) % CAPACITY;
+  }
+
+  /** Outcomes of one version in one environment since a moment (ms since the epoch). */
+  since(environment: string, model: string, version: number, sinceMs: number): WindowStats {
+    const samples = (this.rings.get(keyOf(environment, model, version))?.samples ?? []).filter(
+      (s) => s.at >= sinceMs,
+    );
+    if (samples.length === 0) return { requests: 0, failures: 0, errorRate: 0, p99Ms: null };
+    const failures = samples.filter((s) => s.failed).length;
+    const latencies = samples.map((s) => s.latencyMs).sort((a, b) => a - b);
+    const p99 = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] as number;
+    return { requests: samples.length, failures, errorRate: failures / samples.length, p99Ms: p99 };
+  }
+}
+
+const keyOf = (environment: string, model: string, version: number) => `${environment}/${model}@${version}`;
