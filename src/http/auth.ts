@@ -17,9 +17,20 @@ import {
  */
 export type Access = 'public' | Role;
 
+/** A registered route and who may call it. */
+export interface AccessRule {
+  readonly method: string;
+  readonly url: string;
+  readonly access: Access;
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+  }
+  interface FastifyInstance {
+    /** Every route and its access rule, in registration order (for review and tests). */
+    accessRules: readonly AccessRule[];
   }
   interface FastifyRequest {
     actor: Actor | null;
@@ -40,6 +51,8 @@ export interface AuthOptions {
 
 /** Installs the access check on every route of `app` (call before registering routes). */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
+  const rules: AccessRule[] = [];
+  app.decorate('accessRules', rules);
   app.decorateRequest('actor', null);
   app.addHook('onRoute', (route) => {
     // The interactive API docs (a plugin's routes) are public, like the OpenAPI document they show.
@@ -50,6 +63,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     if (access !== 'public' && !isRole(access)) {
       throw new Error(`Route ${route.method} ${route.url} declares no access rule (config.access).`);
     }
+    for (const method of [route.method].flat()) rules.push({ method, url: route.url, access });
   });
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.access;

@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeploymentStore, NewRevision } from '../../src/deployments/deployment-store.js';
+import type { Promotion } from '../../src/domain/promotion.js';
+import type { RegistryStore } from '../../src/registry/registry-store.js';
+import { storesForUri } from '../../src/registry/store-for-uri.js';
+
+/** The DeploymentStore contract, run against every implementation on a real database. */
+const BACKENDS: {
+  name: string;
+  open: () => { registry: RegistryStore; store: DeploymentStore; cleanup: () => void };
+}[] = [
+  {
+    name: 'sqlite file',
+    open: () => {
+      const dir = mkdtempSync(join(tmpdir(), 'slipway-deployments-'));
+      const { registry, deployments } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
+      return { registry, store: deployments, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+];
+
+const routing = (model: string, environment: string, version: number): NewRevision => ({
+  model,
+  environment,
+  traffic: [{ version, percent: 100 }],
+  tags: {},
+  shadow: null,
+  kind: 'deploy',
+  actor: 'ada',
+  reason: 'test',
+  promotionId: null,
+  requestId: 'req-1',
+});
+const audit = { actor: 'ada', action: 'revision.deploy', target: 'm-dev', result: 'ok' as const };
+
+for (const backend of BACKENDS) {
+  describe(`DeploymentStore on ${backend.name}`, () => {
+    let registry: RegistryStore;
+    let store: DeploymentStore;
+    let cleanup: () => void;
+    beforeEach(async () => {
+      ({ registry, store, cleanup } = backend.open());
+      await registry.migrate();
+      await registry.createModel({ name: 'm' });
+    });
+    afterEach(async () => {
+      await registry.close();
+      cleanup();
+    });
+
+    it('numbers revisions per deployment and keeps them in order, with their audit events', async () => {
+      expect(await store.currentRevision('m', 'dev')).toBeNull();
+      const first = await store.appendRevision(routing('m', 'dev', 1), audit, null);
+      const second = await store.appendRevision(routing('m', 'dev', 2), audit, 1);
+      const other = await store.appendRevision(routing('m', 'prod', 1), { ...audit, target: 'm-prod' });
+      expect([first.number, second.number, other.number]).toEqual([1, 2, 1]);
+      expect(await store.currentRevision('m', 'dev')).toMatchObject({
+        number: 2,
+        traffic: [{ version: 2, percent: 100 }],
+      });
+      expect((await store.listRevisions('m', 'dev')).items.map((r) => r.number)).toEqual([2, 1]);
+      expect((await store.currentRevisions()).map((r) => `${r.environment}:${r.number}`)).toEqual([
+        'dev:2',
+        'prod:1',
+      ]);
+      expect((await store.currentRevisions('prod')).length).toBe(1);
+      const events = await store.listAudit({ target: 'm-dev' });
+      expect(events.items.map((e) => e.after)).toEqual([
+        { revision: 2, traffic: [{ version: 2, percent: 100 }], tags: {}, shadow: null },
+        { revision: 1, traffic: [{ version: 1, percent: 100 }], tags: {}, shadow: null },
+      ]);
+      expect(events.items[0]?.before).toEqual({
+        traffic: [{ version: 1, percent: 100 }],
+        tags: {},
+        shadow: null,
+      });
+    });
+
+    it('refuses a revision built on a stale one, writing neither it nor its audit event', async () => {
+      await store.appendRevision(routing('m', 'dev', 1), audit, null);
+      await expect(store.appendRevision(routing('m', 'dev', 2), audit, null)).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+      });
+      expect((await store.listRevisions('m', 'dev')).items.length).toBe(1);
+      expect((await store.listAudit({})).items.length).toBe(1);
+      await expect(store.appendRevision(routing('ghost', 'dev', 1), audit)).rejects.toMatchObject({
+        code: 'MODEL_NOT_FOUND',
+      });
+      await expect(store.getRevision('m', 'dev', 9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('tells followers which deployments changed since a cursor', async () => {
+      const start = await store.revisionCursor();
+      await store.appendRevision(routing('m', 'dev', 1), audit);
+      await store.appendRevision(routing('m', 'dev', 2), audit);
+      await store.appendRevision(routing('m', 'prod', 1), audit);
+      const changed = await store.changedSince(start);
+      expect(changed.deployments).toEqual([
+        { model: 'm', environment: 'dev' },
+        { model: 'm', environment: 'prod' },
+      ]);
+      expect(changed.cursor).toBe(await store.revisionCursor());
+      expect((await store.changedSince(changed.cursor)).deployments).toEqual([]);
+    });
+
+    it('moves a promotion only from the status it was read in', async () => {
+      const now = new Date().toISOString();
+      const promotion: Promotion = {
+        id: 'prm_1',
+        model: 'm',
+        environment: 'prod',
+        version: 1,
+        status: 'AWAITING_APPROVAL',
+        requestedBy: 'ada',
+        reason: '',
+        options: { canary: false, allowSchemaChange: false, confirm: 'prod' },
+        gates: [],
+        approval: null,
+        rollout: null,
+        baseline: null,
+        failure: null,
+        requestId: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await store.createPromotion(promotion);
+      await store.updatePromotion({ ...promotion, status: 'REJECTED' }, 'AWAITING_APPROVAL');
+      await expect(
+        store.updatePromotion({ ...promotion, status: 'SUCCEEDED' }, 'AWAITING_APPROVAL'),
+      ).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', details: { status: 'REJECTED' } });
+      expect((await store.listPromotions({ status: ['REJECTED'] })).items.map((p) => p.id)).toEqual([
+        'prm_1',
+      ]);
+      await expect(store.getPromotion('prm_2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('stores datasets, replacing by name', async () => {
+      const dataset = {
+        model: 'm',
+        name: 'validation',
+        label: 'y',
+        rows: [{ x: 1, y: 1 }],
+        createdBy: 'ada',
+        createdAt: 'now',
+      };
+      expect(await store.putDataset(dataset)).toEqual({ replaced: false });
+      expect(await store.putDataset({ ...dataset, rows: [{ x: 2, y: 2 }] })).toEqual({ replaced: true });
+      expect((await store.getDataset('m', 'validation')).rows).toEqual([{ x: 2, y: 2 }]);
+      await expect(store.getDataset('m', 'other')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(store.putDataset({ ...dataset, model: 'ghost' })).rejects.toMatchObject({
+        code: 'MODEL_NOT_FOUND',
+      });
+    });
+
+    it('filters the audit trail by actor and action prefix', async () => {
+      await store.recordAudit({ actor: 'ada', action: 'promotion.request', target: 'm-prod', result: 'ok' });
+      await store.recordAudit({ actor: 'bob', action: 'promotion.approve', target: 'm-prod', result: 'ok' });
+      await store.recordAudit({ actor: 'bob', action: 'promotions.other', target: 'x', result: 'ok' });
+      expect((await store.listAudit({ action: 'promotion.' })).items.map((e) => e.action)).toEqual([
+        'promotion.approve',
+        'promotion.request',
+      ]);
+      expect((await store.listAudit({ actor: 'bob', limit: 1 })).nextPageToken).not.toBeNull();
+    });
+
+    it('finds live tokens by hash only, and revokes them', async () => {
+      const token = {
+        id: 't1',
+        name: 'ci',
+        role: 'deployer' as const,
+        createdBy: 'ada',
+        createdAt: 'now',
+        revokedAt: null,
+      };
+      await store.createToken(token, 'hash-1');
+      await expect(store.createToken({ ...token, id: 't2' }, 'hash-2')).rejects.toMatchObject({
+        code: 'ALREADY_EXISTS',
+      });
+      expect(await store.findToken('hash-1')).toMatchObject({ name: 'ci', role: 'deployer' });
+      expect(await store.countTokens()).toBe(1);
+      await store.revokeToken('ci');
+      expect(await store.findToken('hash-1')).toBeNull();
+      expect((await store.listTokens())[0]?.revokedAt).not.toBeNull();
+      await expect(store.revokeToken('nobody')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+  });
+}

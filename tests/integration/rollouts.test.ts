@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
+
+/** Canary mechanics beyond the promotion story: advancing, pausing, aborting, and shadow traffic. */
+const config = (bakeSeconds: number, minRequests: number) => `
+environments:
+  - name: dev
+  - name: prod
+    gates: { schema: false, validation: null, latency: null }
+    approval: null
+    confirm: false
+    rollout: { steps: [20, 60, 100], bake_seconds: ${bakeSeconds}, min_requests: ${minRequests}, max_error_rate: 0.5 }
+`;
+
+describe('canary rollouts and shadows', () => {
+  let server: TestServer;
+  afterEach(() => server?.stop());
+
+  const ok = async (method: string, path: string, body?: unknown) => {
+    const response = await server.request(method, path, body);
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${response.text}`);
+    return response.body;
+  };
+  /** Versions 1 (echo) and 2 (plus-one) of model `m`, version 1 serving in prod. */
+  const setUp = async (yaml: string) => {
+    server = await startServer({ SLIPWAY_ANALYSIS_INTERVAL_MS: 50 }, { allInOne: true, configYaml: yaml });
+    for (const file of ['echo.onnx', 'plus-one.onnx']) {
+      expect((await server.push('m', join(FIXTURES, file), { sample: [{ x: 1 }] })).status).toBe(201);
+      if (file === 'echo.onnx')
+        await ok('POST', '/api/v1/environments/prod/promotions', { model: 'm', version: 1 });
+    }
+  };
+  const promotion = (id: string) => ok('GET', `/api/v1/promotions/${id}`);
+  const until = async (id: string, status: string) => {
+    for (let i = 0; i < 200; i++) {
+      await ok('POST', '/envs/prod/v1/models/m:predict', { instances: [[1]] });
+      const current = await promotion(id);
+      if (current.status === status) return current;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`promotion ${id} never reached ${status}: ${JSON.stringify(await promotion(id))}`);
+  };
+
+  it('advances through every step after each bakes, then serves the candidate alone', async () => {
+    await setUp(config(0.2, 0));
+    const started = await ok('POST', '/api/v1/environments/prod/promotions', {
+      model: 'm',
+      version: 2,
+      canary: true,
+    });
+    expect(started.status).toBe('ROLLING_OUT');
+    await until(started.id, 'SUCCEEDED');
+    const history = await ok('GET', '/api/v1/environments/prod/deployments/m/revisions');
+    expect(history.revisions.map((r: { kind: string; traffic: unknown }) => [r.kind, r.traffic])).toEqual([
+      ['rollout-step', [{ version: 2, percent: 100 }]],
+      [
+        'rollout-step',
+        [
+          { version: 2, percent: 60 },
+          { version: 1, percent: 40 },
+        ],
+      ],
+      [
+        'promotion',
+        [
+          { version: 2, percent: 20 },
+          { version: 1, percent: 80 },
+        ],
+      ],
+      ['promotion', [{ version: 1, percent: 100 }]],
+    ]);
+  });
+
+  it('pauses when a step saw too few requests, resumes, and aborts back to the baseline', async () => {
+    await setUp(config(0.2, 1000));
+    const started = await ok('POST', '/api/v1/environments/prod/promotions', {
+      model: 'm',
+      version: 2,
+      canary: true,
+    });
+    const paused = await until(started.id, 'PAUSED');
+    expect(paused.rollout.note).toMatch(
+      /^inconclusive: \d+ requests reached version 2 at step 1 \(20%\), fewer than the 1000/,
+    );
+    const resumed = await ok('POST', `/api/v1/promotions/${started.id}/resume`, {});
+    expect(resumed.status).toBe('ROLLING_OUT');
+    expect((await ok('POST', `/api/v1/promotions/${started.id}/pause`, {})).status).toBe('PAUSED');
+    const aborted = await ok('POST', `/api/v1/promotions/${started.id}/abort`, { reason: 'not today' });
+    expect(aborted).toMatchObject({ status: 'ABORTED', failure: 'aborted by local: not today' });
+    const current = await ok('GET', '/api/v1/environments/prod/deployments/m');
+    expect(current.revision).toMatchObject({ kind: 'rollback', traffic: [{ version: 1, percent: 100 }] });
+    const again = await server.request('POST', `/api/v1/promotions/${started.id}/resume`, {});
+    expect(again.status).toBe(409);
+    expect(again.body.details).toMatchObject({ status: 'ABORTED', final: true });
+  });
+
+  it('mirrors requests to a shadow, compares its answers, and never returns them', async () => {
+    await setUp(config(60, 0));
+    await ok('PUT', '/api/v1/environments/prod/deployments/m/traffic', {
+      traffic: [{ version: 1, percent: 100 }],
+      shadow: { version: 2, percent: 100 },
+    });
+    for (let i = 0; i < 20; i++) {
+      const response = await server.request('POST', '/envs/prod/v1/models/m:predict', { instances: [[i]] });
+      expect(response.headers.get('x-slipway-model-version')).toBe('1');
+      expect(response.body.predictions).toEqual([{ y: i }]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const deployment = await ok('GET', '/api/v1/environments/prod/deployments/m');
+    expect(deployment.shadow).toMatchObject({
+      version: 2,
+      requests: 20,
+      failures: 0,
+      agreed: 0,
+      max_abs_diff: 1,
+    });
+  });
+});
