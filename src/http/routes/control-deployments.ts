@@ -165,7 +165,14 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
         revision: toWireRevision(revision),
         shadow:
           shadow && shadow.revision === revision.number
-            ? { ...shadow, max_abs_diff: shadow.maxAbsDiff }
+            ? {
+                revision: shadow.revision,
+                version: shadow.version,
+                requests: shadow.requests,
+                failures: shadow.failures,
+                agreed: shadow.agreed,
+                max_abs_diff: shadow.maxAbsDiff,
+              }
             : null,
       };
     },
