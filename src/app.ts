@@ -142,6 +142,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         }
         throw error;
       }
+      if (config.auth && (await deploymentStore.countTokens()) === 0) {
+        logger.warn(
+          'authentication is on and no API token exists yet: create the first with `slipway tokens create admin --role admin --local`',
+        );
+      }
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()
