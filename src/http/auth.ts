@@ -64,6 +64,13 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       throw new Error(`Route ${route.method} ${route.url} declares no access rule (config.access).`);
     }
     for (const method of [route.method].flat()) rules.push({ method, url: route.url, access });
+    // The OpenAPI document shows the rule: which routes need a token, and the role they need.
+    if (route.schema && !route.schema.hide) {
+      const schema = route.schema as { security?: unknown; description?: string };
+      schema.security = access === 'public' ? [] : [{ token: [] }];
+      const rule = access === 'public' ? 'Public.' : `Needs a token with role ${access} or above.`;
+      schema.description = schema.description ? `${schema.description}\n\n${rule}` : rule;
+    }
   });
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.access;

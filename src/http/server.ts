@@ -67,8 +67,9 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
         title: 'Slipway',
         version: services.version,
         description:
-          'Model registry, serving and deployment. Errors on every route are JSON `{"error", "code", "request_id", "details"}`; codes are listed in docs/errors.md.',
+          'Model registry, serving and deployment. Errors on every route are JSON `{"error", "code", "request_id", "details"}`; codes are listed in docs/errors.md. Routes other than health and docs need `Authorization: Bearer <token>` unless the server runs in local mode; each route names the weakest role that may call it.',
       },
+      components: { securitySchemes: { token: { type: 'http', scheme: 'bearer' } } },
     },
   });
   await app.register(swaggerUi, { routePrefix: DOCS });
