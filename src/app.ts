@@ -48,9 +48,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const { registry: store, deployments: deploymentStore } = storesForUri(config.registryUri);
   await store.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
-  const leftovers = await artifacts.cleanupStaging();
-  const abandoned = await store.failPendingVersions('the server stopped before the upload completed');
-  if (leftovers + abandoned > 0) logger.warn({ leftovers, abandoned }, 'cleaned up interrupted uploads');
+  // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
+  // one environment sharing the registry must not fail an upload another server is receiving.
+  if (config.environment === null) {
+    const leftovers = await artifacts.cleanupStaging();
+    const abandoned = await store.failPendingVersions('the server stopped before the upload completed');
+    if (leftovers + abandoned > 0) logger.warn({ leftovers, abandoned }, 'cleaned up interrupted uploads');
+  }
 
   const runtime = new OnnxInferenceRuntime({
     workers: config.inferenceWorkers,

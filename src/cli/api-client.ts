@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly requestId: string | undefined,
+    /** The error's `details` (for GATE_FAILED, every gate result), if the server sent any. */
+    readonly details: Record<string, unknown> | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -23,7 +25,11 @@ export class UnreachableError extends Error {
 
 /** A small client for Slipway's HTTP API, used by the CLI. */
 export class ApiClient {
-  constructor(readonly baseUrl: string) {}
+  /** `token` is sent as `Authorization: Bearer <token>` on every request when given. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string | null = null,
+  ) {}
 
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
@@ -37,8 +43,8 @@ export class ApiClient {
     return this.request<T>('PUT', path, body);
   }
 
-  delete(path: string): Promise<void> {
-    return this.request<void>('DELETE', path);
+  delete<T = void>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
   }
 
   /** Streams an ONNX file as a multipart upload, reporting bytes sent. */
@@ -82,7 +88,13 @@ export class ApiClient {
   private async send<T>(path: string, init: RequestInit): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, init);
+      response = await fetch(`${this.baseUrl}${path}`, {
+        ...init,
+        headers: {
+          ...(init.headers as Record<string, string>),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+      });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new UnreachableError(
@@ -92,12 +104,18 @@ export class ApiClient {
     const text = await response.text();
     const parsed = text === '' ? undefined : safeJson(text);
     if (!response.ok) {
-      const body = (parsed ?? {}) as { error?: string; code?: string; request_id?: string };
+      const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as {
+        error?: string;
+        code?: string;
+        request_id?: string;
+        details?: Record<string, unknown> | null;
+      };
       throw new ApiError(
         response.status,
         body.code ?? `HTTP_${response.status}`,
         body.error ?? text,
         body.request_id,
+        body.details ?? null,
       );
     }
     return parsed as T;
@@ -110,4 +128,14 @@ function safeJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** `?a=1&b=x` from the parameters that are set (none: the empty string). */
+export function queryOf(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
 }

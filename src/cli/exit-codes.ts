@@ -6,14 +6,22 @@ export const EXIT = {
   OK: 0,
   /** An unexpected error (a bug): the message says what happened. */
   FAILURE: 1,
-  /** The command line was wrong: unknown option, missing argument, unreadable file. */
+  /**
+   * The command line was wrong: unknown option, missing argument, unreadable file, a confirmation the
+   * environment needs that was neither given nor typed.
+   */
   USAGE: 2,
-  /** The server refused the request (4xx other than 404): bad input, invalid model, conflict. */
+  /**
+   * The server refused the request (4xx other than 401, 403, 404): bad input, an invalid model, a
+   * conflict, a failed gate, a missing confirmation.
+   */
   REFUSED: 3,
-  /** The model, version or alias does not exist (404). */
+  /** What the command names does not exist (404): model, version, alias, environment, promotion… */
   NOT_FOUND: 4,
   /** The server could not be reached or failed (5xx). Retrying may help. */
   UNAVAILABLE: 5,
+  /** No API token, an unknown or revoked one (401), or a role too weak for the action (403). */
+  DENIED: 6,
 } as const;
 
 /** Raised by commands for a mistake in their own arguments. */
@@ -23,15 +31,19 @@ export class UsageError extends Error {
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.USAGE;
-  // Errors of the server running in this process (serve, demo): bad settings, a port in use.
+  // Errors of the server code running in this process (serve, demo, tokens create --local): bad
+  // settings, a port in use, a token name already taken.
   if (error instanceof SlipwayError)
     return error.code === 'INVALID_ARGUMENT'
       ? EXIT.USAGE
       : error.code === 'UNAVAILABLE'
         ? EXIT.UNAVAILABLE
-        : EXIT.FAILURE;
+        : error.code === 'ALREADY_EXISTS'
+          ? EXIT.REFUSED
+          : EXIT.FAILURE;
   if (error instanceof UnreachableError) return EXIT.UNAVAILABLE;
   if (error instanceof ApiError) {
+    if (error.status === 401 || error.status === 403) return EXIT.DENIED;
     if (error.status === 404) return EXIT.NOT_FOUND;
     if (error.status >= 500) return EXIT.UNAVAILABLE;
     return EXIT.REFUSED;

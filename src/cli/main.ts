@@ -1,17 +1,24 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import { createApp } from '../app.js';
 import { type ConfigOverrides, compileConfig } from '../config/index.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
+import { versionOf } from './arguments.js';
+import type { CliContext } from './cli-context.js';
+import { addAuditCommands } from './commands/audit-commands.js';
+import { addDatasetCommands } from './commands/dataset-commands.js';
+import { addDeploymentCommands } from './commands/deployment-commands.js';
+import { addTokenCommands } from './commands/token-commands.js';
+import { DEMO_MODEL, demoManifest, prepareDemo } from './demo.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
 import { createOutput, type Output, table } from './output.js';
 import { readRows } from './rows.js';
 
 interface GlobalOptions {
   server?: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -21,14 +28,20 @@ const program = new Command('slipway')
   .addOption(
     new Option('--server <url>', 'Slipway server URL (default: $SLIPWAY_SERVER or http://127.0.0.1:8080)'),
   )
+  .addOption(new Option('--token <token>', 'API token to send (default: $SLIPWAY_TOKEN)'))
   .option('--json', 'print one JSON document instead of text')
   .showHelpAfterError()
   .exitOverride();
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 const output = (): Output => createOutput(globals().json === true);
-const client = (): ApiClient =>
-  new ApiClient((globals().server ?? compileConfig().server).replace(/\/+$/, ''));
+const client = (): ApiClient => {
+  const { server, token } = globals();
+  // Only read the SLIPWAY_ settings an option does not already give.
+  const config = server === undefined || token === undefined ? compileConfig() : undefined;
+  return new ApiClient((server ?? config!.server).replace(/\/+$/, ''), token ?? config!.token);
+};
+const cli: CliContext = { output, client };
 
 program
   .command('serve')
@@ -39,7 +52,11 @@ program
     '--data-dir <dir>',
     'folder for the SQLite registry and artifacts (default $SLIPWAY_DATA_DIR or ./.slipway)',
   )
-  .action(async (options: { host?: string; port?: string; dataDir?: string }) => {
+  .option(
+    '--env <env>',
+    'serve only this environment (default $SLIPWAY_ENV, or all of them: each under /envs/<env>, the last at the plain paths)',
+  )
+  .action(async (options: { host?: string; port?: string; dataDir?: string; env?: string }) => {
     const app = await start(overridesFrom(options));
     output().result(
       { url: app.url() },
@@ -49,47 +66,41 @@ program
 
 program
   .command('demo')
-  .description('start the server with the example model registered, and print how to call it')
+  .description(
+    'start a local server (no tokens) with the example model promoted dev -> staging -> prod, and print how to call it',
+  )
   .option('--port <port>', 'port to listen on (default $SLIPWAY_PORT or 8080)')
   .option('--data-dir <dir>', 'data folder (default $SLIPWAY_DATA_DIR or ./.slipway)')
   .action(async (options: { port?: string; dataDir?: string }) => {
-    const app = await start(overridesFrom(options));
-    const example = fileURLToPath(new URL('../../examples/penguin-species/', import.meta.url));
-    const manifest = JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')) as {
-      sample: Record<string, unknown>[];
-    };
-    const existing = await app.registry.store.listModels({ search: 'penguin-species' });
-    if (!existing.items.some((m) => m.name === 'penguin-species')) {
-      await app.registry.createModel({
-        name: 'penguin-species',
-        description: 'Palmer penguins species classifier',
-      });
-    }
-    const versions = await app.registry.store.listVersions({
-      model: 'penguin-species',
-      status: 'READY',
-      limit: 1,
-    });
-    if (versions.items.length === 0) {
-      const { createReadStream } = await import('node:fs');
-      await app.registry.pushVersion('penguin-species', createReadStream(`${example}model.onnx`), {
-        uploader: 'demo',
-        manifest: JSON.parse(readFileSync(`${example}manifest.json`, 'utf8')),
-      });
-    }
+    // Local mode: the demo is for trying Slipway on this machine, so no tokens are needed.
+    const app = await start({ ...overridesFrom(options), SLIPWAY_AUTH: 'off' });
+    await prepareDemo(app);
     const url = app.url();
-    const body = JSON.stringify({ instances: manifest.sample.slice(0, 2) });
-    const curl = `curl -s -X POST ${url}/v1/models/penguin-species:predict -H 'content-type: application/json' -d '${body}'`;
-    output().result({ url, docs: `${url}/docs`, curl }, () =>
+    const served = app.deployments
+      .environments()
+      .map((e) => e.name)
+      .filter((name) => app.config.environment === null || name === app.config.environment);
+    const predict = Object.fromEntries(
+      served.map((env) => [env, `${url}/envs/${env}/v1/models/${DEMO_MODEL}:predict`]),
+    );
+    const body = JSON.stringify({ instances: demoManifest().sample.slice(0, 2) });
+    const curl = `curl -s -X POST ${url}/v1/models/${DEMO_MODEL}:predict -H 'content-type: application/json' -d '${body}'`;
+    const status = `slipway --server ${url} status`;
+    output().result({ url, docs: `${url}/docs`, predict, curl, status }, () =>
       [
         '',
-        `Slipway ${SLIPWAY_VERSION} demo is running (Ctrl-C stops it).`,
+        `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
         `  server    ${url}`,
         `  API docs  ${url}/docs`,
         `  health    ${url}/health`,
         '',
-        'Predict the species of two penguins:',
+        `${DEMO_MODEL} version 1 went through every environment's gates (prod: confirmed and approved):`,
+        ...Object.entries(predict).map(([env, address]) => `  ${env.padEnd(8)}  ${address}`),
+        '',
+        `Predict the species of two penguins (the plain paths serve ${app.config.defaultEnvironment}):`,
         `  ${curl}`,
+        '',
+        `What serves where, and the revisions: ${status}`,
         '',
       ].join('\n'),
     );
@@ -200,7 +211,9 @@ models
 
 const alias = program
   .command('alias')
-  .description('move named pointers to versions (champion serves traffic)');
+  .description(
+    'move named pointers to versions (labels only: environments decide what serves, see deploy and promote)',
+  );
 alias
   .command('set')
   .argument('<model>')
@@ -208,9 +221,7 @@ alias
   .argument('<version>')
   .description('point an alias at a version')
   .action(async (model: string, name: string, version: string) => {
-    const number = Number(version);
-    if (!Number.isInteger(number) || number < 1)
-      throw new UsageError(`version must be a positive integer, got "${version}".`);
+    const number = versionOf(version);
     const result = await client().put<{ previous_version: number | null }>(
       `/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`,
       { version: number },
@@ -255,6 +266,11 @@ program
     });
   });
 
+addDeploymentCommands(program, cli);
+addDatasetCommands(program, cli);
+addAuditCommands(program, cli);
+addTokenCommands(program, cli);
+
 interface WireModel {
   name: string;
   description: string;
@@ -291,11 +307,17 @@ async function start(overrides: ConfigOverrides) {
   return app;
 }
 
-function overridesFrom(options: { host?: string; port?: string; dataDir?: string }): ConfigOverrides {
+function overridesFrom(options: {
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  env?: string;
+}): ConfigOverrides {
   return {
     ...(options.host !== undefined ? { SLIPWAY_HOST: options.host } : {}),
     ...(options.port !== undefined ? { SLIPWAY_PORT: options.port } : {}),
     ...(options.dataDir !== undefined ? { SLIPWAY_DATA_DIR: options.dataDir } : {}),
+    ...(options.env !== undefined ? { SLIPWAY_ENV: options.env } : {}),
   };
 }
 
@@ -360,7 +382,7 @@ export async function main(argv: string[]): Promise<void> {
     const apiError = error instanceof ApiError ? error : undefined;
     if (json) {
       process.stdout.write(
-        `${JSON.stringify({ error: (error as Error).message, code: apiError?.code ?? (error as Error).name, request_id: apiError?.requestId }, null, 2)}\n`,
+        `${JSON.stringify({ error: (error as Error).message, code: apiError?.code ?? (error as Error).name, request_id: apiError?.requestId, details: apiError?.details ?? undefined }, null, 2)}\n`,
       );
     } else {
       process.stderr.write(`error: ${(error as Error).message}${apiError ? ` [${apiError.code}]` : ''}\n`);

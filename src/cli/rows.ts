@@ -13,30 +13,15 @@ interface InputMeta {
  * inputs, true/false for BOOL, and an empty cell is null (missing).
  */
 export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
-  }
-  const trimmed = text.trimStart();
-  if (file.endsWith('.json') || trimmed.startsWith('[') || trimmed.startsWith('{')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
-    }
+  const text = readInput(file);
+  if (isJson(file, text)) {
+    const value = parseJson(file, text);
     const rows = Array.isArray(value) ? value : (value as { instances?: unknown }).instances;
     if (!Array.isArray(rows))
       throw new UsageError(`${file}: expected an array of rows or {"instances": [...]}.`);
     return rows;
   }
-  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<
-    string,
-    string
-  >[];
-  return records.map((record, index) => {
+  return parseCsvRecords(file, text).map((record, index) => {
     const row: Record<string, unknown> = {};
     for (const [column, cell] of Object.entries(record)) {
       const input = inputs.find((i) => i.name === column);
@@ -44,6 +29,66 @@ export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] 
     }
     return row;
   });
+}
+
+/**
+ * Reads a labelled dataset: a JSON array of objects, or CSV with a header row where cells that look
+ * like numbers become numbers and empty cells are null (the dataset has no signature to type by).
+ */
+export function readDatasetRows(file: string): Record<string, unknown>[] {
+  const text = readInput(file);
+  if (isJson(file, text)) {
+    const rows = parseJson(file, text);
+    const bad = Array.isArray(rows)
+      ? rows.findIndex((row) => typeof row !== 'object' || row === null || Array.isArray(row))
+      : -1;
+    if (!Array.isArray(rows) || bad >= 0) {
+      throw new UsageError(
+        `${file}: expected a JSON array of objects (one per row)${bad >= 0 ? `; item ${bad} is not an object` : ''}.`,
+      );
+    }
+    return rows as Record<string, unknown>[];
+  }
+  return parseCsvRecords(file, text).map((record) =>
+    Object.fromEntries(
+      Object.entries(record).map(([column, cell]) => [
+        column,
+        cell === '' ? null : NUMERIC.test(cell) ? Number(cell) : cell,
+      ]),
+    ),
+  );
+}
+
+/** Decimal numbers only: `0x10`, `Infinity` and `1_000` stay text. */
+const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function readInput(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function isJson(file: string, text: string): boolean {
+  const trimmed = text.trimStart();
+  return file.endsWith('.json') || trimmed.startsWith('[') || trimmed.startsWith('{');
+}
+
+function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function parseCsvRecords(file: string, text: string): Record<string, string>[] {
+  try {
+    return parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  } catch (error) {
+    throw new UsageError(`${file} is not valid CSV: ${(error as Error).message}`);
+  }
 }
 
 function typeCell(cell: string, datatype: string | undefined, where: string): unknown {

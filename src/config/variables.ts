@@ -38,7 +38,7 @@ export const VARIABLES = {
   },
   SLIPWAY_INFERENCE_WORKERS: {
     default: undefined,
-    describe: 'Worker threads that load models and run inference. Default: the number of CPU cores.',
+    describe: 'Worker processes that load models and run inference. Default: the number of CPU cores.',
   },
   SLIPWAY_INFERENCE_TIMEOUT_MS: {
     default: '30000',

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { EnvironmentPolicy, RolloutPlan } from '../domain/environment.js';
 import type { ModelVersion } from '../domain/model.js';
 import { assertAliasName } from '../domain/names.js';
-import { FINAL_STATUSES, type GateResult, type Promotion } from '../domain/promotion.js';
+import { type Dataset, FINAL_STATUSES, type GateResult, type Promotion } from '../domain/promotion.js';
 import {
   assertTraffic,
   deploymentName,
@@ -91,8 +91,11 @@ export class DeploymentService {
 
   /** Picks up rollouts that were in progress when the server last stopped. */
   async start(): Promise<void> {
+    // Only a server that serves an environment sees its traffic, so only such a server analyses it.
     const active = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
-    for (const promotion of active.items) this.watch(promotion);
+    for (const promotion of active.items) {
+      if (this.options.served.includes(promotion.environment)) this.watch(promotion);
+    }
   }
 
   stop(): void {
@@ -140,7 +143,10 @@ export class DeploymentService {
       version: candidate.version,
       status: 'GATING',
       requestedBy: context.actor.name,
-      reason: request.reason ?? '',
+      // A first deployment has nothing to compare a canary with, so it takes all traffic at once.
+      reason: [request.reason ?? '', canary && !current ? 'canary skipped: nothing is deployed here yet' : '']
+        .filter(Boolean)
+        .join('; '),
       options: {
         canary: canary && current !== null,
         allowSchemaChange: request.allowSchemaChange ?? false,
@@ -258,6 +264,10 @@ export class DeploymentService {
   ): Promise<Revision> {
     const policy = this.policy(environment);
     requireRole(context.actor, policy.role, `Changing traffic in ${policy.name}`);
+    // Setting traffic by hand bypasses gates, so where promotions need an approval it needs the
+    // approver's role too. (Rollback needs only the environment's role: it restores what was approved.)
+    if (policy.approval)
+      requireRole(context.actor, policy.approval.role, `Changing traffic in ${policy.name} by hand`);
     assertTraffic(request.traffic);
     const current = await this.options.store.currentRevision(model, environment);
     const tags = request.tags ?? current?.tags ?? {};
@@ -335,20 +345,23 @@ export class DeploymentService {
     return revision;
   }
 
-  async pause(id: string, context: RequestContext): Promise<Promotion> {
+  async pause(id: string, reason: string, context: RequestContext): Promise<Promotion> {
     const promotion = await this.options.store.getPromotion(id);
     requireRole(context.actor, this.policy(promotion.environment).role, 'Pausing a rollout');
     this.assertStatus(promotion, ['ROLLING_OUT']);
     this.unwatch(id);
     const paused = await this.transition(promotion, 'ROLLING_OUT', {
       status: 'PAUSED',
-      rollout: { ...promotion.rollout!, note: `paused by ${context.actor.name}` },
+      rollout: {
+        ...promotion.rollout!,
+        note: `paused by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
+      },
     });
-    await this.audit(context, 'rollout.pause', paused, null);
+    await this.audit(context, 'rollout.pause', paused, { reason });
     return paused;
   }
 
-  async resume(id: string, context: RequestContext): Promise<Promotion> {
+  async resume(id: string, reason: string, context: RequestContext): Promise<Promotion> {
     const promotion = await this.options.store.getPromotion(id);
     requireRole(context.actor, this.policy(promotion.environment).role, 'Resuming a rollout');
     this.assertStatus(promotion, ['PAUSED']);
@@ -357,7 +370,7 @@ export class DeploymentService {
       status: 'ROLLING_OUT',
       rollout: { ...promotion.rollout!, stepStartedAt: new Date().toISOString(), note: null },
     });
-    await this.audit(context, 'rollout.resume', resumed, null);
+    await this.audit(context, 'rollout.resume', resumed, { reason });
     this.watch(resumed);
     return resumed;
   }
@@ -375,6 +388,37 @@ export class DeploymentService {
       `aborted by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
       context,
     );
+  }
+
+  /** Registers (or replaces) a labelled dataset that validation gates score candidates on. */
+  async putDataset(
+    dataset: Omit<Dataset, 'createdBy' | 'createdAt'>,
+    context: RequestContext,
+  ): Promise<{ replaced: boolean }> {
+    const missing = dataset.rows.findIndex((row) => !(dataset.label in row));
+    if (missing >= 0) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `rows[${missing}] has no "${dataset.label}" column (the label).`,
+        {
+          field: `rows[${missing}]`,
+        },
+      );
+    }
+    const result = await this.options.store.putDataset({
+      ...dataset,
+      createdBy: context.actor.name,
+      createdAt: new Date().toISOString(),
+    });
+    await this.options.store.recordAudit({
+      actor: context.actor.name,
+      action: 'dataset.put',
+      target: `${dataset.model}/datasets/${dataset.name}`,
+      after: { rows: dataset.rows.length, label: dataset.label, replaced: result.replaced },
+      result: 'ok',
+      requestId: context.requestId,
+    });
+    return result;
   }
 
   /** Deploys every new version to environments that auto-deploy (dev), by the usual path. */
@@ -499,7 +543,8 @@ export class DeploymentService {
     );
     const where = `at step ${step + 1} (${share}%)`;
     let breach: string | null = null;
-    if (figures.requests > 0 && figures.errorRate > plan.maxErrorRate) {
+    // Both limits wait for min_requests, so one early failure is not a verdict on the version.
+    if (figures.requests >= Math.max(1, plan.minRequests) && figures.errorRate > plan.maxErrorRate) {
       breach = `error rate ${pct(figures.errorRate)} (${figures.failures} of ${figures.requests} requests) exceeded the ${pct(plan.maxErrorRate)} limit ${where}`;
     } else if (
       figures.p99Ms !== null &&

@@ -41,8 +41,9 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   // Content-Type; Triton reads them as JSON and so does Slipway. Browsers always label a body, so
   // this opens nothing to cross-site requests.
   app.addHook('onRequest', async (request) => {
+    const length = request.headers['content-length'];
     const hasBody =
-      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+      (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
     if (hasBody && request.headers['content-type'] === undefined)
       request.headers['content-type'] = 'application/json';
   });

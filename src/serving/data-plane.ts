@@ -287,7 +287,8 @@ export class DataPlane {
     return this.options.environments.some((e) => e.name === environment);
   }
 
-  private async route(environment: string, model: string): Promise<Route> {
+  /** Refuses an environment this server does not serve (unknown, or another server's). */
+  assertServes(environment: string): void {
     if (!this.serves(environment)) {
       const served = this.options.environments.map((e) => e.name).join(', ');
       throw new SlipwayError(
@@ -296,6 +297,10 @@ export class DataPlane {
         { environment },
       );
     }
+  }
+
+  private async route(environment: string, model: string): Promise<Route> {
+    this.assertServes(environment);
     const key = keyOf(environment, model);
     if (!this.routes.has(key)) await this.refresh(environment, model);
     const route = this.routes.get(key);

@@ -15,7 +15,7 @@ async function serve(dataDir: string): Promise<{ child: ChildProcess; url: strin
     ['--import', 'tsx', CLI, '--json', 'serve', '--port', '0', '--data-dir', dataDir],
     {
       cwd: ROOT,
-      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_AUTH: 'off', SLIPWAY_ENV: 'dev' },
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_AUTH: 'off' },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );

@@ -261,7 +261,12 @@ describe('promotions: dev -> staging -> prod with gates, approval and an automat
   });
 
   it('rolls back by hand in one call, restoring the previous traffic', async () => {
-    const split = await call('dee', 'PUT', '/api/v1/environments/prod/deployments/scorer/traffic', {
+    // Setting prod traffic by hand skips the gates, so it takes an approver, not just a deployer.
+    const byDeployer = await call('dee', 'PUT', '/api/v1/environments/prod/deployments/scorer/traffic', {
+      traffic: [{ version: 3, percent: 100 }],
+    });
+    expect(byDeployer.status).toBe(403);
+    const split = await call('ava', 'PUT', '/api/v1/environments/prod/deployments/scorer/traffic', {
       traffic: [
         { version: 1, percent: 50 },
         { version: 3, percent: 50 },

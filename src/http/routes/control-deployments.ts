@@ -77,6 +77,10 @@ const TokenBody = Type.Object(
 );
 
 const developer = { access: 'developer' } as const;
+/** Lets a POST whose body fields are all optional be sent with no body at all. */
+const emptyBodyIsEmptyObject = async (request: { body: unknown }) => {
+  request.body ??= {};
+};
 const viewer = { access: 'viewer' } as const;
 const admin = { access: 'admin' } as const;
 
@@ -263,7 +267,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       const page = await deployments.store.listPromotions({
         ...(query.model ? { model: query.model } : {}),
         ...(query.environment ? { environment: query.environment } : {}),
-        ...(query.status ? { status: query.status.split(',') as Promotion['status'][] } : {}),
+        ...(query.status ? { status: parseStatuses(query.status) } : {}),
         ...pageOf(query),
       });
       return { promotions: page.items.map(toWirePromotion), next_page_token: page.nextPageToken };
@@ -290,11 +294,12 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       `/api/v1/promotions/:id/${action}`,
       {
         config: developer,
-        schema: { tags, summary, params: PromotionParams, body: Type.Optional(ReasonBody), response: errors },
+        preValidation: emptyBodyIsEmptyObject,
+        schema: { tags, summary, params: PromotionParams, body: ReasonBody, response: errors },
       },
       async (request) => {
         const { id } = request.params as { id: string };
-        const reason = (request.body as { reason?: string } | undefined)?.reason ?? '';
+        const reason = (request.body as Static<typeof ReasonBody>).reason ?? '';
         const context = contextOf(request);
         const promotion =
           action === 'approve'
@@ -302,9 +307,9 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
             : action === 'reject'
               ? await deployments.reject(id, reason, context)
               : action === 'pause'
-                ? await deployments.pause(id, context)
+                ? await deployments.pause(id, reason, context)
                 : action === 'resume'
-                  ? await deployments.resume(id, context)
+                  ? await deployments.resume(id, reason, context)
                   : await deployments.abort(id, reason, context);
         return toWirePromotion(promotion);
       },
@@ -349,17 +354,18 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
     '/api/v1/environments/:env/deployments/:model/rollback',
     {
       config: developer,
+      preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
         summary: 'Roll back: a new revision restoring the previous (or a named) revision, skipping analysis',
         params: DeploymentParams,
-        body: Type.Optional(RollbackBody),
+        body: RollbackBody,
         response: errors,
       },
     },
     async (request) => {
       const { env, model } = deploymentOf(request.params, deployments);
-      const body = (request.body ?? {}) as Static<typeof RollbackBody>;
+      const body = request.body as Static<typeof RollbackBody>;
       const revision = await deployments.rollback(
         env,
         model,
@@ -398,33 +404,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
         );
       }
       const body = request.body as Static<typeof DatasetBody>;
-      const missing = body.rows.findIndex((row) => !(body.label in row));
-      if (missing >= 0) {
-        throw new SlipwayError(
-          'INVALID_ARGUMENT',
-          `rows[${missing}] has no "${body.label}" column (the label).`,
-          {
-            field: `rows[${missing}]`,
-          },
-        );
-      }
-      const context = contextOf(request);
-      const { replaced } = await deployments.store.putDataset({
-        model,
-        name: params.name,
-        label: body.label,
-        rows: body.rows,
-        createdBy: context.actor.name,
-        createdAt: new Date().toISOString(),
-      });
-      await deployments.store.recordAudit({
-        actor: context.actor.name,
-        action: 'dataset.put',
-        target: `${model}/datasets/${params.name}`,
-        after: { rows: body.rows.length, label: body.label },
-        result: 'ok',
-        requestId: context.requestId,
-      });
+      const { replaced } = await deployments.putDataset(
+        { model, name: params.name, label: body.label, rows: body.rows },
+        contextOf(request),
+      );
       return reply
         .status(replaced ? 200 : 201)
         .send({ model, name: params.name, label: body.label, rows: body.rows.length, replaced });
@@ -504,6 +487,31 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
   );
 }
 
+const STATUSES: readonly Promotion['status'][] = [
+  'GATING',
+  'FAILED',
+  'AWAITING_APPROVAL',
+  'REJECTED',
+  'ROLLING_OUT',
+  'PAUSED',
+  'SUCCEEDED',
+  'ROLLED_BACK',
+  'ABORTED',
+];
+
+function parseStatuses(text: string): Promotion['status'][] {
+  return text.split(',').map((status) => {
+    if (!(STATUSES as readonly string[]).includes(status)) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `status "${status}" is not a promotion status; expected any of ${STATUSES.join(', ')}, comma-separated.`,
+        { field: 'status' },
+      );
+    }
+    return status as Promotion['status'];
+  });
+}
+
 function deploymentOf(
   params: unknown,
   deployments: HttpServices['deployments'],
@@ -577,7 +585,7 @@ function toWireAudit(e: AuditEvent) {
   };
 }
 
-function toWireToken(t: StoredToken) {
+export function toWireToken(t: StoredToken) {
   return {
     id: t.id,
     name: t.name,

@@ -31,7 +31,9 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
     '/v1/models',
     { config: { access: 'viewer' }, schema: { tags, summary: 'List the models deployed here' } },
     async (request) => {
-      const revisions = await deployments.store.currentRevisions(environmentOf(request, services));
+      const environment = environmentOf(request, services);
+      dataPlane.assertServes(environment);
+      const revisions = await deployments.store.currentRevisions(environment);
       return { models: revisions.map((r) => r.model) };
     },
   );
