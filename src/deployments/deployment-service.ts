@@ -445,8 +445,26 @@ export class DeploymentService {
 
   // --- internals ----------------------------------------------------------------------------------
 
-  /** After gates (and approval): all traffic at once, or the first canary step. */
+  /**
+   * After gates (and approval): all traffic at once, or the first canary step. If the deployment
+   * cannot change (a version no longer loads, a concurrent change won), the promotion ends FAILED
+   * with the reason rather than staying in flight.
+   */
   private async begin(
+    promotion: Promotion,
+    from: Promotion['status'],
+    context: RequestContext,
+  ): Promise<Promotion> {
+    try {
+      return await this.deploy(promotion, from, context);
+    } catch (error) {
+      const reason = isSlipwayError(error) ? error.message : 'the deployment could not change';
+      await this.transition(promotion, from, { status: 'FAILED', failure: reason }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async deploy(
     promotion: Promotion,
     from: Promotion['status'],
     context: RequestContext,
