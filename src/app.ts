@@ -67,6 +67,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     artifacts,
     maxLoaded: config.maxLoadedVersions,
     warmupTimeoutMs: Math.max(config.inferenceTimeoutMs, 60_000),
+    batchPolicy: config.batching,
+    workers: config.inferenceWorkers,
     logger,
   });
   const served = config.environments.filter(

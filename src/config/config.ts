@@ -1,9 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
+import type { BatchPolicy } from '../serving/batcher.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
 /** Levels pino understands. */
@@ -37,6 +40,8 @@ export interface Config {
   readonly defaultEnvironment: string;
   readonly followIntervalMs: number;
   readonly analysisIntervalMs: number;
+  /** Dynamic batching of a model: slipway.yaml `models.<name>.batching`, else the defaults. */
+  readonly batching: (model: string) => BatchPolicy;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -78,7 +83,17 @@ export function compileConfig(
       { variable: 'SLIPWAY_AUTH' },
     );
   }
-  const environments = loadEnvironments(resolve(cwd, raw('SLIPWAY_CONFIG_FILE') ?? 'slipway.yaml'));
+  const configFile = resolve(cwd, raw('SLIPWAY_CONFIG_FILE') ?? 'slipway.yaml');
+  const document = loadYaml(configFile);
+  const environments =
+    document.environments === undefined
+      ? DEFAULT_ENVIRONMENTS
+      : compileEnvironments(document.environments, configFile);
+  const defaultBatching: BatchPolicy = {
+    maxBatchSize: integer('SLIPWAY_MAX_BATCH_SIZE', raw('SLIPWAY_MAX_BATCH_SIZE'), 1, 65_536),
+    maxQueueDelayMs: number('SLIPWAY_BATCH_DELAY_MS', raw('SLIPWAY_BATCH_DELAY_MS'), 0, 1000),
+  };
+  const perModel = compileModels(document.models, configFile, defaultBatching);
   const environment = raw('SLIPWAY_ENV') ?? null;
   if (environment !== null && !environments.some((e) => e.name === environment)) {
     throw invalid(
@@ -118,12 +133,50 @@ export function compileConfig(
       10,
       3_600_000,
     ),
+    batching: (model) => perModel.get(model) ?? defaultBatching,
   };
 }
 
-/** The `environments:` of slipway.yaml, or the defaults when the file or the section is absent. */
-function loadEnvironments(path: string): readonly EnvironmentPolicy[] {
-  if (!existsSync(path)) return DEFAULT_ENVIRONMENTS;
+const ModelsSchema = Type.Record(
+  Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' }),
+  Type.Object(
+    {
+      batching: Type.Optional(
+        Type.Object(
+          {
+            max_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
+            max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+const checkModels = TypeCompiler.Compile(ModelsSchema);
+
+/** The `models:` section of slipway.yaml: per-model settings (dynamic batching). */
+function compileModels(value: unknown, source: string, defaults: BatchPolicy): Map<string, BatchPolicy> {
+  const policies = new Map<string, BatchPolicy>();
+  if (value === undefined || value === null) return policies;
+  const first = checkModels.Errors(value).First();
+  if (first) {
+    const field = `models${first.path.replaceAll('/', '.')}`;
+    throw new SlipwayError('INVALID_ARGUMENT', `${source}: ${field}: ${first.message}.`, { field });
+  }
+  for (const [model, settings] of Object.entries(value as Static<typeof ModelsSchema>)) {
+    policies.set(model, {
+      maxBatchSize: settings.batching?.max_batch_size ?? defaults.maxBatchSize,
+      maxQueueDelayMs: settings.batching?.max_queue_delay_ms ?? defaults.maxQueueDelayMs,
+    });
+  }
+  return policies;
+}
+
+/** slipway.yaml's sections, or none when the file is absent. */
+function loadYaml(path: string): { environments?: unknown; models?: unknown } {
+  if (!existsSync(path)) return {};
   let document: unknown;
   try {
     document = parseYaml(readFileSync(path, 'utf8'));
@@ -132,8 +185,17 @@ function loadEnvironments(path: string): readonly EnvironmentPolicy[] {
       variable: 'SLIPWAY_CONFIG_FILE',
     });
   }
-  const section = (document as { environments?: unknown } | null)?.environments;
-  return section === undefined ? DEFAULT_ENVIRONMENTS : compileEnvironments(section, path);
+  if (document === null || document === undefined) return {};
+  if (typeof document !== 'object' || Array.isArray(document)) {
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${path} must be a mapping with \`environments:\` and/or \`models:\`.`,
+      {
+        variable: 'SLIPWAY_CONFIG_FILE',
+      },
+    );
+  }
+  return document as { environments?: unknown; models?: unknown };
 }
 
 function integer(name: VariableName, value: string | undefined, min: number, max: number): number {
@@ -146,6 +208,20 @@ function integer(name: VariableName, value: string | undefined, min: number, max
     parsed > max
   ) {
     throw invalid(name, value, `an integer from ${min} to ${max}`);
+  }
+  return parsed;
+}
+
+function number(name: VariableName, value: string | undefined, min: number, max: number): number {
+  const parsed = Number(value);
+  if (
+    value === undefined ||
+    value.trim() === '' ||
+    !Number.isFinite(parsed) ||
+    parsed < min ||
+    parsed > max
+  ) {
+    throw invalid(name, value, `a number from ${min} to ${max}`);
   }
   return parsed;
 }

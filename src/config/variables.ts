@@ -48,6 +48,16 @@ export const VARIABLES = {
     default: '16',
     describe: 'Most model versions kept loaded at once; the least recently used unserved one is unloaded.',
   },
+  SLIPWAY_MAX_BATCH_SIZE: {
+    default: '256',
+    describe:
+      'Most rows one merged inference call may carry (dynamic batching); 1 turns batching off. slipway.yaml `models:` can set it per model.',
+  },
+  SLIPWAY_BATCH_DELAY_MS: {
+    default: '0',
+    describe:
+      'How long a request may wait for others to merge with while workers are busy. 0: merge only what queued behind busy workers.',
+  },
   SLIPWAY_LOG_LEVEL: {
     default: 'info',
     describe: 'Log level: fatal, error, warn, info, debug, trace or silent.',

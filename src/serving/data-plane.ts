@@ -139,7 +139,7 @@ export class DataPlane {
     const started = performance.now();
     let result: NamedTensors;
     try {
-      result = await this.options.host.infer(version.sha256, inputs, outputs);
+      result = await this.options.host.infer(version.sha256, inputs, outputs, version.model);
     } catch (error) {
       const fault = !isSlipwayError(error) || SERVER_FAULTS.has(error.code);
       if (fault) {

@@ -5,6 +5,7 @@ import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
 import type { InferenceRuntime } from '../runtime/inference-runtime.js';
 import { allocate, elementCount, type NamedTensors, type Tensor } from '../runtime/tensor.js';
+import { Batcher, type BatchPolicy, isBatchable } from './batcher.js';
 import { InputDecoder } from './input-decoder.js';
 
 /** LOADING -> READY, or FAILED (retried at the next load). Evicted models have no state. */
@@ -22,6 +23,9 @@ interface Entry {
   state: LoadState;
   ready: Promise<void>;
   lastUsed: number;
+  readonly signature: Signature;
+  /** Merges concurrent requests; created at the first request, when the model's name is known. */
+  batcher?: Batcher | null;
 }
 
 export interface ModelHostOptions {
@@ -33,6 +37,10 @@ export interface ModelHostOptions {
    * steady-state request does not, and refusing a model for that would be wrong.
    */
   readonly warmupTimeoutMs: number;
+  /** Dynamic batching for a model (by name); `maxBatchSize: 1` turns it off. */
+  readonly batchPolicy: (model: string) => BatchPolicy;
+  /** Inference workers: how many merged calls of one model may run at once. */
+  readonly workers: number;
   readonly logger: Logger;
 }
 
@@ -84,8 +92,16 @@ export class ModelHost {
     return this.entries.get(sha256)?.state;
   }
 
-  /** Runs a READY model. Throws MODEL_NOT_READY if it is not loaded. */
-  async infer(sha256: string, inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
+  /**
+   * Runs a READY model, merging concurrent requests into batches where the model allows it. Throws
+   * MODEL_NOT_READY if it is not loaded.
+   */
+  async infer(
+    sha256: string,
+    inputs: NamedTensors,
+    outputs: readonly string[],
+    model?: string,
+  ): Promise<NamedTensors> {
     const entry = this.entries.get(sha256);
     if (entry?.state !== 'READY') {
       throw new SlipwayError('MODEL_NOT_READY', 'The model version is not loaded; retry shortly.', {
@@ -93,7 +109,20 @@ export class ModelHost {
       });
     }
     entry.lastUsed = Date.now();
+    if (model !== undefined && entry.batcher === undefined)
+      entry.batcher = this.batcherFor(sha256, model, entry);
+    if (entry.batcher) return entry.batcher.infer(inputs, outputs);
     return this.options.runtime.infer(sha256, inputs, outputs);
+  }
+
+  private batcherFor(sha256: string, model: string, entry: Entry): Batcher | null {
+    const policy = this.options.batchPolicy(model);
+    if (policy.maxBatchSize <= 1 || !isBatchable(entry.signature)) return null;
+    return new Batcher(
+      (inputs, outputs) => this.options.runtime.infer(sha256, inputs, outputs),
+      policy,
+      this.options.workers,
+    );
   }
 
   /** Marks the models that are serving traffic; they are never evicted. */
@@ -122,7 +151,12 @@ export class ModelHost {
       existing.lastUsed = Date.now();
       return existing.ready;
     }
-    const entry: Entry = { state: 'LOADING', ready: Promise.resolve(), lastUsed: Date.now() };
+    const entry: Entry = {
+      state: 'LOADING',
+      ready: Promise.resolve(),
+      lastUsed: Date.now(),
+      signature: model.signature,
+    };
     entry.ready = this.loadAndWarm(model, bytes).then(
       () => {
         entry.state = 'READY';

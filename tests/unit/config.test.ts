@@ -29,9 +29,55 @@ describe('config', () => {
     ['SLIPWAY_MAX_UPLOAD_BYTES', '-1'],
     ['SLIPWAY_INFERENCE_WORKERS', '0'],
     ['SLIPWAY_LOG_LEVEL', 'loud'],
+    ['SLIPWAY_AUTH', 'maybe'],
+    ['SLIPWAY_ENV', 'qa'],
+    ['SLIPWAY_MAX_BATCH_SIZE', '0'],
+    ['SLIPWAY_BATCH_DELAY_MS', 'soon'],
   ])('refuses %s=%s at boot, naming the variable', (name, value) => {
     expect(() => compileConfig({}, { [name]: value }, empty())).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { variable: name } }),
     );
+  });
+
+  it('refuses local mode (no tokens) beyond loopback', () => {
+    expect(() => compileConfig({}, { SLIPWAY_AUTH: 'off', SLIPWAY_HOST: '0.0.0.0' }, empty())).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { variable: 'SLIPWAY_AUTH' } }),
+    );
+    expect(compileConfig({}, { SLIPWAY_AUTH: 'off' }, empty()).auth).toBe(false);
+  });
+
+  it('reads per-model batching and environments from slipway.yaml', () => {
+    const cwd = empty();
+    writeFileSync(
+      join(cwd, 'slipway.yaml'),
+      'models:\n  fast: { batching: { max_batch_size: 8, max_queue_delay_ms: 0.5 } }\nenvironments:\n  - name: dev\n  - name: live\n',
+    );
+    const config = compileConfig({}, { SLIPWAY_MAX_BATCH_SIZE: '32' }, cwd);
+    expect(config.batching('fast')).toEqual({ maxBatchSize: 8, maxQueueDelayMs: 0.5 });
+    expect(config.batching('other')).toEqual({ maxBatchSize: 32, maxQueueDelayMs: 0 });
+    expect(config.environments.map((e) => e.name)).toEqual(['dev', 'live']);
+    expect(config.defaultEnvironment).toBe('live');
+  });
+
+  it('refuses a malformed slipway.yaml with the field at fault', () => {
+    const cwd = empty();
+    writeFileSync(join(cwd, 'slipway.yaml'), 'models:\n  fast: { batching: { max_batch_size: 0 } }\n');
+    expect(() => compileConfig({}, {}, cwd)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        details: { field: 'models.fast.batching.max_batch_size' },
+      }),
+    );
+    writeFileSync(join(cwd, 'slipway.yaml'), '- just\n- a list\n');
+    expect(() => compileConfig({}, {}, cwd)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('compiles the documented example slipway.yaml', () => {
+    const config = compileConfig(
+      { SLIPWAY_CONFIG_FILE: join(import.meta.dirname, '../../examples/slipway.yaml') },
+      {},
+      empty(),
+    );
+    expect(config.environments.map((e) => e.name)).toEqual(['dev', 'staging', 'prod']);
   });
 });

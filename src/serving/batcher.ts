@@ -1,0 +1,185 @@
+import { isSlipwayError } from '../errors/index.js';
+import { allocate, type NamedTensors, type Tensor } from '../runtime/tensor.js';
+
+/** How requests for one model are merged into batches. */
+export interface BatchPolicy {
+  /** Most rows in one merged call; 1 turns batching off. */
+  readonly maxBatchSize: number;
+  /**
+   * How long a request may wait for others to join it while a worker is free. 0 (the default) never
+   * waits: requests are merged only when they queued up behind busy workers, so batching costs
+   * nothing at low concurrency and grows with load.
+   */
+  readonly maxQueueDelayMs: number;
+}
+
+/** Runs one merged call. */
+export type Execute = (inputs: NamedTensors, outputs: readonly string[]) => Promise<NamedTensors>;
+
+interface Queued {
+  readonly inputs: NamedTensors;
+  readonly rows: number;
+  readonly resolve: (outputs: NamedTensors) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** One model's queue for one set of requested outputs. */
+interface Lane {
+  readonly outputs: readonly string[];
+  readonly queue: Queued[];
+  inFlight: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Dynamic batching for one loaded model (Triton's dynamic batcher with its default delay of 0).
+ * A request goes straight to a worker while fewer than `concurrency` calls of this model are in
+ * flight; otherwise it queues, and when a call returns, everything queued (up to `maxBatchSize`
+ * rows) leaves as one call: inputs are concatenated along the batch dimension, and each request gets
+ * back its own rows of every output. A merged call that fails on one request's data is retried
+ * request by request, so one bad row fails only its own request.
+ *
+ * Only models whose every input and output has a dynamic leading (batch) dimension are batched.
+ */
+export class Batcher {
+  private readonly lanes = new Map<string, Lane>();
+
+  constructor(
+    private readonly execute: Execute,
+    private readonly policy: BatchPolicy,
+    /** Calls of this model allowed in flight at once: the number of inference workers. */
+    private readonly concurrency: number,
+  ) {}
+
+  infer(inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
+    const key = outputs.join('\0');
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { outputs, queue: [], inFlight: 0, timer: undefined };
+      this.lanes.set(key, lane);
+    }
+    const rows = rowsOf(inputs);
+    const target = lane;
+    return new Promise<NamedTensors>((resolve, reject) => {
+      target.queue.push({ inputs, rows, resolve, reject });
+      this.pump(target);
+    });
+  }
+
+  /** Sends what is queued if a call slot is free (now, or once the queue delay has passed). */
+  private pump(lane: Lane): void {
+    if (lane.queue.length === 0 || lane.inFlight >= this.concurrency) return;
+    const queuedRows = lane.queue.reduce((sum, q) => sum + q.rows, 0);
+    if (this.policy.maxQueueDelayMs > 0 && queuedRows < this.policy.maxBatchSize && lane.inFlight > 0) {
+      // Wait a little for company, but only while other calls keep the workers busy anyway.
+      lane.timer ??= setTimeout(() => {
+        lane.timer = undefined;
+        this.flush(lane);
+      }, this.policy.maxQueueDelayMs);
+      return;
+    }
+    this.flush(lane);
+  }
+
+  private flush(lane: Lane): void {
+    clearTimeout(lane.timer);
+    lane.timer = undefined;
+    if (lane.queue.length === 0 || lane.inFlight >= this.concurrency) return;
+    const batch: Queued[] = [];
+    let rows = 0;
+    while (lane.queue.length > 0) {
+      const next = lane.queue[0] as Queued;
+      if (batch.length > 0 && rows + next.rows > this.policy.maxBatchSize) break;
+      batch.push(lane.queue.shift() as Queued);
+      rows += next.rows;
+    }
+    lane.inFlight += 1;
+    void this.run(lane.outputs, batch).finally(() => {
+      lane.inFlight -= 1;
+      this.pump(lane);
+    });
+    // A second free slot takes the next batch at once.
+    this.pump(lane);
+  }
+
+  private async run(outputs: readonly string[], batch: readonly Queued[]): Promise<void> {
+    if (batch.length === 1) {
+      const only = batch[0] as Queued;
+      await this.execute(only.inputs, outputs).then(only.resolve, only.reject);
+      return;
+    }
+    let merged: NamedTensors;
+    try {
+      merged = await this.execute(concat(batch.map((q) => q.inputs)), outputs);
+    } catch (error) {
+      // The model refused something in the merged data: find whose, one request at a time.
+      if (isSlipwayError(error) && error.code === 'INFERENCE_FAILED') {
+        await Promise.all(batch.map((q) => this.execute(q.inputs, outputs).then(q.resolve, q.reject)));
+      } else {
+        for (const q of batch) q.reject(error);
+      }
+      return;
+    }
+    let offset = 0;
+    for (const q of batch) {
+      q.resolve(slice(merged, offset, q.rows));
+      offset += q.rows;
+    }
+  }
+}
+
+/** Whether a model's requests can be merged: every input and output has a dynamic batch dimension. */
+export function isBatchable(signature: {
+  inputs: readonly { shape: readonly number[] }[];
+  outputs: readonly { shape: readonly number[] }[];
+}): boolean {
+  return [...signature.inputs, ...signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+}
+
+function rowsOf(inputs: NamedTensors): number {
+  const first = Object.values(inputs)[0];
+  return first?.shape[0] ?? 1;
+}
+
+/** Concatenates each input along dimension 0. */
+function concat(requests: readonly NamedTensors[]): NamedTensors {
+  const merged: Record<string, Tensor> = {};
+  for (const name of Object.keys(requests[0] as NamedTensors)) {
+    const parts = requests.map((r) => r[name] as Tensor);
+    const first = parts[0] as Tensor;
+    const rows = parts.reduce((sum, t) => sum + (t.shape[0] as number), 0);
+    const shape = [rows, ...first.shape.slice(1)];
+    if (first.datatype === 'BYTES') {
+      merged[name] = {
+        datatype: 'BYTES',
+        shape,
+        data: parts.flatMap((t) => [...(t.data as readonly string[])]),
+      };
+      continue;
+    }
+    const length = parts.reduce((sum, t) => sum + t.data.length, 0);
+    const data = allocate(first.datatype, length) as Exclude<Tensor['data'], readonly string[]>;
+    let at = 0;
+    for (const part of parts) {
+      (data as unknown as { set(array: ArrayLike<number | bigint>, offset: number): void }).set(
+        part.data as ArrayLike<number | bigint>,
+        at,
+      );
+      at += part.data.length;
+    }
+    merged[name] = { datatype: first.datatype, shape, data };
+  }
+  return merged;
+}
+
+/** The rows [offset, offset + rows) of every output. */
+function slice(outputs: NamedTensors, offset: number, rows: number): NamedTensors {
+  const sliced: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(outputs)) {
+    const total = tensor.shape[0] as number;
+    const width = total === 0 ? 0 : tensor.data.length / total;
+    const data = tensor.data.slice(offset * width, (offset + rows) * width) as Tensor['data'];
+    sliced[name] = { datatype: tensor.datatype, shape: [rows, ...tensor.shape.slice(1)], data };
+  }
+  return sliced;
+}
