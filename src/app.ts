@@ -32,6 +32,11 @@ export interface App {
 export interface CreateAppOptions {
   readonly overrides?: ConfigOverrides;
   readonly logger?: Logger;
+  /**
+   * False for the second and later HTTP processes of one server (`SLIPWAY_HTTP_PROCESSES`): the
+   * first one alone recovers interrupted uploads and resumes rollouts after a restart.
+   */
+  readonly leader?: boolean;
 }
 
 /**
@@ -50,7 +55,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const artifacts = artifactStoreForUri(config.artifactUri);
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
   // one environment sharing the registry must not fail an upload another server is receiving.
-  if (config.environment === null) {
+  const leader = options.leader ?? true;
+  if (config.environment === null && leader) {
     const leftovers = await artifacts.cleanupStaging();
     const abandoned = await store.failPendingVersions('the server stopped before the upload completed');
     if (leftovers + abandoned > 0) logger.warn({ leftovers, abandoned }, 'cleaned up interrupted uploads');
@@ -156,7 +162,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()
-        .then(() => deployments.start())
+        .then(() => (leader ? deployments.start() : undefined))
         .catch((error: unknown) => logger.error({ err: error }, 'could not start serving deployments'))
         .finally(() => {
           ready = true;

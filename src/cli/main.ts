@@ -1,7 +1,9 @@
+import cluster from 'node:cluster';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
-import { createApp } from '../app.js';
+import { type App, createApp } from '../app.js';
+import { serve } from '../cluster.js';
 import { type ConfigOverrides, compileConfig } from '../config/index.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
@@ -57,11 +59,11 @@ program
     'serve only this environment (default $SLIPWAY_ENV, or all of them: each under /envs/<env>, the last at the plain paths)',
   )
   .action(async (options: { host?: string; port?: string; dataDir?: string; env?: string }) => {
-    const app = await start(overridesFrom(options));
-    output().result(
-      { url: app.url() },
-      () => `Slipway ${SLIPWAY_VERSION} listening on ${app.url()} (API docs: ${app.url()}/docs)`,
-    );
+    const { url, app } = await serve(overridesFrom(options));
+    if (app) stopOnSignals(app);
+    // In a cluster, only the primary (which holds no app) reports the address.
+    if (app && cluster.isWorker) return;
+    output().result({ url }, () => `Slipway ${SLIPWAY_VERSION} listening on ${url} (API docs: ${url}/docs)`);
   });
 
 program
@@ -298,13 +300,17 @@ interface WireVersion {
 async function start(overrides: ConfigOverrides) {
   const app = await createApp({ overrides });
   await app.listen();
+  stopOnSignals(app);
+  return app;
+}
+
+function stopOnSignals(app: App): void {
   const stop = () => {
     app.logger.info('shutting down');
     void app.close().then(() => process.exit(EXIT.OK));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return app;
 }
 
 function overridesFrom(options: {

@@ -23,6 +23,8 @@ export interface Config {
   readonly maxUploadBytes: number;
   readonly maxBodyBytes: number;
   readonly inferenceWorkers: number;
+  /** HTTP processes sharing the port; the inference workers are divided among them. */
+  readonly httpProcesses: number;
   readonly inferenceTimeoutMs: number;
   readonly maxLoadedVersions: number;
   readonly logLevel: LogLevel;
@@ -112,6 +114,7 @@ export function compileConfig(
     maxBodyBytes: integer('SLIPWAY_MAX_BODY_BYTES', raw('SLIPWAY_MAX_BODY_BYTES'), 1024, 2 ** 31),
     inferenceWorkers:
       workers === undefined ? defaultWorkerCount() : integer('SLIPWAY_INFERENCE_WORKERS', workers, 1, 256),
+    httpProcesses: integer('SLIPWAY_HTTP_PROCESSES', raw('SLIPWAY_HTTP_PROCESSES'), 1, 64),
     inferenceTimeoutMs: integer(
       'SLIPWAY_INFERENCE_TIMEOUT_MS',
       raw('SLIPWAY_INFERENCE_TIMEOUT_MS'),

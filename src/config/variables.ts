@@ -40,6 +40,11 @@ export const VARIABLES = {
     default: undefined,
     describe: 'Worker processes that load models and run inference. Default: the number of CPU cores.',
   },
+  SLIPWAY_HTTP_PROCESSES: {
+    default: '1',
+    describe:
+      'HTTP processes sharing the port (node:cluster); the inference workers are divided among them. See docs/architecture.md for when more than one helps.',
+  },
   SLIPWAY_INFERENCE_TIMEOUT_MS: {
     default: '30000',
     describe: 'Longest a single inference may run; past it the request gets 504 and the worker restarts.',

@@ -38,7 +38,7 @@ describe('dynamic batching', () => {
 
   it('gives the same answers merged as alone, string inputs and probabilities included', async () => {
     const rows = penguinManifest().sample;
-    const alone = [];
+    const alone: { predictions: { label: string; probabilities: number[] }[] }[] = [];
     for (const row of rows) {
       alone.push(
         (await server.request('POST', '/v1/models/penguin-species:predict', { instances: [row] })).body,

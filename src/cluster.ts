@@ -1,0 +1,70 @@
+import cluster from 'node:cluster';
+import { type App, createApp } from './app.js';
+import { type ConfigOverrides, compileConfig } from './config/index.js';
+
+/** What `serve` gets back: the address, and (in the process that took the port) the app itself. */
+export interface Serving {
+  readonly url: string;
+  readonly app: App | null;
+}
+
+/**
+ * Starts `slipway serve`: one process, or with `SLIPWAY_HTTP_PROCESSES=N` a node:cluster of N HTTP
+ * processes sharing the port (the primary hands connections out round-robin). Each process runs a
+ * whole Slipway with its share of the inference workers; the first is the leader, the only one that
+ * recovers interrupted uploads and resumes rollouts after a restart. A process that dies is started
+ * again. The primary itself serves nothing; it returns once every process listens.
+ */
+export async function serve(overrides: ConfigOverrides): Promise<Serving> {
+  const config = compileConfig(overrides);
+  const processes = config.httpProcesses;
+  if (processes <= 1) {
+    const app = await createApp({ overrides });
+    return { url: await app.listen(), app };
+  }
+  const workersEach = Math.max(1, Math.floor(config.inferenceWorkers / processes));
+  if (cluster.isWorker) {
+    const app = await createApp({
+      overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach },
+      leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
+    });
+    return { url: await app.listen(), app };
+  }
+  return startPrimary(processes);
+}
+
+function startPrimary(processes: number): Promise<Serving> {
+  let stopping = false;
+  const fork = (leader: boolean) => {
+    const worker = cluster.fork({ SLIPWAY_CLUSTER_LEADER: leader ? '1' : '0' });
+    worker.once('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(
+        `slipway: HTTP process ${worker.process.pid} exited (${signal ?? code}); starting another\n`,
+      );
+      fork(leader);
+    });
+    return worker;
+  };
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise((resolve, reject) => {
+    let listening = 0;
+    cluster.on('listening', (_worker, address) => {
+      listening += 1;
+      if (listening === processes) {
+        const host = address.address?.includes(':') ? `[${address.address}]` : address.address;
+        resolve({ url: `http://${host ?? '127.0.0.1'}:${address.port}`, app: null });
+      }
+    });
+    cluster.once('exit', (worker, code) => {
+      if (listening < processes && !stopping)
+        reject(new Error(`HTTP process ${worker.process.pid} exited with ${code} while starting`));
+    });
+    for (let i = 0; i < processes; i++) fork(i === 0);
+  });
+}
