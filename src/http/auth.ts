@@ -69,7 +69,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       const schema = route.schema as { security?: unknown; description?: string };
       schema.security = access === 'public' ? [] : [{ token: [] }];
       const rule = access === 'public' ? 'Public.' : `Needs a token with role ${access} or above.`;
-      schema.description = schema.description ? `${schema.description}\n\n${rule}` : rule;
+      // GET and its HEAD twin share one schema object: add the rule once.
+      if (!schema.description?.endsWith(rule)) {
+        schema.description = schema.description ? `${schema.description}\n\n${rule}` : rule;
+      }
     }
   });
   app.addHook('onRequest', async (request) => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DOCS, installAuth } from './auth.js';
+import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { installErrorHandling } from './error-handler.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlModelRoutes } from './routes/control-models.js';
@@ -37,15 +38,16 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   // Only JSON (and multipart for uploads). Accepting text/plain would let any web page POST to the
   // API from a browser without a CORS preflight.
   app.removeContentTypeParser('text/plain');
-  // Triton's HTTP client (tritonclient, perf_analyzer) sends JSON inference bodies without any
+  // Triton's HTTP client (tritonclient, perf_analyzer) sends inference bodies without any
   // Content-Type; Triton reads them as JSON and so does Slipway. Browsers always label a body, so
   // this opens nothing to cross-site requests.
   app.addHook('onRequest', async (request) => {
-    const length = request.headers['content-length'];
-    const hasBody =
-      (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
-    if (hasBody && request.headers['content-type'] === undefined)
-      request.headers['content-type'] = 'application/json';
+    const { headers } = request;
+    const length = headers['content-length'];
+    const hasBody = (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+    if (!hasBody) return;
+    if (carriesBinaryTensors(headers)) headers['content-type'] = 'application/octet-stream';
+    else if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
   });
   installErrorHandling(app);
   installAuth(app, {
@@ -88,4 +90,19 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   await app.register(async (scope) => controlModelRoutes(scope, services));
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   return app;
+}
+
+/**
+ * A body of the binary tensor data extension: it says how long its JSON header is, and either has
+ * no Content-Type (tritonclient) or calls itself JSON while being longer than that header (a JSON
+ * parser would only choke on the bytes after it). perf_analyzer's all-JSON bodies carry the header
+ * equal to the whole body and stay on the JSON path.
+ */
+function carriesBinaryTensors(headers: IncomingHttpHeaders): boolean {
+  const headerLength = headers[INFERENCE_HEADER_CONTENT_LENGTH];
+  if (headerLength === undefined) return false;
+  const type = headers['content-type'];
+  if (type === undefined) return true;
+  const json = type.split(';')[0]!.trim().toLowerCase() === 'application/json';
+  return json && headerLength !== headers['content-length'];
 }

@@ -54,9 +54,9 @@ describe('dynamic batching', () => {
     merged.forEach((response, i) => {
       expect(response.status).toBe(200);
       const [got] = response.body.predictions;
-      const [want] = alone[i % rows.length].predictions;
+      const want = alone[i % rows.length]!.predictions[0]!;
       expect(got.label).toBe(want.label);
-      got.probabilities.forEach((p: number, k: number) => expect(p).toBeCloseTo(want.probabilities[k], 6));
+      got.probabilities.forEach((p: number, k: number) => expect(p).toBeCloseTo(want.probabilities[k]!, 6));
     });
   });
 });

@@ -208,7 +208,10 @@ describe('serving', () => {
     expect((await server.request('GET', '/v2/models/penguin-species/ready')).body).toMatchObject({
       ready: true,
     });
-    expect((await server.request('GET', '/v2')).body).toMatchObject({ name: 'slipway', extensions: [] });
+    expect((await server.request('GET', '/v2')).body).toMatchObject({
+      name: 'slipway',
+      extensions: ['binary_tensor_data', 'model_configuration'],
+    });
   });
 
   it('serves an OpenAPI document generated from the route schemas, and a docs page', async () => {

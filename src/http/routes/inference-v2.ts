@@ -1,39 +1,56 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelVersion } from '../../domain/model.js';
 import { assertModelName, parseVersionOrTag } from '../../domain/names.js';
 import type { Revision } from '../../domain/revision.js';
+import { SlipwayError } from '../../errors/index.js';
 import { toTensorOutputs } from '../../serving/output-encoder.js';
+import {
+  assertNoBinaryInputs,
+  binaryOutputChooser,
+  encodeBinaryResponse,
+  INFERENCE_HEADER_CONTENT_LENGTH,
+  splitBinaryBody,
+  withBinaryInputs,
+} from '../binary-tensors.js';
+import { tritonModelConfig } from '../model-config.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema } from '../wire.js';
 
 const Parameters = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]));
-const InferRequest = Type.Object(
-  {
-    id: Type.Optional(Type.String({ maxLength: 256 })),
-    parameters: Type.Optional(Parameters),
-    inputs: Type.Array(
-      Type.Object(
-        {
-          name: Type.String({ maxLength: 256 }),
-          shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32 }),
-          datatype: Type.String({ maxLength: 16 }),
-          parameters: Type.Optional(Parameters),
-          data: Type.Array(Type.Unknown(), { description: 'Row-major values, nested or flat.' }),
-        },
-        { additionalProperties: false },
+const TensorData = Type.Array(Type.Unknown(), { description: 'Row-major values, nested or flat.' });
+/** The request schema; `data` is optional in the JSON header of a binary request (binary inputs have none). */
+const inferRequest = <D extends TSchema>(data: D) =>
+  Type.Object(
+    {
+      id: Type.Optional(Type.String({ maxLength: 256 })),
+      parameters: Type.Optional(Parameters),
+      inputs: Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ maxLength: 256 }),
+            shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32 }),
+            datatype: Type.String({ maxLength: 16 }),
+            parameters: Type.Optional(Parameters),
+            data,
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 1024 },
       ),
-      { minItems: 1, maxItems: 1024 },
-    ),
-    outputs: Type.Optional(
-      Type.Array(
-        Type.Object({ name: Type.String({ maxLength: 256 }), parameters: Type.Optional(Parameters) }),
-        { maxItems: 1024 },
+      outputs: Type.Optional(
+        Type.Array(
+          Type.Object({ name: Type.String({ maxLength: 256 }), parameters: Type.Optional(Parameters) }),
+          { maxItems: 1024 },
+        ),
       ),
-    ),
-  },
-  { additionalProperties: false },
-);
+    },
+    { additionalProperties: false },
+  );
+const InferRequest = inferRequest(TensorData);
+const InferHeader = inferRequest(Type.Optional(TensorData));
+const checkInferHeader = TypeCompiler.Compile(InferHeader);
 type InferRequest = Static<typeof InferRequest>;
 
 const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
@@ -55,10 +72,16 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   const { dataPlane } = services;
   const tags = ['inference (Open Inference Protocol)'];
 
+  // Bodies of the binary tensor data extension (a JSON header, then raw tensor bytes). Only these
+  // routes accept them: everywhere else octet-stream stays a 415.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+
   app.get('/v2', { config: open, schema: { tags, summary: 'Server metadata' } }, async () => ({
     name: 'slipway',
     version: services.version,
-    extensions: [],
+    extensions: EXTENSIONS,
   }));
   app.get('/v2/health/live', { config: open, schema: { tags, summary: 'Server liveness' } }, async () => ({
     live: true,
@@ -99,6 +122,45 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     async (request) => metadata(request, versionOf(request.params)),
   );
 
+  // Triton's model configuration (the model_configuration extension); perf_analyzer needs it.
+  const config = async (request: FastifyRequest, version: number | string | undefined) => {
+    const model = modelOf(request.params);
+    const served = await dataPlane.resolve(environmentOf(request, services), model, version);
+    // max_batch_size is what one request may carry; dynamic_batching is how Slipway merges requests.
+    const batching = services.config.batching(model);
+    return tritonModelConfig(model, served.signature, {
+      ...(batching.maxBatchSize > 1
+        ? {
+            dynamicBatching: {
+              max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
+              preferred_batch_size: [batching.maxBatchSize],
+            },
+          }
+        : {}),
+    });
+  };
+  app.get(
+    '/v2/models/:model/config',
+    {
+      config: viewer,
+      schema: { tags, summary: 'Model configuration (Triton)', params: ModelParams, response: errors },
+    },
+    async (request) => config(request, undefined),
+  );
+  app.get(
+    '/v2/models/:model/versions/:version/config',
+    {
+      config: viewer,
+      schema: {
+        tags,
+        summary: 'Model version configuration (Triton)',
+        params: VersionParams,
+        response: errors,
+      },
+    },
+    async (request) => config(request, versionOf(request.params)),
+  );
+
   const readiness = async (
     request: FastifyRequest,
     version: number | string | undefined,
@@ -129,7 +191,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   ) => {
     const model = modelOf(request.params);
     const body = request.body as InferRequest;
-    const requestId = request.id;
+    const isBinary = binaryOutputChooser(body);
     const result = await dataPlane.infer({
       model,
       environment: environmentOf(request, services),
@@ -139,18 +201,31 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
       ...(body.outputs ? { outputs: body.outputs.map((o) => o.name) } : {}),
       onVersion: (version, revision) => setVersionHeader(reply, version, revision),
     });
-    return {
+    const response = {
       model_name: model,
       model_version: String(result.version.version),
-      id: body.id ?? requestId,
-      outputs: toTensorOutputs(result.outputs),
+      id: body.id ?? request.id,
     };
+    const binary = encodeBinaryResponse(response, result.outputs, isBinary);
+    if (!binary) return { ...response, outputs: toTensorOutputs(result.outputs) };
+    return reply
+      .header(INFERENCE_HEADER_CONTENT_LENGTH, binary.headerLength)
+      .type('application/octet-stream')
+      .send(binary.body);
+  };
+  const inferSchema = {
+    tags,
+    body: InferRequest,
+    response: errors,
+    description:
+      'A JSON body, or (binary tensor data extension) a JSON header of `Inference-Header-Content-Length` bytes followed by the raw tensors of the inputs that set `parameters.binary_data_size`, sent as `application/octet-stream` or without a Content-Type. Outputs asked for with `parameters.binary_data` come back the same way.',
   };
   app.post(
     '/v2/models/:model/infer',
     {
       config: viewer,
-      schema: { tags, summary: 'Infer', params: ModelParams, body: InferRequest, response: errors },
+      preValidation: readBinaryBody,
+      schema: { ...inferSchema, summary: 'Infer', params: ModelParams },
     },
     (request, reply) => infer(request, undefined, reply),
   );
@@ -158,16 +233,35 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     '/v2/models/:model/versions/:version/infer',
     {
       config: viewer,
-      schema: {
-        tags,
-        summary: 'Infer with a version (or a revision tag)',
-        params: VersionParams,
-        body: InferRequest,
-        response: errors,
-      },
+      preValidation: readBinaryBody,
+      schema: { ...inferSchema, summary: 'Infer with a version (or a revision tag)', params: VersionParams },
     },
     (request, reply) => infer(request, versionOf(request.params), reply),
   );
+}
+
+/** The Open Inference Protocol extensions Slipway implements, as `GET /v2` lists them. */
+export const EXTENSIONS = ['binary_tensor_data', 'model_configuration'];
+
+/**
+ * Turns a binary-extension body into the request the JSON path would have received (binary inputs
+ * read into `data`), so the route's schema and the InputDecoder check both kinds alike. The JSON
+ * header is checked first, against the same schema with `data` optional, since the binary part
+ * cannot be read without valid names, datatypes and shapes.
+ */
+async function readBinaryBody(request: FastifyRequest): Promise<void> {
+  if (!Buffer.isBuffer(request.body)) {
+    assertNoBinaryInputs(request.body);
+    return;
+  }
+  const { header, binary } = splitBinaryBody(request.body, request.headers[INFERENCE_HEADER_CONTENT_LENGTH]);
+  const first = checkInferHeader.Errors(header).First();
+  if (first) {
+    const field = first.path.slice(1).replaceAll('/', '.') || 'body';
+    throw new SlipwayError('INVALID_ARGUMENT', `${field}: ${first.message}.`, { field });
+  }
+  const valid = header as Static<typeof InferHeader>;
+  request.body = { ...valid, inputs: withBinaryInputs(valid.inputs, binary) };
 }
 
 /** Names the version that answered and the revision that routed to it, on every response. */
