@@ -8,7 +8,14 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck vitest pytest build clean
+.PHONY: demo test lint typecheck vitest pytest build clean bench
+
+# `make bench` installs its peers into a venv of their own, never into the test venv.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+PERF_ANALYZER := $(BENCH_VENV)/perf-analyzer
+# Extra options for bench/serving.ts, e.g. BENCH_ARGS="--duration 3 --peers slipway,fastify".
+BENCH_ARGS ?=
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -17,6 +24,15 @@ node_modules/.stamp: package.json package-lock.json
 $(VENV)/.stamp: python/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r python/requirements.txt
+	@touch $@
+
+$(BENCH_VENV)/.stamp: bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
+	@touch $@
+
+$(PERF_ANALYZER)/.stamp: bench/perf-analyzer.txt bench/install-perf-analyzer.sh | $(BENCH_VENV)/.stamp
+	bash bench/install-perf-analyzer.sh $(PERF_ANALYZER) $(BENCH_PY)
 	@touch $@
 
 build: node_modules/.stamp
@@ -40,6 +56,12 @@ test: lint typecheck vitest pytest
 
 demo: build
 	node bin/slipway.js demo
+
+# Throughput and latency of Slipway against named peers, side by side in one run (bench/README.md).
+# Not part of `make test`. perf_analyzer is optional: when it cannot install, the bench says why.
+bench: build $(BENCH_VENV)/.stamp
+	@$(MAKE) --no-print-directory $(PERF_ANALYZER)/.stamp || echo "perf_analyzer did not install (above); the bench goes on without it"
+	BENCH_PYTHON=$(BENCH_PY) BENCH_PERF_ANALYZER=$(PERF_ANALYZER) npx tsx bench/serving.ts $(BENCH_ARGS)
 
 clean:
 	rm -rf dist .slipway

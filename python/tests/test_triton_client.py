@@ -89,7 +89,8 @@ def test_model_config(triton_client, penguin_species, penguin_example):
         expected = "TYPE_FP32" if tensor["name"] in FLOAT_INPUTS else "TYPE_STRING"
         assert (tensor["data_type"], tensor["dims"]) == (expected, [1]), tensor
     assert {tensor["name"]: tensor["dims"] for tensor in config["output"]} == {"label": [], "probabilities": [3]}
-    assert "dynamic_batching" not in config
+    # Requests are merged by default (SLIPWAY_MAX_BATCH_SIZE 256, no added delay).
+    assert config["dynamic_batching"] == {"max_queue_delay_microseconds": 0, "preferred_batch_size": [256]}
     assert triton_client.get_model_config(MODEL, model_version="1") == config
     assert "binary_tensor_data" in triton_client.get_server_metadata()["extensions"]
 

@@ -56,7 +56,9 @@ describe('dynamic batching', () => {
       const [got] = response.body.predictions;
       const want = alone[i % rows.length]!.predictions[0]!;
       expect(got.label).toBe(want.label);
-      got.probabilities.forEach((p: number, k: number) => expect(p).toBeCloseTo(want.probabilities[k]!, 6));
+      for (const [k, p] of (got.probabilities as number[]).entries()) {
+        expect(p).toBeCloseTo(want.probabilities[k]!, 6);
+      }
     });
   });
 });

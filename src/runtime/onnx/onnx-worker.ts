@@ -9,22 +9,11 @@ import ort from 'onnxruntime-node';
 import { type ErrorCode, isSlipwayError } from '../../errors/index.js';
 import { DATATYPE_OF_ORT, type NamedTensors, ORT_TYPE, type Tensor } from '../tensor.js';
 import { inspectOnnxModel } from './onnx-validator.js';
+import { SESSION_OPTIONS } from './session-options.js';
 import type { WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 const send = (message: WorkerResponse) => process.send!(message);
-
-// Tabular models are tiny: one intra-op thread per session and one session per worker beats ORT's
-// default pool of all cores, and spinning idle threads would steal CPU from the other workers.
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-  logSeverityLevel: 3,
-  extra: { session: { intra_op: { allow_spinning: '0' } } },
-};
 
 async function handle(request: WorkerRequest): Promise<WorkerResponse> {
   switch (request.op) {

@@ -1,0 +1,239 @@
+/**
+ * `make bench`: Slipway against named peers on the same model (examples/penguin-species), the same
+ * single-row request, the same machine, the same load generator (autocannon, in this process) and the
+ * same number of inference processes (2), one peer at a time. Prints a table of req/s, p50 and p99
+ * per peer and connection count with ratios to Slipway V1, the targets, the in-process inference
+ * ceiling, and Triton perf_analyzer's view of Slipway V2. See bench/README.md.
+ *
+ *   npx tsx bench/serving.ts [--peers slipway,mlserver] [--connections 1,32,256] [--duration 8]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { disagreement, loadExampleModel, type Prediction } from './example-model.js';
+import { InferenceCeiling } from './inference-ceiling.js';
+import { type Measurement, measure } from './load.js';
+import {
+  allPeers,
+  type BenchContext,
+  type Endpoint,
+  type RunningPeer,
+  SLIPWAY_VARIANTS,
+  type SlipwayVariant,
+} from './peers.js';
+import { type PerfAnalyzerReport, runPerfAnalyzer } from './perf-analyzer.js';
+import { Processes } from './processes.js';
+import {
+  type BenchReport,
+  ceilingLine,
+  type EndpointResult,
+  ms,
+  peersTable,
+  perfAnalyzerBlock,
+  rate,
+  targetsBlock,
+} from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    peers: { type: 'string' },
+    connections: { type: 'string', default: '1,32,256' },
+    duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
+    'ceiling-seconds': { type: 'string', default: '5' },
+    'pa-concurrency': { type: 'string', default: '1,8,16,32' },
+    'pa-requests': { type: 'string', default: '2000' },
+    'pa-stability': { type: 'string', default: '25' },
+    'skip-perf-analyzer': { type: 'boolean', default: false },
+  },
+});
+const numbers = (text: string) => text.split(',').map(Number);
+const connections = numbers(args.connections);
+const duration = Number(args.duration);
+const warmup = Number(args.warmup);
+
+const variants: readonly SlipwayVariant[] = process.env.BENCH_SLIPWAY_VARIANTS
+  ? JSON.parse(process.env.BENCH_SLIPWAY_VARIANTS)
+  : SLIPWAY_VARIANTS;
+const baselineVariant = variants[0];
+if (!baselineVariant) throw new Error('BENCH_SLIPWAY_VARIANTS is empty');
+const known = allPeers(variants);
+const wanted = args.peers?.split(',') ?? known.map((peer) => peer.id);
+const unknown = wanted.filter((id) => !known.some((peer) => peer.id === id));
+if (unknown.length > 0) {
+  throw new Error(
+    `unknown peers ${unknown.join(', ')}; the peers are ${known.map((peer) => peer.id).join(', ')}`,
+  );
+}
+const peers = known.filter((peer) => wanted.includes(peer.id));
+
+const started = Date.now();
+/** A progress line on stderr, stamped with the time since the bench started. */
+function progress(text: string): void {
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const stamp = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+  process.stderr.write(`[${stamp.padStart(5)}] ${text}\n`);
+}
+
+// Everything the bench makes lives here and goes when it ends, however it ends.
+const workDir = mkdtempSync(join(tmpdir(), 'slipway-bench-'));
+const processes = new Processes(join(workDir, 'logs'));
+process.on('exit', () => {
+  processes.killAllNow();
+  rmSync(workDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write('\n');
+    progress(`${signal}: stopping the peers`);
+    void processes.stopAll().finally(() => process.exit(130));
+  });
+}
+
+const model = loadExampleModel();
+const ceiling = await InferenceCeiling.open(model);
+const reference = await ceiling.predict();
+let prepared: Promise<string> | undefined;
+const context: BenchContext = {
+  model,
+  reference,
+  processes,
+  workDir,
+  python: resolve(process.env.BENCH_PYTHON ?? '.venv-bench/bin/python'),
+  pythonModels: () => {
+    const out = join(workDir, 'python-models');
+    const script = new URL('./python/prepare_peers.py', import.meta.url).pathname;
+    prepared ??= processes
+      .run('prepare-peers', context.python, [script, '--out', out])
+      .then(() => join(out, 'mlserver'));
+    return prepared;
+  },
+};
+
+progress(
+  `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ` +
+    `load average ${loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' ')}`,
+);
+progress(`Row: sample[0] of examples/penguin-species/manifest.json; reference answer ${reference.label}`);
+progress(
+  `Load: autocannon, connections ${connections.join(', ')}, ${duration} s each after a ${warmup} s warm-up\n`,
+);
+
+progress(`onnxruntime-node in-process for ${args['ceiling-seconds']} s`);
+const ceilingMeasurement = await ceiling.measure(Number(args['ceiling-seconds']));
+await ceiling.close();
+
+/** Fails unless the endpoint answers 200 with the reference prediction. */
+async function verify(endpoint: Endpoint, expected: Prediction): Promise<void> {
+  const response = await fetch(endpoint.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: endpoint.body,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`status ${response.status}: ${text.slice(0, 300)}`);
+  const wrong = disagreement(endpoint.read(JSON.parse(text)), expected);
+  if (wrong) throw new Error(`wrong answer: ${wrong}`);
+}
+
+/** Checks the endpoint, warms it up, then loads it at each connection count. */
+async function measureEndpoint(endpoint: Endpoint): Promise<EndpointResult> {
+  const { id, label } = endpoint;
+  try {
+    await verify(endpoint, reference);
+    await measure(endpoint, 32, warmup);
+    const measurements: Measurement[] = [];
+    for (const count of connections) {
+      const m = await measure(endpoint, count, duration);
+      progress(
+        `  ${label.padEnd(28)} ${String(count).padStart(4)} conns  ${rate(m.requestsPerSecond).padStart(6)} req/s  ` +
+          `p50 ${ms(m.p50)} ms  p99 ${ms(m.p99)} ms  errors ${m.errors}`,
+      );
+      measurements.push(m);
+    }
+    return { id, label, measurements };
+  } catch (error) {
+    const failure = `${label}: ${(error as Error).message}`;
+    progress(`FAILED ${failure}`);
+    return { id, label, measurements: [], failure };
+  }
+}
+
+const results: EndpointResult[] = [];
+const setups: string[] = [];
+let perfAnalyzer: PerfAnalyzerReport = { kind: 'skipped', reason: 'Slipway was not measured (--peers)' };
+for (const peer of peers) {
+  progress(`Starting ${peer.id}`);
+  let running: RunningPeer;
+  try {
+    running = await peer.start(context);
+  } catch (error) {
+    const failure = `${peer.id} did not start: ${(error as Error).message}`;
+    progress(failure);
+    results.push({ id: peer.id, label: peer.id, measurements: [], failure });
+    setups.push(`  ${peer.id}: ${peer.setup}`);
+    await processes.stopAll();
+    continue;
+  }
+  setups.push(`  ${peer.id}: ${peer.setup}${running.notes ? `; ${running.notes}` : ''}`);
+  try {
+    for (const endpoint of running.endpoints) results.push(await measureEndpoint(endpoint));
+    if (peer.id === baselineVariant.id) {
+      if (args['skip-perf-analyzer']) {
+        perfAnalyzer = { kind: 'skipped', reason: 'skipped (--skip-perf-analyzer)' };
+      } else {
+        progress('  perf_analyzer → Slipway V2');
+        perfAnalyzer = await runPerfAnalyzer({
+          home: resolve(process.env.BENCH_PERF_ANALYZER ?? '.venv-bench/perf-analyzer'),
+          base: running.base,
+          model,
+          concurrencies: numbers(args['pa-concurrency']),
+          requestCount: Number(args['pa-requests']),
+          stability: Number(args['pa-stability']),
+          workDir,
+          processes,
+        }).catch((error: Error): PerfAnalyzerReport => ({ kind: 'skipped', reason: error.message }));
+      }
+    }
+  } finally {
+    await processes.stop(running.server);
+  }
+}
+
+const report: BenchReport = {
+  results,
+  baseline: `${baselineVariant.id}-v1`,
+  variants,
+  ceiling: ceilingMeasurement,
+  perfAnalyzer,
+};
+const print = (text = '') => process.stdout.write(`${text}\n`);
+/** The commit the Slipway figures are for; `-dirty` when the work tree has changes. */
+const commit = (() => {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+})();
+print();
+print(`Peers (${model.name}, one row per request; ${duration} s per row after a ${warmup} s warm-up)`);
+print(peersTable(report));
+print();
+print(ceilingLine(report));
+print();
+print('Targets');
+print(targetsBlock(report));
+print();
+print(perfAnalyzerBlock(report));
+print();
+print(`How each peer ran (Slipway at ${commit}, load generator autocannon in the bench's process)`);
+for (const line of setups) print(line);
+print('Absolute figures drift with the machine and whatever else runs on it; compare the ratios.');
+
+process.exitCode = results.some((result) => result.failure !== undefined) ? 1 : 0;
