@@ -84,6 +84,27 @@ export const DEFAULT_ROLLOUT: RolloutPlan = {
   minRequests: 20,
 };
 
+/**
+ * The gates of staging and prod by default: smoke, schema, latency, and validation on the model's
+ * `validation` dataset when it has one, no worse than the version in service by more than a small margin.
+ */
+const CHECKED_GATES: Gates = {
+  smoke: true,
+  schema: true,
+  validation: {
+    dataset: 'validation',
+    required: false,
+    thresholds: [
+      { metric: 'accuracy', maxRegression: 0.02 },
+      { metric: 'log_loss', maxRegression: 0.05 },
+      { metric: 'auc', maxRegression: 0.02 },
+      { metric: 'rmse', maxRegression: 0.05 },
+      { metric: 'mae', maxRegression: 0.05 },
+    ],
+  },
+  latency: { p99Ms: 100, requests: 100 },
+};
+
 export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
   {
     name: 'dev',
@@ -102,22 +123,7 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
     autoDeploy: false,
     promotesFrom: 'dev',
     role: 'deployer',
-    gates: {
-      smoke: true,
-      schema: true,
-      validation: {
-        dataset: 'validation',
-        required: false,
-        thresholds: [
-          { metric: 'accuracy', maxRegression: 0.02 },
-          { metric: 'log_loss', maxRegression: 0.05 },
-          { metric: 'auc', maxRegression: 0.02 },
-          { metric: 'rmse', maxRegression: 0.05 },
-          { metric: 'mae', maxRegression: 0.05 },
-        ],
-      },
-      latency: { p99Ms: 100, requests: 100 },
-    },
+    gates: CHECKED_GATES,
     approval: null,
     confirm: false,
     rollout: null,
@@ -129,22 +135,7 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
     autoDeploy: false,
     promotesFrom: 'staging',
     role: 'deployer',
-    gates: {
-      smoke: true,
-      schema: true,
-      validation: {
-        dataset: 'validation',
-        required: false,
-        thresholds: [
-          { metric: 'accuracy', maxRegression: 0.02 },
-          { metric: 'log_loss', maxRegression: 0.05 },
-          { metric: 'auc', maxRegression: 0.02 },
-          { metric: 'rmse', maxRegression: 0.05 },
-          { metric: 'mae', maxRegression: 0.05 },
-        ],
-      },
-      latency: { p99Ms: 100, requests: 100 },
-    },
+    gates: CHECKED_GATES,
     approval: { role: 'approver', allowSelf: false },
     confirm: true,
     rollout: DEFAULT_ROLLOUT,

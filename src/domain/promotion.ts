@@ -7,16 +7,18 @@ import type { TrafficShare } from './revision.js';
  * all traffic (SUCCEEDED) or rolls out as a canary (ROLLING_OUT, PAUSED), which ends SUCCEEDED,
  * ROLLED_BACK (analysis breached a limit) or ABORTED (by a person, or superseded by a rollback).
  */
-export type PromotionStatus =
-  | 'GATING'
-  | 'FAILED'
-  | 'AWAITING_APPROVAL'
-  | 'REJECTED'
-  | 'ROLLING_OUT'
-  | 'PAUSED'
-  | 'SUCCEEDED'
-  | 'ROLLED_BACK'
-  | 'ABORTED';
+export const PROMOTION_STATUSES = [
+  'GATING',
+  'FAILED',
+  'AWAITING_APPROVAL',
+  'REJECTED',
+  'ROLLING_OUT',
+  'PAUSED',
+  'SUCCEEDED',
+  'ROLLED_BACK',
+  'ABORTED',
+] as const;
+export type PromotionStatus = (typeof PROMOTION_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly PromotionStatus[] = [
   'FAILED',

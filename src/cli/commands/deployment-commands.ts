@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import type { PromotionStatus } from '../../domain/promotion.js';
+import { PROMOTION_STATUSES } from '../../domain/promotion.js';
 import { type ApiClient, ApiError, queryOf } from '../api-client.js';
 import { collect, pairOf, versionOf, wholeNumber } from '../arguments.js';
 import type { CliContext } from '../cli-context.js';
@@ -21,18 +21,6 @@ import { UsageError } from '../exit-codes.js';
 import { table } from '../output.js';
 
 const enc = encodeURIComponent;
-
-const PROMOTION_STATUSES: readonly PromotionStatus[] = [
-  'GATING',
-  'FAILED',
-  'AWAITING_APPROVAL',
-  'REJECTED',
-  'ROLLING_OUT',
-  'PAUSED',
-  'SUCCEEDED',
-  'ROLLED_BACK',
-  'ABORTED',
-];
 
 /**
  * Commands that move versions through environments and change what serves: deploy, promote,

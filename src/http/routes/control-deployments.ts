@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { StoredToken } from '../../deployments/deployment-store.js';
 import type { EnvironmentPolicy } from '../../domain/environment.js';
 import { assertModelName } from '../../domain/names.js';
-import type { AuditEvent, Promotion } from '../../domain/promotion.js';
+import { type AuditEvent, PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
 import type { Revision } from '../../domain/revision.js';
 import { parseRole, ROLES } from '../../domain/roles.js';
 import { SlipwayError } from '../../errors/index.js';
@@ -487,24 +487,12 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
   );
 }
 
-const STATUSES: readonly Promotion['status'][] = [
-  'GATING',
-  'FAILED',
-  'AWAITING_APPROVAL',
-  'REJECTED',
-  'ROLLING_OUT',
-  'PAUSED',
-  'SUCCEEDED',
-  'ROLLED_BACK',
-  'ABORTED',
-];
-
 function parseStatuses(text: string): Promotion['status'][] {
   return text.split(',').map((status) => {
-    if (!(STATUSES as readonly string[]).includes(status)) {
+    if (!(PROMOTION_STATUSES as readonly string[]).includes(status)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `status "${status}" is not a promotion status; expected any of ${STATUSES.join(', ')}, comma-separated.`,
+        `status "${status}" is not a promotion status; expected any of ${PROMOTION_STATUSES.join(', ')}, comma-separated.`,
         { field: 'status' },
       );
     }
