@@ -131,35 +131,26 @@ export class DataPlane {
     const route = await this.route(request.environment, request.model);
     const { version, decoder } = await this.choose(route, request);
     request.onVersion?.(version, route.revision);
-    const inputs =
-      request.inputs.kind === 'rows'
-        ? decoder.fromRows(request.inputs.rows)
-        : decoder.fromTensors(request.inputs.tensors);
+    const inputs = decode(decoder, request.inputs);
     const outputs = checkOutputs(version, request.outputs);
     const started = performance.now();
+    const record = (failed: boolean) =>
+      this.options.stats.record(
+        request.environment,
+        request.model,
+        version.version,
+        performance.now() - started,
+        failed,
+      );
     let result: NamedTensors;
     try {
       result = await this.options.host.infer(version.sha256, inputs, outputs, version.model);
     } catch (error) {
-      const fault = !isSlipwayError(error) || SERVER_FAULTS.has(error.code);
-      if (fault) {
-        this.options.stats.record(
-          request.environment,
-          request.model,
-          version.version,
-          performance.now() - started,
-          true,
-        );
-      }
+      // A refusal of the caller's input says nothing about the version; a fault of the model does.
+      if (!isSlipwayError(error) || SERVER_FAULTS.has(error.code)) record(true);
       throw error;
     }
-    this.options.stats.record(
-      request.environment,
-      request.model,
-      version.version,
-      performance.now() - started,
-      false,
-    );
+    record(false);
     this.mirror(route, request, result);
     return { version, revision: route.revision, outputs: result };
   }
@@ -175,10 +166,7 @@ export class DataPlane {
     outputs?: readonly string[],
   ): Promise<{ version: ModelVersion; outputs: NamedTensors; latencyMs: number }> {
     const servable = await this.loaded(await this.servableOf(model, number));
-    const decoded =
-      inputs.kind === 'rows'
-        ? servable.decoder.fromRows(inputs.rows)
-        : servable.decoder.fromTensors(inputs.tensors);
+    const decoded = decode(servable.decoder, inputs);
     const started = performance.now();
     const result = await this.options.host.infer(
       servable.version.sha256,
@@ -376,10 +364,7 @@ export class DataPlane {
     void (async () => {
       record.requests += 1;
       try {
-        const inputs =
-          request.inputs.kind === 'rows'
-            ? servable.decoder.fromRows(request.inputs.rows)
-            : servable.decoder.fromTensors(request.inputs.tensors);
+        const inputs = decode(servable.decoder, request.inputs);
         const names = Object.keys(served).filter((n) =>
           servable.version.signature.outputs.some((o) => o.name === n),
         );
@@ -465,6 +450,10 @@ const splitKey = (key: string): [string, string] => {
   const at = key.indexOf('/');
   return [key.slice(0, at), key.slice(at + 1)];
 };
+
+function decode(decoder: InputDecoder, inputs: InferenceInputs): NamedTensors {
+  return inputs.kind === 'rows' ? decoder.fromRows(inputs.rows) : decoder.fromTensors(inputs.tensors);
+}
 
 function checkOutputs(version: ModelVersion, requested: readonly string[] | undefined): readonly string[] {
   const outputs = requested ?? version.signature.outputs.map((o) => o.name);

@@ -36,25 +36,31 @@ export interface TestResponse {
  * paths, where every push is deployed at once; `allInOne` serves every environment (plain paths:
  * the last one, prod) as `slipway serve` without `--env` does.
  */
+/**
+ * Settings of a quiet local-mode server (no tokens) on a free port, serving dev, with its data and
+ * its slipway.yaml (if any) in `dataDir`: what `startServer` uses, and what a test uses to start a
+ * second server on the same folder.
+ */
+export function localServer(dataDir: string): ConfigOverrides {
+  return {
+    SLIPWAY_DATA_DIR: dataDir,
+    SLIPWAY_PORT: 0,
+    SLIPWAY_LOG_LEVEL: 'silent',
+    SLIPWAY_AUTH: 'off',
+    SLIPWAY_ENV: 'dev',
+    SLIPWAY_CONFIG_FILE: join(dataDir, 'slipway.yaml'),
+  };
+}
+
 export async function startServer(
   overrides: ConfigOverrides = {},
   options: { allInOne?: boolean; configYaml?: string } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
-  const configFile = join(dataDir, 'slipway.yaml');
-  if (options.configYaml !== undefined) writeFileSync(configFile, options.configYaml);
-  const app = await createApp({
-    overrides: {
-      SLIPWAY_DATA_DIR: dataDir,
-      SLIPWAY_PORT: 0,
-      SLIPWAY_LOG_LEVEL: 'silent',
-      SLIPWAY_INFERENCE_WORKERS: 2,
-      SLIPWAY_AUTH: 'off',
-      SLIPWAY_CONFIG_FILE: configFile,
-      ...(options.allInOne ? {} : { SLIPWAY_ENV: 'dev' }),
-      ...overrides,
-    },
-  });
+  if (options.configYaml !== undefined) writeFileSync(join(dataDir, 'slipway.yaml'), options.configYaml);
+  const base = localServer(dataDir);
+  if (options.allInOne) delete base.SLIPWAY_ENV;
+  const app = await createApp({ overrides: { ...base, SLIPWAY_INFERENCE_WORKERS: 2, ...overrides } });
   const url = await app.listen();
   const request = async (
     method: string,

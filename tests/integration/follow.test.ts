@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
-import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
+import { FIXTURES, localServer, startServer, type TestServer } from '../helpers/server.js';
 
 /**
  * `slipway serve --env prod` beside the all-in-one server, sharing one registry: the production
@@ -34,14 +34,10 @@ describe('a server for one environment', () => {
 
     prod = await createApp({
       overrides: {
-        SLIPWAY_DATA_DIR: control.dataDir,
-        SLIPWAY_PORT: 0,
-        SLIPWAY_LOG_LEVEL: 'silent',
+        ...localServer(control.dataDir),
         SLIPWAY_INFERENCE_WORKERS: 1,
-        SLIPWAY_AUTH: 'off',
         SLIPWAY_ENV: 'prod',
         SLIPWAY_FOLLOW_INTERVAL_MS: 50,
-        SLIPWAY_CONFIG_FILE: join(control.dataDir, 'slipway.yaml'),
       },
     });
     const url = await prod.listen();

@@ -2,7 +2,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
-import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
+import {
+  EXAMPLE,
+  FIXTURES,
+  localServer,
+  penguinManifest,
+  startServer,
+  type TestServer,
+} from '../helpers/server.js';
 
 const tensor = (name: string, datatype: string, shape: number[], data: unknown[]) => ({
   name,
@@ -240,16 +247,7 @@ describe('a restarted server', () => {
     writeFileSync(join(first.dataDir, 'artifacts/models/identity/2/model.onnx'), 'tampered');
     let second: App | undefined;
     try {
-      second = await createApp({
-        overrides: {
-          SLIPWAY_DATA_DIR: first.dataDir,
-          SLIPWAY_PORT: 0,
-          SLIPWAY_LOG_LEVEL: 'silent',
-          SLIPWAY_AUTH: 'off',
-          SLIPWAY_ENV: 'dev',
-          SLIPWAY_CONFIG_FILE: join(first.dataDir, 'slipway.yaml'),
-        },
-      });
+      second = await createApp({ overrides: localServer(first.dataDir) });
       const url = await second.listen();
       const call = async (method: string, path: string, body?: unknown) => {
         const response = await fetch(`${url}${path}`, {
@@ -309,16 +307,7 @@ describe('a restarted server', () => {
     await first.app.close();
     let second: App | undefined;
     try {
-      second = await createApp({
-        overrides: {
-          SLIPWAY_DATA_DIR: first.dataDir,
-          SLIPWAY_PORT: 0,
-          SLIPWAY_LOG_LEVEL: 'silent',
-          SLIPWAY_AUTH: 'off',
-          SLIPWAY_ENV: 'dev',
-          SLIPWAY_CONFIG_FILE: join(first.dataDir, 'slipway.yaml'),
-        },
-      });
+      second = await createApp({ overrides: localServer(first.dataDir) });
       const url = await second.listen();
       const response = await fetch(`${url}/v1/models/penguin-species:predict`, {
         method: 'POST',
