@@ -1,0 +1,399 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  BIGINT,
+  BOOLEAN,
+  DATE,
+  DOUBLE,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  type DuckDBDateValue,
+  type DuckDBDecimalValue,
+  DuckDBInstance,
+  type DuckDBResult,
+  type DuckDBTimestampValue,
+  type DuckDBType,
+  DuckDBTypeId,
+  type DuckDBValue,
+  dateValue,
+  TIMESTAMP,
+  TIMESTAMPTZ,
+  timestampTZValue,
+  timestampValue,
+  VARCHAR,
+} from '@duckdb/node-api';
+import { SlipwayError } from '../../errors/index.js';
+import { checkSinkColumns } from './sink-columns.js';
+import {
+  asSubquery,
+  type Column,
+  type ColumnType,
+  integerValue,
+  quoteIdentifier,
+  quoteTable,
+  type ReadCursor,
+  type RowBatch,
+  type Sink,
+  type SinkOptions,
+  type Warehouse,
+} from './warehouse.js';
+
+/** DuckDB's own vectors hold this many rows; reads arrive in chunks of at most this size. */
+const VECTOR_SIZE = 2048;
+const DAY_MS = 86_400_000;
+
+/**
+ * One DuckDB instance per database file in this process, shared by every reader and writer and closed
+ * when the last one is done, so the file is unlocked between runs (DuckDB lets one process at a time
+ * open a file for writing).
+ */
+const instances = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
+
+async function acquire(path: string): Promise<DuckDBInstance> {
+  let entry = instances.get(path);
+  if (!entry) {
+    mkdirSync(dirname(path), { recursive: true });
+    // Staged rows spill to disk past the memory limit, so a run's memory stays bounded.
+    entry = { instance: DuckDBInstance.create(path, { memory_limit: '512MB', threads: '2' }), users: 0 };
+    instances.set(path, entry);
+  }
+  entry.users += 1;
+  try {
+    return await entry.instance;
+  } catch (error) {
+    instances.delete(path);
+    throw new SlipwayError('UNAVAILABLE', `DuckDB could not open ${path}: ${(error as Error).message}`, {
+      warehouse: `duckdb:${path}`,
+    });
+  }
+}
+
+function release(path: string): void {
+  const entry = instances.get(path);
+  if (!entry) return;
+  entry.users -= 1;
+  if (entry.users > 0) return;
+  instances.delete(path);
+  void entry.instance.then((instance) => instance.closeSync()).catch(() => undefined);
+}
+
+/**
+ * The embedded warehouse: a DuckDB database file. Its queries can also read CSV, Parquet and JSON
+ * files directly (`SELECT … FROM 'flights.parquet'`), so files need no warehouse of their own.
+ */
+export class DuckDbWarehouse implements Warehouse {
+  readonly kind = 'duckdb';
+  private readonly path: string;
+  private opened: Promise<DuckDBInstance> | null = null;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+  }
+
+  private instance(): Promise<DuckDBInstance> {
+    this.opened ??= acquire(this.path);
+    return this.opened;
+  }
+
+  private async connect(): Promise<DuckDBConnection> {
+    return (await this.instance()).connect();
+  }
+
+  async read(query: string, batchRows: number): Promise<ReadCursor> {
+    const connection = await this.connect();
+    let result: DuckDBResult;
+    try {
+      result = await connection.stream(asSubquery(query));
+    } catch (error) {
+      connection.closeSync();
+      throw queryError(error, 'the source query');
+    }
+    const names = result.columnNames();
+    const types = result.columnTypes();
+    const readers = types.map(readerFor);
+    const columns: Column[] = names.map((name, i) => ({ name, type: readers[i]!.type }));
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      connection.closeSync();
+    };
+    return {
+      columns,
+      close,
+      async *batches(): AsyncIterable<RowBatch> {
+        try {
+          let values = columns.map(() => [] as unknown[]);
+          let rows = 0;
+          for (;;) {
+            const chunk = await result.fetchChunk();
+            if (!chunk || chunk.rowCount === 0) break;
+            for (let c = 0; c < columns.length; c += 1) {
+              const convert = readers[c]!.convert;
+              const target = values[c]!;
+              for (const value of chunk.getColumnValues(c))
+                target.push(value === null ? null : convert(value));
+            }
+            rows += chunk.rowCount;
+            while (rows >= batchRows) {
+              const full = values.map((column) => column.slice(0, batchRows));
+              values = values.map((column) => column.slice(batchRows));
+              rows -= batchRows;
+              yield { columns, values: full, rowCount: batchRows };
+            }
+          }
+          if (rows > 0) yield { columns, values, rowCount: rows };
+        } catch (error) {
+          throw queryError(error, 'the source query');
+        } finally {
+          await close();
+        }
+      },
+    };
+  }
+
+  async describeTable(table: string): Promise<Column[] | null> {
+    const [schema, name] = table.includes('.') ? table.split('.') : ['main', table];
+    const rows = await this.query(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = '${name}' ORDER BY ordinal_position`,
+    );
+    if (rows.length === 0) return null;
+    return rows.map((row) => ({
+      name: String(row.column_name),
+      type: typeFromName(String(row.data_type)),
+    }));
+  }
+
+  async query(sql: string): Promise<Record<string, unknown>[]> {
+    const connection = await this.connect();
+    try {
+      const reader = await connection.runAndReadAll(sql);
+      const types = reader.columnTypes().map(readerFor);
+      const names = reader.columnNames();
+      return reader.getRows().map((row) => {
+        const record: Record<string, unknown> = {};
+        names.forEach((name, i) => {
+          record[name] = row[i] === null ? null : types[i]!.convert(row[i]!);
+        });
+        return record;
+      });
+    } catch (error) {
+      throw queryError(error, 'the query');
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async openSink(options: SinkOptions): Promise<Sink> {
+    const existing = await Promise.all(options.tables.map((t) => this.describeTable(t.table)));
+    checkSinkColumns(options, existing);
+    const connection = await this.connect();
+    const staged = options.tables.map((_, i) => `slipway_staged_${i}`);
+    const counts = options.tables.map(() => 0);
+    const duckTypes = options.tables.map((t) => t.columns.map((c) => DUCK_TYPES[c.type]));
+    let finished = false;
+    try {
+      // Temporary tables belong to this connection alone and vanish with it, even if the process dies.
+      for (const [i, table] of options.tables.entries()) {
+        await connection.run(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns)})`);
+      }
+    } catch (error) {
+      connection.closeSync();
+      throw queryError(error, 'staging');
+    }
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      connection.closeSync();
+    };
+    return {
+      write: async (index, batch) => {
+        const table = options.tables[index]!;
+        const types = duckTypes[index]!;
+        const appender = await connection.createAppender(staged[index]!, 'main', 'temp');
+        try {
+          for (let start = 0; start < batch.rowCount; start += VECTOR_SIZE) {
+            const end = Math.min(start + VECTOR_SIZE, batch.rowCount);
+            const chunk = DuckDBDataChunk.create(types, end - start);
+            table.columns.forEach((column, c) => {
+              const convert = WRITERS[column.type];
+              const values = batch.values[c]!;
+              const out: DuckDBValue[] = new Array(end - start);
+              for (let r = start; r < end; r += 1) {
+                const value = values[r];
+                out[r - start] = value === null || value === undefined ? null : convert(value);
+              }
+              chunk.setColumnValues(c, out);
+            });
+            appender.appendDataChunk(chunk);
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        counts[index]! += batch.rowCount;
+      },
+      commit: async () => {
+        try {
+          await connection.run('BEGIN TRANSACTION');
+          for (const [i, table] of options.tables.entries()) {
+            const target = quoteTable(table.table);
+            const names = table.columns.map((c) => quoteIdentifier(c.name)).join(', ');
+            if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
+            await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(table.columns)})`);
+            if (options.mode === 'replace_partition' && options.partition) {
+              await connection.run(
+                `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
+                [partitionValue(table.columns, options.partition)],
+              );
+            }
+            await connection.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM temp.${staged[i]}`);
+          }
+          await connection.run('COMMIT');
+          return counts;
+        } catch (error) {
+          await connection.run('ROLLBACK').catch(() => undefined);
+          throw queryError(error, 'publishing the results');
+        } finally {
+          finish();
+        }
+      },
+      abort: async () => finish(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = null;
+    release(this.path);
+  }
+}
+
+/** A DuckDB error in a job's SQL is the job's fault: it is reported as such, not as a server fault. */
+function queryError(error: unknown, what: string): SlipwayError {
+  if (error instanceof SlipwayError) return error;
+  return new SlipwayError('INVALID_ARGUMENT', `DuckDB refused ${what}: ${(error as Error).message}`, {
+    warehouse: 'duckdb',
+  });
+}
+
+const DUCK_TYPES: Readonly<Record<ColumnType, DuckDBType>> = {
+  boolean: BOOLEAN,
+  bigint: BIGINT,
+  double: DOUBLE,
+  text: VARCHAR,
+  json: VARCHAR,
+  date: DATE,
+  timestamp: TIMESTAMP,
+  timestamptz: TIMESTAMPTZ,
+};
+
+const DDL: Readonly<Record<ColumnType, string>> = {
+  boolean: 'BOOLEAN',
+  bigint: 'BIGINT',
+  double: 'DOUBLE',
+  text: 'VARCHAR',
+  json: 'VARCHAR',
+  date: 'DATE',
+  timestamp: 'TIMESTAMP',
+  timestamptz: 'TIMESTAMPTZ',
+};
+
+const columnsDdl = (columns: readonly Column[]) =>
+  columns.map((c) => `${quoteIdentifier(c.name)} ${DDL[c.type]}`).join(', ');
+
+/** The partition value typed as its column is, so DuckDB compares a DATE with a DATE. */
+function partitionValue(
+  columns: readonly Column[],
+  partition: { column: string; value: string },
+): DuckDBValue {
+  const type = columns.find((c) => c.name === partition.column)?.type;
+  return type === 'date' ? WRITERS.date(partition.value) : partition.value;
+}
+
+const WRITERS: Readonly<Record<ColumnType, (value: unknown) => DuckDBValue>> = {
+  boolean: (v) => Boolean(v),
+  bigint: (v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))),
+  double: (v) => Number(v),
+  text: (v) => String(v),
+  json: (v) => (typeof v === 'string' ? v : JSON.stringify(v)),
+  date: (v) => dateValue(Math.floor(Date.parse(`${String(v).slice(0, 10)}T00:00:00Z`) / DAY_MS)),
+  timestamp: (v) => timestampValue(BigInt((v instanceof Date ? v : new Date(String(v))).getTime()) * 1000n),
+  timestamptz: (v) =>
+    timestampTZValue(BigInt((v instanceof Date ? v : new Date(String(v))).getTime()) * 1000n),
+};
+
+interface ColumnReader {
+  readonly type: ColumnType;
+  readonly convert: (value: DuckDBValue) => unknown;
+}
+
+const asIs = (value: DuckDBValue) => value;
+const microsToDate = (value: DuckDBValue) => new Date(Number((value as DuckDBTimestampValue).micros / 1000n));
+
+/** How a DuckDB column type reads into the contract's plain values. */
+function readerFor(type: DuckDBType): ColumnReader {
+  switch (type.typeId) {
+    case DuckDBTypeId.BOOLEAN:
+      return { type: 'boolean', convert: asIs };
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UINTEGER:
+      return { type: 'bigint', convert: asIs };
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT:
+      return { type: 'bigint', convert: (v) => integerValue(v as bigint) };
+    case DuckDBTypeId.FLOAT:
+    case DuckDBTypeId.DOUBLE:
+      return { type: 'double', convert: asIs };
+    case DuckDBTypeId.DECIMAL:
+      return { type: 'double', convert: (v) => (v as DuckDBDecimalValue).toDouble() };
+    case DuckDBTypeId.VARCHAR:
+      return { type: 'text', convert: asIs };
+    case DuckDBTypeId.DATE:
+      return { type: 'date', convert: (v) => (v as DuckDBDateValue).toString() };
+    case DuckDBTypeId.TIMESTAMP:
+      return { type: 'timestamp', convert: microsToDate };
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return { type: 'timestamptz', convert: microsToDate };
+    case DuckDBTypeId.LIST:
+    case DuckDBTypeId.ARRAY:
+    case DuckDBTypeId.STRUCT:
+    case DuckDBTypeId.MAP:
+      return { type: 'json', convert: (v) => JSON.stringify(toJson(v)) };
+    default:
+      return { type: 'text', convert: (v) => String(v) };
+  }
+}
+
+function toJson(value: unknown): unknown {
+  if (value === null || typeof value !== 'object')
+    return typeof value === 'bigint' ? integerValue(value) : value;
+  if ('items' in value && Array.isArray(value.items)) return value.items.map(toJson);
+  if ('entries' in value && value.entries && typeof value.entries === 'object') {
+    const entries = value.entries as Record<string, unknown> | { key: unknown; value: unknown }[];
+    if (Array.isArray(entries))
+      return Object.fromEntries(entries.map((e) => [String(e.key), toJson(e.value)]));
+    return Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, toJson(v)]));
+  }
+  return String(value);
+}
+
+/** information_schema's type names, mapped to the contract's types. */
+function typeFromName(name: string): ColumnType {
+  const upper = name.toUpperCase();
+  if (upper === 'BOOLEAN') return 'boolean';
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$/.test(upper))
+    return 'bigint';
+  if (/^(FLOAT|DOUBLE|REAL|DECIMAL)/.test(upper)) return 'double';
+  if (upper === 'DATE') return 'date';
+  if (upper === 'TIMESTAMP WITH TIME ZONE') return 'timestamptz';
+  if (upper.startsWith('TIMESTAMP')) return 'timestamp';
+  if (/\[\]$|^STRUCT|^MAP|^JSON/.test(upper)) return 'json';
+  return 'text';
+}

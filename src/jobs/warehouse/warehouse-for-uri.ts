@@ -1,0 +1,52 @@
+import { isAbsolute, join } from 'node:path';
+import { SlipwayError } from '../../errors/index.js';
+import { DuckDbWarehouse } from './duckdb-warehouse.js';
+import { PostgresWarehouse } from './postgres-warehouse.js';
+import type { Warehouse } from './warehouse.js';
+
+export const WAREHOUSE_SCHEMES = ['duckdb:', 'postgres://', 'postgresql://'] as const;
+
+/** The warehouse every server has: a DuckDB file in the data directory. */
+export const DEFAULT_WAREHOUSE = 'default';
+
+/**
+ * Opens the warehouse a job names: a name declared in slipway.yaml `warehouses:` (or `default`, the
+ * DuckDB file `warehouse.duckdb` in the data directory), or a URI: `duckdb:path/to/file.duckdb`
+ * (relative to the data directory) or `postgres://user:password@host:port/database`.
+ */
+export function warehouseFor(
+  reference: string,
+  named: Readonly<Record<string, string>>,
+  dataDir: string,
+): Warehouse {
+  const uri = reference === DEFAULT_WAREHOUSE ? `duckdb:warehouse.duckdb` : (named[reference] ?? reference);
+  if (uri.startsWith('duckdb:')) {
+    const path = uri.slice('duckdb:'.length);
+    if (path === '' || path === ':memory:') {
+      throw new SlipwayError('INVALID_ARGUMENT', `Warehouse "${reference}" must name a DuckDB file.`, {
+        warehouse: reference,
+      });
+    }
+    return new DuckDbWarehouse(isAbsolute(path) ? path : join(dataDir, path));
+  }
+  if (uri.startsWith('postgres://') || uri.startsWith('postgresql://')) return new PostgresWarehouse(uri);
+  throw new SlipwayError(
+    'INVALID_ARGUMENT',
+    `Warehouse "${redactUri(reference)}" is neither a name declared in slipway.yaml nor a URI starting with ${WAREHOUSE_SCHEMES.join(', ')}.`,
+    { warehouse: redactUri(reference), named: Object.keys(named) },
+  );
+}
+
+/** Whether a reference is well formed (a declared name, `default`, or a URI of a known scheme). */
+export function isWarehouseReference(reference: string, named: Readonly<Record<string, string>>): boolean {
+  return (
+    reference === DEFAULT_WAREHOUSE ||
+    reference in named ||
+    WAREHOUSE_SCHEMES.some((scheme) => reference.startsWith(scheme))
+  );
+}
+
+/** A URI with its password replaced, fit for logs and API answers. */
+export function redactUri(uri: string): string {
+  return uri.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}

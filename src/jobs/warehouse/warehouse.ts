@@ -1,0 +1,115 @@
+/**
+ * The one contract every warehouse implements: read a query in batches, and write tables so that a
+ * run's rows become visible all at once or not at all.
+ *
+ * Values cross the contract in plain JavaScript form, whatever the warehouse: `boolean`; `number`
+ * (or `bigint` beyond 2^53) for integers; `number` for doubles; `string` for text and JSON; a
+ * `YYYY-MM-DD` string for dates; a `Date` for timestamps. `null` is a missing value.
+ */
+
+/** The column types Slipway moves between warehouses; anything else is read as text or JSON. */
+export const COLUMN_TYPES = [
+  'boolean',
+  'bigint',
+  'double',
+  'text',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'json',
+] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+}
+
+/** Rows stored column by column: `values[c][r]` is row r of column c. */
+export interface RowBatch {
+  readonly columns: readonly Column[];
+  readonly values: readonly (readonly unknown[])[];
+  readonly rowCount: number;
+}
+
+/** An open read: its columns are known before the first row arrives. */
+export interface ReadCursor {
+  readonly columns: readonly Column[];
+  /** Batches of at most `batchRows` rows (the last may be shorter); never an empty batch. */
+  batches(): AsyncIterable<RowBatch>;
+  /** Stops the query early; safe to call twice and after the last batch. */
+  close(): Promise<void>;
+}
+
+/** How a run's rows replace what a table holds. */
+export const WRITE_MODES = ['append', 'replace', 'replace_partition'] as const;
+export type WriteMode = (typeof WRITE_MODES)[number];
+
+/** One table a sink writes. */
+export interface SinkTable {
+  readonly table: string;
+  readonly columns: readonly Column[];
+}
+
+export interface SinkOptions {
+  readonly tables: readonly SinkTable[];
+  readonly mode: WriteMode;
+  /**
+   * The partition a run replaces (`replace_partition`): the column and its value. Rows already in
+   * the table with that value are deleted in the commit that adds the new ones.
+   */
+  readonly partition?: { readonly column: string; readonly value: string };
+}
+
+/**
+ * Rows staged out of sight until `commit` publishes every table in one transaction. If the process
+ * dies before the commit, nothing staged is visible and nothing needs cleaning up.
+ */
+export interface Sink {
+  write(table: number, batch: RowBatch): Promise<void>;
+  /** Publishes every table at once; returns how many rows each received. */
+  commit(): Promise<number[]>;
+  /** Forgets everything staged; safe to call twice and after a failed commit. */
+  abort(): Promise<void>;
+}
+
+export interface Warehouse {
+  /** `duckdb` or `postgres`. */
+  readonly kind: string;
+  /** Runs a query (one SELECT; a second statement is refused) and reads it in batches. */
+  read(query: string, batchRows: number): Promise<ReadCursor>;
+  /** Creates missing tables and checks existing ones, then opens staging for a run. */
+  openSink(options: SinkOptions): Promise<Sink>;
+  /** Columns of a table, or null when it does not exist. */
+  describeTable(table: string): Promise<Column[] | null>;
+  /** Runs a query and returns all its rows as objects (small results: tests, checks, the CLI). */
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+/** `name` or `schema.name`, letters, digits and underscores: the only table names a job may write. */
+export const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/;
+
+/** Quotes an identifier for SQL (both DuckDB and Postgres use double quotes, doubled inside). */
+export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+/** Quotes a `schema.table` name part by part. */
+export const quoteTable = (table: string): string => table.split('.').map(quoteIdentifier).join('.');
+
+/** Wraps a job's query so that only one SELECT (or WITH … SELECT) can run. */
+export const asSubquery = (query: string): string =>
+  `SELECT * FROM (${query.trim().replace(/;\s*$/, '')}\n) AS slipway_source`;
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** An integer as a number while it is exact, as a bigint beyond. */
+export const integerValue = (value: bigint): number | bigint =>
+  value <= SAFE && value >= -SAFE ? Number(value) : value;
+
+/** The type two columns can share when a table already exists: identical, or the same family. */
+export function sameFamily(a: ColumnType, b: ColumnType): boolean {
+  if (a === b) return true;
+  const family = (t: ColumnType) =>
+    t === 'timestamp' || t === 'timestamptz' ? 'time' : t === 'json' ? 'text' : t;
+  return family(a) === family(b);
+}

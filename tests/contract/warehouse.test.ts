@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
+import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
+import type { Column, RowBatch, Warehouse } from '../../src/jobs/warehouse/warehouse.js';
+import { freshDatabase } from '../helpers/postgres.js';
+
+/**
+ * The Warehouse contract, run against every implementation on a real backend: a DuckDB file, and a
+ * database on the real PostgreSQL server the test run starts (tests/helpers/postgres-global.ts).
+ */
+const BACKENDS: {
+  name: string;
+  open: () => Promise<{ warehouse: Warehouse; cleanup: () => Promise<void> }>;
+}[] = [
+  {
+    name: 'duckdb file',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'slipway-warehouse-'));
+      return {
+        warehouse: new DuckDbWarehouse(join(dir, 'warehouse.duckdb')),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const database = await freshDatabase();
+      return { warehouse: new PostgresWarehouse(database.url), cleanup: database.drop };
+    },
+  },
+];
+
+const COLUMNS: Column[] = [
+  { name: 'id', type: 'bigint' },
+  { name: 'flag', type: 'boolean' },
+  { name: 'score', type: 'double' },
+  { name: 'name', type: 'text' },
+  { name: 'day', type: 'date' },
+  { name: 'at', type: 'timestamptz' },
+];
+
+const batch = (rows: unknown[][], columns: Column[] = COLUMNS): RowBatch => ({
+  columns,
+  values: columns.map((_, c) => rows.map((row) => row[c])),
+  rowCount: rows.length,
+});
+
+const ROWS = [
+  [1, true, 0.5, 'Adélie "quoted"', '2001-01-01', new Date('2001-01-01T10:00:00.123Z')],
+  [2, false, -1.25, "o'brien", '2001-01-01', new Date('2001-01-01T11:00:00Z')],
+  [3, null, null, null, '2001-01-02', null],
+  [2 ** 53 + 1, true, 1e300, '', '2001-01-02', new Date('2001-01-02T00:00:00Z')],
+];
+
+async function readAll(warehouse: Warehouse, query: string, batchRows = 100) {
+  const cursor = await warehouse.read(query, batchRows);
+  const sizes: number[] = [];
+  const rows: unknown[][] = [];
+  for await (const b of cursor.batches()) {
+    sizes.push(b.rowCount);
+    for (let r = 0; r < b.rowCount; r += 1) rows.push(b.values.map((column) => column[r]));
+  }
+  return { columns: cursor.columns, sizes, rows };
+}
+
+async function write(
+  warehouse: Warehouse,
+  table: string,
+  rows: unknown[][],
+  options: Partial<{ mode: 'append' | 'replace' | 'replace_partition'; day: string }> = {},
+) {
+  const sink = await warehouse.openSink({
+    tables: [{ table, columns: COLUMNS }],
+    mode: options.mode ?? 'append',
+    ...(options.day ? { partition: { column: 'day', value: options.day } } : {}),
+  });
+  await sink.write(0, batch(rows));
+  return sink.commit();
+}
+
+for (const backend of BACKENDS) {
+  describe(`Warehouse contract: ${backend.name}`, () => {
+    let warehouse: Warehouse;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ warehouse, cleanup } = await backend.open());
+    });
+    afterEach(async () => {
+      await warehouse.close();
+      await cleanup();
+    });
+
+    it('round-trips every column type, nulls included, and reads in batches of the size asked', async () => {
+      expect(await write(warehouse, 'scores', ROWS)).toEqual([4]);
+      const read = await readAll(warehouse, 'SELECT * FROM scores ORDER BY id', 3);
+      expect(read.columns).toEqual(COLUMNS);
+      expect(read.sizes).toEqual([3, 1]);
+      expect(read.rows).toEqual(
+        ROWS.map((row) => row.map((v, i) => (i === 0 ? (v === 2 ** 53 + 1 ? BigInt(v as number) : v) : v))),
+      );
+    });
+
+    it('reads the columns of an empty result and yields no batch', async () => {
+      await write(warehouse, 'scores', ROWS);
+      const read = await readAll(warehouse, 'SELECT id, name FROM scores WHERE id < 0');
+      expect(read.columns.map((c) => c.name)).toEqual(['id', 'name']);
+      expect(read.sizes).toEqual([]);
+    });
+
+    it('runs one SELECT only: a second statement or a bad query is the job’s error, and changes nothing', async () => {
+      await write(warehouse, 'scores', ROWS);
+      await expect(warehouse.read('SELECT 1; DROP TABLE scores', 10)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(warehouse.read('SELECT * FROM no_such_table', 10)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);
+    });
+
+    it('shows staged rows only after the commit, and nothing after an abort', async () => {
+      await write(warehouse, 'scores', ROWS.slice(0, 1));
+      const sink = await warehouse.openSink({
+        tables: [{ table: 'scores', columns: COLUMNS }],
+        mode: 'append',
+      });
+      await sink.write(0, batch(ROWS.slice(1)));
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(1);
+      await sink.abort();
+      await sink.abort();
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(1);
+      expect(await write(warehouse, 'scores', ROWS.slice(1))).toEqual([3]);
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);
+    });
+
+    it('replaces one partition and leaves the others: a re-run leaves exactly one copy', async () => {
+      await write(warehouse, 'scores', ROWS);
+      const day1 = ROWS.slice(0, 2).map((row) => [...row.slice(0, 3), 'again', ...row.slice(4)]);
+      await write(warehouse, 'scores', day1, { mode: 'replace_partition', day: '2001-01-01' });
+      await write(warehouse, 'scores', day1, { mode: 'replace_partition', day: '2001-01-01' });
+      const rows = (await readAll(warehouse, 'SELECT name, day FROM scores ORDER BY day, id')).rows;
+      expect(rows).toEqual([
+        ['again', '2001-01-01'],
+        ['again', '2001-01-01'],
+        [null, '2001-01-02'],
+        ['', '2001-01-02'],
+      ]);
+    });
+
+    it('replace recreates the table with the columns of the run', async () => {
+      await write(warehouse, 'scores', ROWS);
+      const columns: Column[] = [{ name: 'other', type: 'text' }];
+      const sink = await warehouse.openSink({ tables: [{ table: 'scores', columns }], mode: 'replace' });
+      await sink.write(0, batch([['x']], columns));
+      await sink.commit();
+      expect(await warehouse.describeTable('scores')).toEqual(columns);
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toEqual([['x']]);
+    });
+
+    it('refuses, before staging anything, a table that lacks a column the run writes', async () => {
+      await write(warehouse, 'scores', ROWS);
+      const columns: Column[] = [...COLUMNS, { name: 'extra', type: 'double' }];
+      await expect(
+        warehouse.openSink({ tables: [{ table: 'scores', columns }], mode: 'append' }),
+      ).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { problems: ['no column "extra" (double)'] },
+      });
+      await expect(
+        warehouse.openSink({ tables: [{ table: 'bad-name; drop', columns }], mode: 'append' }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    });
+
+    it('commits several tables in one transaction', async () => {
+      const errorColumns: Column[] = [{ name: 'reason', type: 'text' }];
+      const sink = await warehouse.openSink({
+        tables: [
+          { table: 'scores', columns: COLUMNS },
+          { table: 'scores_errors', columns: errorColumns },
+        ],
+        mode: 'append',
+      });
+      await sink.write(0, batch(ROWS));
+      await sink.write(1, batch([['bad row']], errorColumns));
+      expect(await sink.commit()).toEqual([4, 1]);
+      expect((await readAll(warehouse, 'SELECT * FROM scores_errors')).rows).toEqual([['bad row']]);
+    });
+  });
+}
