@@ -4,8 +4,12 @@ import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import { SYSTEM_CONTEXT } from './domain/roles.js';
 import { SlipwayError } from './errors/index.js';
 import { buildHttpServer } from './http/server.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { JobService } from './jobs/job-service.js';
+import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
 import { RegistryService } from './registry/registry-service.js';
 import { storesForUri } from './registry/store-for-uri.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
@@ -22,6 +26,7 @@ export interface App {
   readonly dataPlane: DataPlane;
   readonly deployments: DeploymentService;
   readonly tokens: TokenService;
+  readonly jobs: JobService;
   readonly logger: Logger;
   /** The URL the server listens on, once `listen` has resolved. */
   url(): string;
@@ -50,7 +55,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
-  const { registry: store, deployments: deploymentStore } = storesForUri(config.registryUri);
+  const { registry: store, deployments: deploymentStore, jobs: jobStore } = storesForUri(config.registryUri);
   await store.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
@@ -101,6 +106,23 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   });
   const tokens = new TokenService(deploymentStore);
+  const jobs = new JobService({
+    store: jobStore,
+    audit: deploymentStore,
+    runner: new JobRunner({
+      registry: store,
+      revisions: deploymentStore,
+      host,
+      warehouse: (reference) => warehouseFor(reference, config.warehouses, config.dataDir),
+      concurrency: config.inferenceWorkers,
+      logger,
+    }),
+    warehouses: config.warehouses,
+    leaseMs: config.jobLeaseMs,
+    logger,
+  });
+  // Batch jobs run on the control server (all-in-one); its first HTTP process schedules them.
+  const scheduler = config.environment === null && leader;
   const registry = new RegistryService({
     store,
     artifacts,
@@ -120,11 +142,21 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
 
   let ready = false;
   const http = await buildHttpServer(
-    { config, registry, dataPlane, deployments, tokens, version: SLIPWAY_VERSION, isReady: () => ready },
+    {
+      config,
+      registry,
+      dataPlane,
+      deployments,
+      tokens,
+      jobs,
+      version: SLIPWAY_VERSION,
+      isReady: () => ready,
+    },
     logger,
   );
   let address = '';
   const close = async () => {
+    await jobs.stop();
     deployments.stop();
     dataPlane.stop();
     await http.close();
@@ -139,6 +171,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     dataPlane,
     deployments,
     tokens,
+    jobs,
     logger,
     url: () => address,
     async listen() {
@@ -163,6 +196,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       void dataPlane
         .start()
         .then(() => (leader ? deployments.start() : undefined))
+        .then(async () => {
+          if (!scheduler) return;
+          await jobs.declare(config.jobs, SYSTEM_CONTEXT);
+          jobs.start();
+        })
         .catch((error: unknown) => logger.error({ err: error }, 'could not start serving deployments'))
         .finally(() => {
           ready = true;

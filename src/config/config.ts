@@ -6,6 +6,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
+import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
@@ -44,6 +45,12 @@ export interface Config {
   readonly analysisIntervalMs: number;
   /** Dynamic batching of a model: slipway.yaml `models.<name>.batching`, else the defaults. */
   readonly batching: (model: string) => BatchPolicy;
+  /** Named warehouses from slipway.yaml `warehouses:` (name -> URI, `${VAR}` expanded). */
+  readonly warehouses: Readonly<Record<string, string>>;
+  /** Jobs declared in slipway.yaml `jobs:`; the control server creates or updates them at start. */
+  readonly jobs: readonly JobSpec[];
+  /** How long a batch run's lease lasts without renewal. */
+  readonly jobLeaseMs: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -96,6 +103,8 @@ export function compileConfig(
     maxQueueDelayMs: number('SLIPWAY_BATCH_DELAY_MS', raw('SLIPWAY_BATCH_DELAY_MS'), 0, 1000),
   };
   const perModel = compileModels(document.models, configFile, defaultBatching);
+  const warehouses = compileWarehouses(document.warehouses, configFile, env);
+  const jobs = compileJobs(document.jobs, configFile);
   const environment = raw('SLIPWAY_ENV') ?? null;
   if (environment !== null && !environments.some((e) => e.name === environment)) {
     throw invalid(
@@ -137,7 +146,86 @@ export function compileConfig(
       3_600_000,
     ),
     batching: (model) => perModel.get(model) ?? defaultBatching,
+    warehouses,
+    jobs,
+    jobLeaseMs: integer('SLIPWAY_JOB_LEASE_MS', raw('SLIPWAY_JOB_LEASE_MS'), 100, 3_600_000),
   };
+}
+
+const WarehousesSchema = Type.Record(
+  Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
+  Type.String({ pattern: '^(duckdb:|postgres://|postgresql://)', maxLength: 2000 }),
+);
+const checkWarehouses = TypeCompiler.Compile(WarehousesSchema);
+
+/**
+ * The `warehouses:` section: names for warehouse URIs, so jobs never carry credentials. `${VAR}` in a
+ * URI is replaced by that environment variable (e.g. `postgres://scorer:${PGPASSWORD}@db/warehouse`).
+ */
+function compileWarehouses(value: unknown, source: string, env: NodeJS.ProcessEnv): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  const first = checkWarehouses.Errors(value).First();
+  if (first) {
+    const field = `warehouses${first.path.replaceAll('/', '.')}`;
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      `${source}: ${field}: ${first.message}; expected a name (lowercase letters, digits, - and _) mapped to a duckdb: or postgres:// URI.`,
+      { field },
+    );
+  }
+  const named: Record<string, string> = {};
+  for (const [name, uri] of Object.entries(value as Static<typeof WarehousesSchema>)) {
+    if (name === 'default') {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `${source}: warehouses.default is the built-in DuckDB warehouse; choose another name.`,
+        {
+          field: 'warehouses.default',
+        },
+      );
+    }
+    named[name] = uri.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, variable: string) => {
+      const found = env[variable];
+      if (found === undefined) {
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `${source}: warehouses.${name} uses \${${variable}}, which is not set.`,
+          {
+            field: `warehouses.${name}`,
+          },
+        );
+      }
+      return encodeURIComponent(found);
+    });
+  }
+  return named;
+}
+
+const checkJobs = TypeCompiler.Compile(Type.Array(JobSpecSchema));
+
+/** The `jobs:` section: a list of job specs, each checked as the API checks it. */
+function compileJobs(value: unknown, source: string): JobSpec[] {
+  if (value === undefined || value === null) return [];
+  const first = checkJobs.Errors(value).First();
+  if (first) {
+    const field = `jobs${first.path.replaceAll('/', '.')}`;
+    throw new SlipwayError('INVALID_ARGUMENT', `${source}: ${field}: ${first.message}.`, { field });
+  }
+  const specs = value as JobSpec[];
+  specs.forEach((spec, i) => {
+    try {
+      compileJob(spec, 'slipway', 'config');
+    } catch (error) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `${source}: jobs.${i} (${spec.name}): ${(error as Error).message}`,
+        {
+          field: `jobs.${i}`,
+        },
+      );
+    }
+  });
+  return specs;
 }
 
 const ModelsSchema = Type.Record(
@@ -178,7 +266,9 @@ function compileModels(value: unknown, source: string, defaults: BatchPolicy): M
 }
 
 /** slipway.yaml's sections, or none when the file is absent. */
-function loadYaml(path: string): { environments?: unknown; models?: unknown } {
+type YamlSections = { environments?: unknown; models?: unknown; warehouses?: unknown; jobs?: unknown };
+
+function loadYaml(path: string): YamlSections {
   if (!existsSync(path)) return {};
   let document: unknown;
   try {
@@ -192,13 +282,13 @@ function loadYaml(path: string): { environments?: unknown; models?: unknown } {
   if (typeof document !== 'object' || Array.isArray(document)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${path} must be a mapping with \`environments:\` and/or \`models:\`.`,
+      `${path} must be a mapping with some of \`environments:\`, \`models:\`, \`warehouses:\` and \`jobs:\`.`,
       {
         variable: 'SLIPWAY_CONFIG_FILE',
       },
     );
   }
-  return document as { environments?: unknown; models?: unknown };
+  return document as YamlSections;
 }
 
 function integer(name: VariableName, value: string | undefined, min: number, max: number): number {

@@ -89,6 +89,11 @@ export const VARIABLES = {
     default: '1000',
     describe: 'How often a canary rollout checks its error rate and p99 latency against the limits.',
   },
+  SLIPWAY_JOB_LEASE_MS: {
+    default: '30000',
+    describe:
+      'How long a batch run holds its job without renewing; a run whose server died is failed (and retried) after this.',
+  },
   SLIPWAY_TOKEN: {
     default: undefined,
     describe: 'API token the CLI sends (`--token` overrides it).',

@@ -9,6 +9,7 @@ import { DOCS, installAuth } from './auth.js';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { installErrorHandling } from './error-handler.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
+import { controlJobRoutes } from './routes/control-jobs.js';
 import { controlModelRoutes } from './routes/control-models.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceV1Routes } from './routes/inference-v1.js';
@@ -89,6 +90,7 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   await app.register(async (scope) => inferenceV1Routes(scope, services), { prefix: '/envs/:env' });
   await app.register(async (scope) => controlModelRoutes(scope, services));
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
+  await app.register(async (scope) => controlJobRoutes(scope, services));
   return app;
 }
 

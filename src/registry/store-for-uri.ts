@@ -5,6 +5,8 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
 import { SqlDeploymentStore } from '../deployments/sql/sql-deployment-store.js';
 import { SlipwayError } from '../errors/index.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { SqlJobStore } from '../jobs/sql/sql-job-store.js';
 import type { RegistryStore } from './registry-store.js';
 import type { RegistryTables } from './sql/schema.js';
 import { SqlRegistryStore } from './sql/sql-registry-store.js';
@@ -14,12 +16,13 @@ export const REGISTRY_SCHEMES = ['sqlite:'] as const;
 
 /**
  * The stores that live in the registry database: the registry itself, and deployment state
- * (revisions, promotions, audit trail, tokens). `registry.migrate()` migrates both; `registry.close()`
+ * (revisions, promotions, audit trail, tokens) and batch jobs (jobs, runs, leases). `registry.migrate()` migrates both; `registry.close()`
  * closes the database.
  */
 export interface Stores {
   readonly registry: RegistryStore;
   readonly deployments: DeploymentStore;
+  readonly jobs: JobStore;
 }
 
 /**
@@ -58,5 +61,6 @@ function openSqlite(path: string): Stores {
   return {
     registry: new SqlRegistryStore({ db, immediateTransactions: true }),
     deployments: new SqlDeploymentStore(db, true),
+    jobs: new SqlJobStore(db, true),
   };
 }

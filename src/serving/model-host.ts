@@ -54,6 +54,8 @@ export interface ModelHostOptions {
 export class ModelHost {
   private readonly entries = new Map<string, Entry>();
   private readonly pinned = new Set<string>();
+  /** Models a batch run is using, with how many runs use each; never evicted while held. */
+  private readonly held = new Map<string, number>();
 
   constructor(private readonly options: ModelHostOptions) {}
 
@@ -131,10 +133,23 @@ export class ModelHost {
     for (const sha of shas) this.pinned.add(sha);
   }
 
+  /** Keeps a model loaded until the returned function is called (a batch run holds its model). */
+  hold(sha256: string): () => void {
+    this.held.set(sha256, (this.held.get(sha256) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(sha256) ?? 1) - 1;
+      if (left > 0) this.held.set(sha256, left);
+      else this.held.delete(sha256);
+    };
+  }
+
   /** Unloads the least recently used unpinned models beyond the configured maximum. */
   async evict(): Promise<void> {
     const candidates = [...this.entries]
-      .filter(([sha, entry]) => !this.pinned.has(sha) && entry.state !== 'LOADING')
+      .filter(([sha, entry]) => !this.pinned.has(sha) && !this.held.has(sha) && entry.state !== 'LOADING')
       .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     let excess = this.entries.size - this.options.maxLoaded;
     for (const [sha, entry] of candidates) {

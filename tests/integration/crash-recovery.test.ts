@@ -1,41 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXAMPLE, ROOT, uploadForm } from '../helpers/server.js';
-
-const CLI = join(ROOT, 'src/cli/bin.ts');
-
-/** Starts `slipway serve` as its own process (so it can be killed with SIGKILL) and returns its URL. */
-async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', CLI, '--json', 'serve', '--port', '0', '--data-dir', dataDir],
-    {
-      cwd: ROOT,
-      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', SLIPWAY_AUTH: 'off' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let stdout = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /"url": "([^"]+)"/.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return { child, url };
-}
-
-const killed = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+import { killed, serveProcess as serve } from '../helpers/serve-process.js';
+import { EXAMPLE, uploadForm } from '../helpers/server.js';
 
 describe('a server killed in the middle of an upload', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-crash-'));

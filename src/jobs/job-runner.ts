@@ -1,0 +1,441 @@
+import type { Logger } from 'pino';
+import type { DeploymentStore } from '../deployments/deployment-store.js';
+import type { ModelVersion } from '../domain/model.js';
+import type { TensorSpec } from '../domain/signature.js';
+import { SlipwayError } from '../errors/index.js';
+import type { RegistryStore } from '../registry/registry-store.js';
+import type { NamedTensors, Tensor } from '../runtime/tensor.js';
+import type { ModelHost } from '../serving/model-host.js';
+import { describeReference, type Job, type JobRun, parseModelReference, renderQuery } from './job.js';
+import { RowEncoder, type RowError } from './row-encoder.js';
+import {
+  type Column,
+  type ColumnType,
+  integerValue,
+  type RowBatch,
+  type Sink,
+  type Warehouse,
+} from './warehouse/warehouse.js';
+
+/** Columns every output row carries, after the source's columns and the model's outputs. */
+export const METADATA_COLUMNS: readonly Column[] = [
+  { name: 'prediction_timestamp', type: 'timestamptz' },
+  { name: 'model_name', type: 'text' },
+  { name: 'model_version', type: 'bigint' },
+  { name: 'environment', type: 'text' },
+  { name: 'job_run_id', type: 'text' },
+  { name: 'logical_date', type: 'date' },
+];
+
+/** The errors table: one row per source row that could not be scored, with the reason. */
+export const ERROR_COLUMNS: readonly Column[] = [
+  { name: 'job_run_id', type: 'text' },
+  { name: 'logical_date', type: 'date' },
+  { name: 'row_number', type: 'bigint' },
+  { name: 'error_code', type: 'text' },
+  { name: 'error_message', type: 'text' },
+  { name: 'row', type: 'json' },
+];
+
+export interface RunProgress {
+  readonly rowsRead: number;
+  readonly rowsWritten: number;
+  readonly rowsFailed: number;
+}
+
+export interface RunOutcome extends RunProgress {
+  readonly version: ModelVersion;
+}
+
+export interface RunContext {
+  readonly job: Job;
+  readonly run: JobRun;
+  readonly signal: AbortSignal;
+  /** Called after every batch written, with the totals so far. */
+  readonly progress: (progress: RunProgress) => void;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Called once the model reference is resolved, before any row is read. */
+  readonly resolved: (version: ModelVersion) => void;
+  readonly expected: (rows: number) => void;
+}
+
+export interface JobRunnerOptions {
+  readonly registry: RegistryStore;
+  readonly revisions: DeploymentStore;
+  readonly host: ModelHost;
+  readonly warehouse: (reference: string) => Warehouse;
+  /** Inference calls in flight at once: one per inference worker keeps them all busy. */
+  readonly concurrency: number;
+  readonly logger: Logger;
+}
+
+/** Why a run stopped before publishing: `cancelled` is not a failure and is never retried. */
+export class RunCancelled extends Error {
+  constructor() {
+    super('the run was cancelled');
+  }
+}
+
+/**
+ * Executes one run: resolve the model, stream the source query through the model with the same
+ * inference workers that serve online traffic, and publish predictions and rejected rows in one
+ * transaction. Reading, inference and writing overlap: while one batch is written, the next ones are
+ * being scored and read, and at most `concurrency + 1` batches are held at once, so memory is bounded
+ * by the batch size, not the source.
+ */
+export class JobRunner {
+  constructor(private readonly options: JobRunnerOptions) {}
+
+  async execute(context: RunContext): Promise<RunOutcome> {
+    const { job, run, signal, log } = context;
+    const version = await this.resolve(job);
+    context.resolved(version);
+    log(
+      'info',
+      `model ${job.model}${job.environment ? ` (${job.environment})` : ''} resolved to ${version.model}/${version.version}`,
+    );
+    const { host } = this.options;
+    await host.load(version);
+    const release = host.hold(version.sha256);
+    const source = this.options.warehouse(job.source.warehouse);
+    const target =
+      job.sink.warehouse === job.source.warehouse ? source : this.options.warehouse(job.sink.warehouse);
+    let sink: Sink | undefined;
+    try {
+      const query = renderQuery(job.source.query, run.logicalDate);
+      const cursor = await source.read(query, job.batchRows);
+      signal.addEventListener('abort', () => void cursor.close(), { once: true });
+      const encoder = new RowEncoder(version.signature, version.inputPolicies, cursor.columns, job.inputs);
+      const outputs = outputColumns(version.signature.outputs);
+      const columns = [...cursor.columns, ...outputs.flatMap((o) => o.columns), ...METADATA_COLUMNS];
+      assertDistinct(columns, cursor.columns);
+      void source
+        .query(`SELECT count(*) AS n FROM (${query.trim().replace(/;\s*$/, '')}) AS counted`)
+        .then((rows) => context.expected(Number(rows[0]?.n ?? 0)))
+        .catch(() => undefined);
+      sink = await target.openSink({
+        tables: [
+          { table: job.sink.table, columns },
+          { table: job.sink.errorsTable, columns: ERROR_COLUMNS },
+        ],
+        mode: job.writeMode,
+        partition: { column: 'logical_date', value: run.logicalDate },
+      });
+      log('info', `reading ${job.source.warehouse}; writing ${job.sink.table} (${job.writeMode})`);
+
+      const metadata = {
+        model: version.model,
+        version: version.version,
+        environment: job.environment,
+        run: run.id,
+        date: run.logicalDate,
+      };
+      const totals = { rowsRead: 0, rowsWritten: 0, rowsFailed: 0 };
+      const inFlight: Promise<Scored>[] = [];
+      const drain = async () => {
+        const scored = await inFlight.shift()!;
+        if (scored.predictions.rowCount > 0) await sink!.write(0, scored.predictions);
+        if (scored.errors.rowCount > 0) await sink!.write(1, scored.errors);
+        totals.rowsWritten += scored.predictions.rowCount;
+        totals.rowsFailed += scored.errors.rowCount;
+        context.progress({ ...totals });
+      };
+      for await (const batch of cursor.batches()) {
+        if (signal.aborted) break;
+        const offset = totals.rowsRead;
+        totals.rowsRead += batch.rowCount;
+        const scoring = this.score(batch, offset, encoder, version, outputs, columns, metadata);
+        // A rejection is collected by `drain`; until then it must not count as unhandled.
+        scoring.catch(() => undefined);
+        inFlight.push(scoring);
+        if (inFlight.length > this.options.concurrency) await drain();
+      }
+      if (signal.aborted) {
+        await Promise.allSettled(inFlight);
+        throw new RunCancelled();
+      }
+      while (inFlight.length > 0) await drain();
+
+      const share = totals.rowsRead === 0 ? 0 : totals.rowsFailed / totals.rowsRead;
+      if (share > job.maxErrorRate) {
+        throw new SlipwayError(
+          'FAILED_PRECONDITION',
+          `${totals.rowsFailed} of ${totals.rowsRead} rows (${(share * 100).toFixed(2)}%) could not be scored, more than max_error_rate ${(job.maxErrorRate * 100).toFixed(2)}%; nothing was published. The run log lists the first reasons.`,
+          { rows_failed: totals.rowsFailed, rows_read: totals.rowsRead },
+        );
+      }
+      if (signal.aborted) throw new RunCancelled();
+      await sink.commit();
+      sink = undefined;
+      log(
+        'info',
+        `published ${totals.rowsWritten} rows to ${job.sink.table}${totals.rowsFailed > 0 ? ` and ${totals.rowsFailed} rejected rows to ${job.sink.errorsTable}` : ''}`,
+      );
+      return { ...totals, version };
+    } finally {
+      await sink?.abort();
+      release();
+      await source.close();
+      if (target !== source) await target.close();
+    }
+  }
+
+  /** The version a job's model reference names right now. */
+  async resolve(job: Job): Promise<ModelVersion> {
+    const { registry, revisions } = this.options;
+    const reference = parseModelReference(job.model, job.environment);
+    let number: number;
+    if (reference.kind === 'version') number = reference.version;
+    else if (reference.kind === 'alias')
+      number = await registry.resolveAlias(reference.model, reference.alias);
+    else {
+      const revision = await revisions.currentRevision(reference.model, reference.environment);
+      if (!revision) {
+        throw new SlipwayError(
+          'NOT_DEPLOYED',
+          `${reference.model} is not deployed in ${reference.environment}, so the job has no version to score with.`,
+          { model: reference.model, environment: reference.environment },
+        );
+      }
+      // During a canary the batch follows the version taking most of the traffic: the stable one.
+      number = [...revision.traffic].sort((a, b) => b.percent - a.percent || a.version - b.version)[0]!
+        .version;
+    }
+    const version = await registry.getVersion(reference.model, number);
+    if (version.status !== 'READY') {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `${describeReference(reference)} is version ${number}, which is ${version.status}, not READY.`,
+        { model: reference.model, version: number },
+      );
+    }
+    return version;
+  }
+
+  private async score(
+    batch: RowBatch,
+    offset: number,
+    encoder: RowEncoder,
+    version: ModelVersion,
+    outputs: readonly OutputColumns[],
+    columns: readonly Column[],
+    metadata: Metadata,
+  ): Promise<Scored> {
+    const encoded = encoder.encode(batch);
+    const rejected: RowError[] = [...encoded.errors];
+    let rows = encoded.rows;
+    let results: NamedTensors | null = null;
+    if (rows.length > 0) {
+      const scored = await this.infer(version, encoded.tensors, outputs, rows);
+      rows = scored.rows;
+      results = scored.results;
+      rejected.push(...scored.errors);
+    }
+    const predictions = assemble(batch, rows, results, outputs, columns, metadata);
+    return { predictions, errors: errorRows(batch, offset, rejected, metadata) };
+  }
+
+  /**
+   * Runs the model on a batch. If the whole batch fails inside the model, halves are retried until the
+   * rows that fail are found, so one bad row costs only itself (log2 of the batch size extra calls).
+   */
+  private async infer(
+    version: ModelVersion,
+    tensors: NamedTensors,
+    outputs: readonly OutputColumns[],
+    rows: readonly number[],
+  ): Promise<{ rows: number[]; results: NamedTensors | null; errors: RowError[] }> {
+    const names = outputs.map((o) => o.spec.name);
+    try {
+      const results = await this.options.host.infer(version.sha256, tensors, names);
+      return { rows: [...rows], results, errors: [] };
+    } catch (error) {
+      if (!(error instanceof SlipwayError) || error.code !== 'INFERENCE_FAILED') throw error;
+      if (rows.length === 1)
+        return {
+          rows: [],
+          results: null,
+          errors: [{ row: rows[0]!, code: error.code, message: error.message }],
+        };
+      const half = Math.ceil(rows.length / 2);
+      const left = await this.infer(version, slice(tensors, 0, half), outputs, rows.slice(0, half));
+      const right = await this.infer(version, slice(tensors, half, rows.length), outputs, rows.slice(half));
+      return {
+        rows: [...left.rows, ...right.rows],
+        results: concat([left.results, right.results], names),
+        errors: [...left.errors, ...right.errors],
+      };
+    }
+  }
+}
+
+interface Metadata {
+  readonly model: string;
+  readonly version: number;
+  readonly environment: string | null;
+  readonly run: string;
+  readonly date: string;
+}
+
+interface Scored {
+  readonly predictions: RowBatch;
+  readonly errors: RowBatch;
+}
+
+/** The columns one model output becomes: itself when it has one value per row, `name_0…` otherwise. */
+interface OutputColumns {
+  readonly spec: TensorSpec;
+  readonly width: number;
+  readonly columns: readonly Column[];
+}
+
+const COLUMN_TYPE: Readonly<Record<string, ColumnType>> = {
+  BOOL: 'boolean',
+  BYTES: 'text',
+  FP32: 'double',
+  FP64: 'double',
+};
+
+function outputColumns(outputs: readonly TensorSpec[]): OutputColumns[] {
+  return outputs.map((spec) => {
+    const rest = spec.shape.slice(1);
+    if (rest.some((d) => d < 0)) {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `Model output "${spec.name}" has shape [${spec.shape.join(', ')}]; a batch job needs a fixed number of values per row to give each its column.`,
+        { output: spec.name },
+      );
+    }
+    const width = rest.reduce((a, b) => a * b, 1);
+    const type = COLUMN_TYPE[spec.datatype] ?? 'bigint';
+    const columns =
+      width === 1
+        ? [{ name: spec.name, type }]
+        : Array.from({ length: width }, (_, i) => ({ name: `${spec.name}_${i}`, type }));
+    return { spec, width, columns };
+  });
+}
+
+function assertDistinct(columns: readonly Column[], source: readonly Column[]): void {
+  const seen = new Set<string>();
+  for (const column of columns) {
+    if (seen.has(column.name)) {
+      const fromSource = source.some((c) => c.name === column.name);
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        fromSource
+          ? `The source query returns a column "${column.name}", which the job adds itself (a model output or ${METADATA_COLUMNS.map((c) => c.name).join(', ')}); rename it in the query.`
+          : `Column "${column.name}" appears twice in the output.`,
+        { column: column.name },
+      );
+    }
+    seen.add(column.name);
+  }
+}
+
+function assemble(
+  batch: RowBatch,
+  rows: readonly number[],
+  results: NamedTensors | null,
+  outputs: readonly OutputColumns[],
+  columns: readonly Column[],
+  metadata: Metadata,
+): RowBatch {
+  const all = rows.length === batch.rowCount;
+  const values: unknown[][] = batch.values.map((column) =>
+    all ? (column as unknown[]) : rows.map((r) => column[r]),
+  );
+  for (const output of outputs) {
+    const tensor = results?.[output.spec.name];
+    for (let k = 0; k < output.width; k += 1) {
+      const column = new Array<unknown>(rows.length);
+      for (let i = 0; i < rows.length; i += 1) column[i] = readValue(tensor!, i * output.width + k);
+      values.push(column);
+    }
+  }
+  const constant = (value: unknown) => new Array<unknown>(rows.length).fill(value);
+  values.push(
+    constant(new Date()),
+    constant(metadata.model),
+    constant(metadata.version),
+    constant(metadata.environment),
+    constant(metadata.run),
+    constant(metadata.date),
+  );
+  return { columns, values, rowCount: rows.length };
+}
+
+function readValue(tensor: Tensor, index: number): unknown {
+  const value = tensor.data[index];
+  if (typeof value === 'bigint') return integerValue(value);
+  if (tensor.datatype === 'BOOL') return value === 1;
+  return value;
+}
+
+function errorRows(
+  batch: RowBatch,
+  offset: number,
+  errors: readonly RowError[],
+  metadata: Metadata,
+): RowBatch {
+  const sorted = [...errors].sort((a, b) => a.row - b.row);
+  const row = (r: number) =>
+    JSON.stringify(Object.fromEntries(batch.columns.map((c, i) => [c.name, jsonSafe(batch.values[i]![r])])));
+  return {
+    columns: ERROR_COLUMNS,
+    values: [
+      sorted.map(() => metadata.run),
+      sorted.map(() => metadata.date),
+      sorted.map((e) => offset + e.row),
+      sorted.map((e) => e.code),
+      sorted.map((e) => e.message),
+      sorted.map((e) => row(e.row)),
+    ],
+    rowCount: sorted.length,
+  };
+}
+
+const jsonSafe = (value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
+
+function slice(tensors: NamedTensors, start: number, end: number): NamedTensors {
+  const out: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(tensors)) {
+    const width = tensor.shape.slice(1).reduce((a, b) => a * b, 1);
+    out[name] = {
+      ...tensor,
+      shape: [end - start, ...tensor.shape.slice(1)],
+      data: tensor.data.slice(start * width, end * width),
+    };
+  }
+  return out;
+}
+
+function concat(parts: readonly (NamedTensors | null)[], names: readonly string[]): NamedTensors | null {
+  const present = parts.filter((p): p is NamedTensors => p !== null);
+  if (present.length === 0) return null;
+  if (present.length === 1) return present[0]!;
+  const out: Record<string, Tensor> = {};
+  for (const name of names) {
+    const tensors = present.map((p) => p[name]!);
+    const rows = tensors.reduce((n, t) => n + t.shape[0]!, 0);
+    const first = tensors[0]!;
+    let data: Tensor['data'];
+    if (Array.isArray(first.data)) data = tensors.flatMap((t) => t.data as string[]);
+    else {
+      const length = tensors.reduce((n, t) => n + t.data.length, 0);
+      const merged = new (
+        first.data.constructor as new (
+          length: number,
+        ) => Exclude<Tensor['data'], readonly string[]>
+      )(length);
+      let at = 0;
+      for (const t of tensors) {
+        (merged as Float32Array).set(t.data as Float32Array, at);
+        at += t.data.length;
+      }
+      data = merged;
+    }
+    out[name] = { datatype: first.datatype, shape: [rows, ...first.shape.slice(1)], data };
+  }
+  return out;
+}

@@ -1,0 +1,482 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Cron } from 'croner';
+import type { Logger } from 'pino';
+import type { DeploymentStore } from '../deployments/deployment-store.js';
+import type { RequestContext } from '../domain/roles.js';
+import { SlipwayError } from '../errors/index.js';
+import type { Page } from '../registry/registry-store.js';
+import {
+  assertDate,
+  compileJob,
+  dateIn,
+  FINISHED,
+  type Job,
+  type JobRun,
+  type JobSpec,
+  type RunLogLine,
+  type RunTrigger,
+} from './job.js';
+import type { JobRunner, RunProgress } from './job-runner.js';
+import { RunCancelled } from './job-runner.js';
+import type { JobStore, RunQuery } from './job-store.js';
+import { isWarehouseReference } from './warehouse/warehouse-for-uri.js';
+
+/** Airflow's reprocessing choices for a backfill: which dates that already have runs are run again. */
+export const REPROCESS = ['none', 'failed', 'completed'] as const;
+export type Reprocess = (typeof REPROCESS)[number];
+
+/** Backfills and catch-up never queue more than this many runs at once. */
+export const MAX_QUEUED_DATES = 1000;
+const MAX_RETRY_DELAY_MS = 3_600_000;
+const PROGRESS_EVERY_MS = 1000;
+
+export interface JobServiceOptions {
+  readonly store: JobStore;
+  readonly audit: Pick<DeploymentStore, 'recordAudit'>;
+  readonly runner: JobRunner;
+  /** Warehouse names declared in slipway.yaml (references are checked against them on create). */
+  readonly warehouses: Readonly<Record<string, string>>;
+  /** How long a run's lease lasts without renewal; a dead process's run is failed after this. */
+  readonly leaseMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Jobs and their runs: the API's operations, and the scheduler. Every server process that schedules
+ * (the control server's leader) ticks once a second: it fails runs whose process died, queues runs for
+ * schedule times that have come, and starts the next due run of each job whose lease it can take. The
+ * lease lives in the registry database, so however many replicas tick, one runs a job at a time.
+ */
+export class JobService {
+  private readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly local = new Map<
+    string,
+    { run: JobRun; controller: AbortController; done: Promise<void> }
+  >();
+  private readonly crons = new Map<string, { key: string; cron: Cron }>();
+  private readonly startedAt = new Date();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+
+  constructor(private readonly options: JobServiceOptions) {}
+
+  get store(): JobStore {
+    return this.options.store;
+  }
+
+  // ---- jobs ----------------------------------------------------------------------------------
+
+  /** Creates or replaces a job from its spec; says whether it was created. */
+  async putJob(
+    spec: JobSpec,
+    context: RequestContext,
+    origin: Job['origin'] = 'api',
+  ): Promise<{ job: Job; created: boolean }> {
+    for (const [field, reference] of [
+      ['source.warehouse', spec.source.warehouse],
+      ['sink.warehouse', spec.sink.warehouse],
+    ] as const) {
+      if (reference !== undefined && !isWarehouseReference(reference, this.options.warehouses)) {
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `${field} "${reference.replace(/:[^:@/]*@/, ':***@')}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb: or postgres:// URI.`,
+          { field },
+        );
+      }
+    }
+    const previous = await this.options.store.findJob(spec.name);
+    const stored = compileJob(spec, context.actor.name, origin, previous ?? undefined);
+    const { created } = await this.options.store.putJob(stored);
+    if (
+      !previous ||
+      JSON.stringify({ ...previous, updatedAt: '' }) !== JSON.stringify({ ...stored, updatedAt: '' })
+    ) {
+      await this.audit(context, created ? 'job.create' : 'job.update', stored.name, { origin });
+    }
+    return { job: stored, created };
+  }
+
+  getJob(name: string): Promise<Job> {
+    return this.options.store.getJob(name);
+  }
+
+  listJobs(): Promise<Job[]> {
+    return this.options.store.listJobs();
+  }
+
+  async deleteJob(name: string, context: RequestContext): Promise<void> {
+    await this.options.store.deleteJob(name);
+    this.crons.delete(name);
+    await this.audit(context, 'job.delete', name, {});
+  }
+
+  async setPaused(name: string, paused: boolean, context: RequestContext): Promise<Job> {
+    const job = await this.options.store.getJob(name);
+    const updated: Job = { ...job, paused, updatedAt: new Date().toISOString() };
+    await this.options.store.putJob(updated);
+    await this.audit(context, paused ? 'job.pause' : 'job.resume', name, {});
+    return updated;
+  }
+
+  // ---- runs ----------------------------------------------------------------------------------
+
+  /** Queues a run of one logical date (default: today in the job's time zone). */
+  async trigger(name: string, logicalDate: string | undefined, context: RequestContext): Promise<JobRun> {
+    const job = await this.options.store.getJob(name);
+    const date =
+      logicalDate === undefined ? dateIn(new Date(), job.timezone) : assertDate(logicalDate, 'logical_date');
+    const run = await this.queue(job, date, 'manual', context.actor.name);
+    await this.audit(context, 'job.run', name, { run: run.id, logical_date: date });
+    this.kick();
+    return run;
+  }
+
+  /**
+   * Queues one run per date from `from` to `to` (inclusive), oldest first unless `backwards`. Dates
+   * with a queued or running run are never queued twice; `reprocess` says which dates that already
+   * ran are run again: none, failed ones, or all completed ones.
+   */
+  async backfill(
+    name: string,
+    range: { from: string; to: string; reprocess?: Reprocess; backwards?: boolean },
+    context: RequestContext,
+  ): Promise<{ queued: JobRun[]; skipped: { date: string; reason: string }[] }> {
+    const job = await this.options.store.getJob(name);
+    const from = assertDate(range.from, 'from');
+    const to = assertDate(range.to, 'to');
+    if (from > to)
+      throw new SlipwayError('INVALID_ARGUMENT', `from ${from} is after to ${to}.`, { field: 'from' });
+    const dates: string[] = [];
+    for (
+      let day = new Date(`${from}T00:00:00Z`);
+      day.toISOString().slice(0, 10) <= to;
+      day.setUTCDate(day.getUTCDate() + 1)
+    ) {
+      dates.push(day.toISOString().slice(0, 10));
+      if (dates.length > MAX_QUEUED_DATES) {
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `A backfill covers at most ${MAX_QUEUED_DATES} dates; split the range.`,
+          {
+            field: 'to',
+          },
+        );
+      }
+    }
+    if (range.backwards) dates.reverse();
+    const reprocess = range.reprocess ?? 'none';
+    const latest = await this.options.store.latestRunsByDate(name, from, to);
+    const queued: JobRun[] = [];
+    const skipped: { date: string; reason: string }[] = [];
+    for (const date of dates) {
+      const last = latest.get(date);
+      const reason =
+        last === undefined
+          ? null
+          : !FINISHED.has(last.status)
+            ? `run #${last.seq} is ${last.status}`
+            : reprocess === 'completed' || (reprocess === 'failed' && last.status !== 'succeeded')
+              ? null
+              : `already ${last.status} (reprocess ${reprocess})`;
+      if (reason) skipped.push({ date, reason });
+      else queued.push(await this.queue(job, date, 'backfill', context.actor.name));
+    }
+    await this.audit(context, 'job.backfill', name, {
+      from,
+      to,
+      reprocess,
+      queued: queued.length,
+      skipped: skipped.length,
+    });
+    this.kick();
+    return { queued, skipped };
+  }
+
+  /** Cancels a queued run at once; asks a running one to stop (it stops within a batch). */
+  async cancel(name: string, id: string, context: RequestContext): Promise<JobRun> {
+    const run = await this.options.store.getRun(name, id);
+    if (FINISHED.has(run.status)) {
+      throw new SlipwayError('FAILED_PRECONDITION', `Run #${run.seq} of ${name} is already ${run.status}.`, {
+        run: run.id,
+        status: run.status,
+      });
+    }
+    if (run.status === 'queued') {
+      const now = new Date().toISOString();
+      const done = await this.options.store.updateRun(
+        run.id,
+        { status: 'cancelled', finishedAt: now, error: `cancelled by ${context.actor.name}` },
+        'queued',
+      );
+      if (!done) return this.cancel(name, id, context);
+    } else {
+      await this.options.store.requestCancel(run.id);
+      this.local.get(name)?.controller.abort();
+    }
+    await this.options.store.appendLog(run.id, 'warn', `cancellation requested by ${context.actor.name}`);
+    await this.audit(context, 'job.cancel', name, { run: run.id });
+    return this.options.store.getRun(name, run.id);
+  }
+
+  listRuns(name: string, query?: RunQuery): Promise<Page<JobRun>> {
+    return this.options.store.getJob(name).then(() => this.options.store.listRuns(name, query));
+  }
+
+  getRun(name: string, id: string): Promise<JobRun> {
+    return this.options.store.getRun(name, id);
+  }
+
+  async logs(name: string, id: string, afterSeq?: number): Promise<{ run: JobRun; lines: RunLogLine[] }> {
+    const run = await this.options.store.getRun(name, id);
+    return { run, lines: await this.options.store.listLogs(run.id, afterSeq) };
+  }
+
+  /** Declares the jobs of slipway.yaml: created or updated; jobs made over the API are left alone. */
+  async declare(specs: readonly JobSpec[], context: RequestContext): Promise<void> {
+    for (const spec of specs) await this.putJob(spec, context, 'config');
+  }
+
+  // ---- scheduler -----------------------------------------------------------------------------
+
+  /** Starts ticking; `intervalMs` is how often schedules, orphans and queues are checked. */
+  start(intervalMs = 1000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Stops ticking and cancels runs in progress here (they end as cancelled and can be run again). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const { controller } of this.local.values()) controller.abort();
+    await Promise.allSettled([...this.local.values()].map((l) => l.done));
+    await this.ticking;
+  }
+
+  /** Runs one tick now unless one is in progress. */
+  private kick(): void {
+    if (this.ticking || !this.timer) return;
+    this.ticking = this.tick()
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'job scheduler tick failed'))
+      .finally(() => {
+        this.ticking = null;
+      });
+  }
+
+  /** Exposed for tests: one full pass of the scheduler. */
+  async tick(now = new Date()): Promise<void> {
+    await this.failOrphans(now);
+    for (const job of await this.options.store.listJobs()) {
+      if (!job.paused) await this.queueDue(job, now);
+      if (!this.local.has(job.name)) {
+        const run = await this.options.store.claimNextRun(
+          job.name,
+          this.holder,
+          now.toISOString(),
+          this.options.leaseMs,
+        );
+        if (run) this.execute(job, run);
+      }
+    }
+  }
+
+  /** Runs marked running whose lease expired belong to a process that died: fail them (and retry). */
+  private async failOrphans(now: Date): Promise<void> {
+    for (const run of await this.options.store.orphanedRuns(now.toISOString())) {
+      if (this.local.get(run.job)?.run.id === run.id) continue;
+      const error = 'the server process running it stopped before it finished (its lease expired)';
+      const failed = await this.options.store.updateRun(
+        run.id,
+        { status: 'failed', finishedAt: now.toISOString(), error },
+        'running',
+      );
+      if (!failed) continue;
+      await this.options.store.appendLog(run.id, 'error', error);
+      const job = await this.options.store.findJob(run.job);
+      if (job) await this.retryLater(job, run, now);
+    }
+  }
+
+  /** Queues runs for the schedule times that have come since the job's schedule watermark. */
+  private async queueDue(job: Job, now: Date): Promise<void> {
+    if (job.schedule === null) return;
+    const key = `${job.schedule}|${job.timezone}`;
+    let entry = this.crons.get(job.name);
+    if (entry?.key !== key) {
+      entry = { key, cron: new Cron(job.schedule, { timezone: job.timezone, paused: true }) };
+      this.crons.set(job.name, entry);
+    }
+    const since = [job.scheduleSince, await this.options.store.latestScheduledFor(job.name)];
+    // `none` never replays what was missed while no server ran: only times after this process started.
+    if (job.catchup === 'none') since.push(this.startedAt.toISOString());
+    const watermark = new Date(
+      since
+        .filter((s): s is string => s !== null)
+        .sort()
+        .at(-1)!,
+    );
+    const due: Date[] = [];
+    for (let next = entry.cron.nextRun(watermark); next && next <= now; next = entry.cron.nextRun(next)) {
+      due.push(next);
+      if (due.length > MAX_QUEUED_DATES) due.shift();
+    }
+    const chosen = job.catchup === 'all' ? due : due.slice(-1);
+    for (const at of chosen) {
+      const run = await this.options.store.createRun({
+        job: job.name,
+        logicalDate: dateIn(at, job.timezone),
+        trigger: 'schedule',
+        attempt: 1,
+        scheduledFor: at.toISOString(),
+        notBefore: at.toISOString(),
+        actor: 'slipway',
+      });
+      if (run)
+        await this.options.store.appendLog(
+          run.id,
+          'info',
+          `scheduled for ${at.toISOString()} by "${job.schedule}" (${job.timezone})`,
+        );
+    }
+  }
+
+  private execute(job: Job, run: JobRun): void {
+    const controller = new AbortController();
+    const done = this.supervise(job, run, controller).finally(() => this.local.delete(job.name));
+    this.local.set(job.name, { run, controller, done });
+  }
+
+  private async supervise(job: Job, run: JobRun, controller: AbortController): Promise<void> {
+    const { store, runner, leaseMs, logger } = this.options;
+    const log = (level: RunLogLine['level'], message: string) => {
+      void store
+        .appendLog(run.id, level, message)
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not write a run log line'));
+    };
+    let lost = false;
+    const heartbeat = setInterval(
+      () => {
+        void store
+          .renewLease(job.name, this.holder, new Date().toISOString(), leaseMs)
+          .then(({ held, cancel }) => {
+            if (!held) lost = true;
+            if (!held || cancel) controller.abort();
+          })
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not renew a job lease'));
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
+    let lastProgress = 0;
+    let progress: RunProgress = { rowsRead: 0, rowsWritten: 0, rowsFailed: 0 };
+    const started = Date.now();
+    log(
+      'info',
+      `run #${run.seq} (attempt ${run.attempt}, ${run.trigger}) of ${run.logicalDate} started on ${this.holder}`,
+    );
+    try {
+      const outcome = await runner.execute({
+        job,
+        run,
+        signal: controller.signal,
+        log,
+        resolved: (version) =>
+          void store.updateRun(run.id, { modelName: version.model, modelVersion: version.version }),
+        expected: (rows) => void store.updateRun(run.id, { rowsExpected: rows }).catch(() => undefined),
+        progress: (now) => {
+          progress = now;
+          if (Date.now() - lastProgress < PROGRESS_EVERY_MS) return;
+          lastProgress = Date.now();
+          void store.updateRun(run.id, now).catch(() => undefined);
+        },
+      });
+      const seconds = (Date.now() - started) / 1000;
+      await store.updateRun(run.id, {
+        status: 'succeeded',
+        finishedAt: new Date().toISOString(),
+        rowsRead: outcome.rowsRead,
+        rowsWritten: outcome.rowsWritten,
+        rowsFailed: outcome.rowsFailed,
+      });
+      log(
+        'info',
+        `succeeded in ${seconds.toFixed(1)} s (${Math.round(outcome.rowsRead / Math.max(seconds, 0.001))} rows/s)`,
+      );
+    } catch (error) {
+      const cancelled = error instanceof RunCancelled || (controller.signal.aborted && !lost);
+      const message = cancelled
+        ? lost
+          ? 'the lease was lost to another process'
+          : 'cancelled'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+      await store.updateRun(run.id, {
+        status: cancelled && !lost ? 'cancelled' : 'failed',
+        finishedAt: new Date().toISOString(),
+        error: message,
+        ...progress,
+      });
+      log(cancelled ? 'warn' : 'error', message);
+      if (!(error instanceof SlipwayError) && !cancelled)
+        logger.error({ err: error, job: job.name, run: run.id }, 'job run failed');
+      if (!cancelled || lost) await this.retryLater(job, run, new Date());
+    } finally {
+      clearInterval(heartbeat);
+      await store.releaseLease(job.name, this.holder).catch(() => undefined);
+    }
+  }
+
+  /** Queues the next attempt of a failed run, with exponential backoff, while attempts remain. */
+  private async retryLater(job: Job, run: JobRun, now: Date): Promise<void> {
+    if (run.attempt > job.retries) return;
+    const delayMs = Math.min(job.retryDelaySeconds * 1000 * 2 ** (run.attempt - 1), MAX_RETRY_DELAY_MS);
+    const retry = await this.options.store.createRun({
+      job: job.name,
+      logicalDate: run.logicalDate,
+      trigger: 'retry',
+      attempt: run.attempt + 1,
+      scheduledFor: null,
+      notBefore: new Date(now.getTime() + delayMs).toISOString(),
+      actor: 'slipway',
+    });
+    if (retry) {
+      await this.options.store.appendLog(
+        run.id,
+        'info',
+        `retrying as run #${retry.seq} in ${Math.round(delayMs / 1000)} s (attempt ${retry.attempt} of ${job.retries + 1})`,
+      );
+    }
+  }
+
+  private async queue(job: Job, logicalDate: string, trigger: RunTrigger, actor: string): Promise<JobRun> {
+    const run = await this.options.store.createRun({
+      job: job.name,
+      logicalDate,
+      trigger,
+      attempt: 1,
+      scheduledFor: null,
+      notBefore: new Date().toISOString(),
+      actor,
+    });
+    return run!;
+  }
+
+  private async audit(
+    context: RequestContext,
+    action: string,
+    job: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.options.audit.recordAudit({
+      actor: context.actor.name,
+      action,
+      target: `job:${job}`,
+      result: 'ok',
+      requestId: context.requestId,
+      details,
+    });
+  }
+}
