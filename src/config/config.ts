@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
+import { isWarehouseReference, redactUri } from '../jobs/warehouse/warehouse-for-uri.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
@@ -104,7 +105,7 @@ export function compileConfig(
   };
   const perModel = compileModels(document.models, configFile, defaultBatching);
   const warehouses = compileWarehouses(document.warehouses, configFile, env);
-  const jobs = compileJobs(document.jobs, configFile);
+  const jobs = compileJobs(document.jobs, configFile, warehouses);
   const environment = raw('SLIPWAY_ENV') ?? null;
   if (environment !== null && !environments.some((e) => e.name === environment)) {
     throw invalid(
@@ -195,7 +196,8 @@ function compileWarehouses(value: unknown, source: string, env: NodeJS.ProcessEn
           },
         );
       }
-      return encodeURIComponent(found);
+      // Inside a postgres:// URL a value is encoded (a password may hold `@` or `/`); a DuckDB path is not.
+      return uri.startsWith('duckdb:') ? found : encodeURIComponent(found);
     });
   }
   return named;
@@ -204,7 +206,7 @@ function compileWarehouses(value: unknown, source: string, env: NodeJS.ProcessEn
 const checkJobs = TypeCompiler.Compile(Type.Array(JobSpecSchema));
 
 /** The `jobs:` section: a list of job specs, each checked as the API checks it. */
-function compileJobs(value: unknown, source: string): JobSpec[] {
+function compileJobs(value: unknown, source: string, warehouses: Record<string, string>): JobSpec[] {
   if (value === undefined || value === null) return [];
   const first = checkJobs.Errors(value).First();
   if (first) {
@@ -215,6 +217,13 @@ function compileJobs(value: unknown, source: string): JobSpec[] {
   specs.forEach((spec, i) => {
     try {
       compileJob(spec, 'slipway', 'config');
+      for (const reference of [spec.source.warehouse, spec.sink.warehouse]) {
+        if (reference !== undefined && !isWarehouseReference(reference, warehouses)) {
+          throw new Error(
+            `warehouse "${redactUri(reference)}" is neither "default", a name under warehouses: (${Object.keys(warehouses).join(', ') || 'none'}), nor a duckdb: or postgres:// URI`,
+          );
+        }
+      }
     } catch (error) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',

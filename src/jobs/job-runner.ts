@@ -11,13 +11,19 @@ import { RowEncoder, type RowError } from './row-encoder.js';
 import {
   type Column,
   type ColumnType,
+  type ConstantColumn,
   integerValue,
   type RowBatch,
   type Sink,
+  toDate,
   type Warehouse,
 } from './warehouse/warehouse.js';
+import { redactUri } from './warehouse/warehouse-for-uri.js';
 
-/** Columns every output row carries, after the source's columns and the model's outputs. */
+/**
+ * Columns every output row carries, after the source's columns and the model's outputs. They hold one
+ * value per run, so the warehouse fills them in when it publishes the run, not every batch.
+ */
 export const METADATA_COLUMNS: readonly Column[] = [
   { name: 'prediction_timestamp', type: 'timestamptz' },
   { name: 'model_name', type: 'text' },
@@ -29,8 +35,6 @@ export const METADATA_COLUMNS: readonly Column[] = [
 
 /** The errors table: one row per source row that could not be scored, with the reason. */
 export const ERROR_COLUMNS: readonly Column[] = [
-  { name: 'job_run_id', type: 'text' },
-  { name: 'logical_date', type: 'date' },
   { name: 'row_number', type: 'bigint' },
   { name: 'error_code', type: 'text' },
   { name: 'error_message', type: 'text' },
@@ -107,35 +111,49 @@ export class JobRunner {
       signal.addEventListener('abort', () => void cursor.close(), { once: true });
       const encoder = new RowEncoder(version.signature, version.inputPolicies, cursor.columns, job.inputs);
       const outputs = outputColumns(version.signature.outputs);
-      const columns = [...cursor.columns, ...outputs.flatMap((o) => o.columns), ...METADATA_COLUMNS];
-      assertDistinct(columns, cursor.columns);
-      void source
-        .query(`SELECT count(*) AS n FROM (${query.trim().replace(/;\s*$/, '')}) AS counted`)
-        .then((rows) => context.expected(Number(rows[0]?.n ?? 0)))
-        .catch(() => undefined);
-      sink = await target.openSink({
-        tables: [
-          { table: job.sink.table, columns },
-          { table: job.sink.errorsTable, columns: ERROR_COLUMNS },
-        ],
-        mode: job.writeMode,
-        partition: { column: 'logical_date', value: run.logicalDate },
-      });
-      log('info', `reading ${job.source.warehouse}; writing ${job.sink.table} (${job.writeMode})`);
-
-      const metadata = {
+      const columns = [...cursor.columns, ...outputs.flatMap((o) => o.columns)];
+      assertDistinct([...columns, ...METADATA_COLUMNS], cursor.columns);
+      // Counting re-runs the query: cheap for DuckDB's files and tables, not for a remote database.
+      if (source.kind === 'duckdb')
+        void source
+          .query(`SELECT count(*) AS n FROM (${query.trim().replace(/;\s*$/, '')}) AS counted`)
+          .then((rows) => context.expected(Number(rows[0]?.n ?? 0)))
+          .catch(() => undefined);
+      const constants = metadataColumns({
+        scoredAt: new Date(),
         model: version.model,
         version: version.version,
         environment: job.environment,
         run: run.id,
         date: run.logicalDate,
-      };
+      });
+      sink = await target.openSink({
+        tables: [
+          { table: job.sink.table, columns, constants },
+          {
+            table: job.sink.errorsTable,
+            columns: ERROR_COLUMNS,
+            constants: constants.filter((c) => c.name === 'job_run_id' || c.name === 'logical_date'),
+          },
+        ],
+        mode: job.writeMode,
+        partition: { column: 'logical_date', value: run.logicalDate },
+      });
+      log(
+        'info',
+        `reading ${redactUri(job.source.warehouse)}; writing ${job.sink.table} in ${redactUri(job.sink.warehouse)} (${job.writeMode})`,
+      );
+
       const totals = { rowsRead: 0, rowsWritten: 0, rowsFailed: 0 };
       const inFlight: Promise<Scored>[] = [];
+      const reasons = new Map<string, { count: number; example: string }>();
       const drain = async () => {
         const scored = await inFlight.shift()!;
         if (scored.predictions.rowCount > 0) await sink!.write(0, scored.predictions);
-        if (scored.errors.rowCount > 0) await sink!.write(1, scored.errors);
+        if (scored.errors.rowCount > 0) {
+          await sink!.write(1, scored.errors);
+          tally(reasons, scored.errors);
+        }
         totals.rowsWritten += scored.predictions.rowCount;
         totals.rowsFailed += scored.errors.rowCount;
         context.progress({ ...totals });
@@ -144,7 +162,7 @@ export class JobRunner {
         if (signal.aborted) break;
         const offset = totals.rowsRead;
         totals.rowsRead += batch.rowCount;
-        const scoring = this.score(batch, offset, encoder, version, outputs, columns, metadata);
+        const scoring = this.score(batch, offset, encoder, version, outputs, columns);
         // A rejection is collected by `drain`; until then it must not count as unhandled.
         scoring.catch(() => undefined);
         inFlight.push(scoring);
@@ -157,10 +175,13 @@ export class JobRunner {
       while (inFlight.length > 0) await drain();
 
       const share = totals.rowsRead === 0 ? 0 : totals.rowsFailed / totals.rowsRead;
+      for (const [code, { count, example }] of reasons) {
+        log('warn', `${count} rows rejected with ${code}, e.g. ${example}`);
+      }
       if (share > job.maxErrorRate) {
         throw new SlipwayError(
           'FAILED_PRECONDITION',
-          `${totals.rowsFailed} of ${totals.rowsRead} rows (${(share * 100).toFixed(2)}%) could not be scored, more than max_error_rate ${(job.maxErrorRate * 100).toFixed(2)}%; nothing was published. The run log lists the first reasons.`,
+          `${totals.rowsFailed} of ${totals.rowsRead} rows (${(share * 100).toFixed(2)}%) could not be scored, more than max_error_rate ${(job.maxErrorRate * 100).toFixed(2)}%; nothing was published. The run log counts the rows by reason.`,
           { rows_failed: totals.rowsFailed, rows_read: totals.rowsRead },
         );
       }
@@ -219,7 +240,6 @@ export class JobRunner {
     version: ModelVersion,
     outputs: readonly OutputColumns[],
     columns: readonly Column[],
-    metadata: Metadata,
   ): Promise<Scored> {
     const encoded = encoder.encode(batch);
     const rejected: RowError[] = [...encoded.errors];
@@ -231,8 +251,8 @@ export class JobRunner {
       results = scored.results;
       rejected.push(...scored.errors);
     }
-    const predictions = assemble(batch, rows, results, outputs, columns, metadata);
-    return { predictions, errors: errorRows(batch, offset, rejected, metadata) };
+    const predictions = assemble(batch, rows, results, outputs, columns);
+    return { predictions, errors: errorRows(batch, offset, rejected) };
   }
 
   /**
@@ -270,6 +290,8 @@ export class JobRunner {
 }
 
 interface Metadata {
+  /** When the run began scoring: the prediction_timestamp of its rows. */
+  readonly scoredAt: Date;
   readonly model: string;
   readonly version: number;
   readonly environment: string | null;
@@ -339,53 +361,81 @@ function assemble(
   results: NamedTensors | null,
   outputs: readonly OutputColumns[],
   columns: readonly Column[],
-  metadata: Metadata,
 ): RowBatch {
   const all = rows.length === batch.rowCount;
-  const values: unknown[][] = batch.values.map((column) =>
-    all ? (column as unknown[]) : rows.map((r) => column[r]),
+  const values: ArrayLike<unknown>[] = batch.values.map((column) =>
+    all ? column : rows.map((r) => column[r]),
   );
   for (const output of outputs) {
     const tensor = results?.[output.spec.name];
-    for (let k = 0; k < output.width; k += 1) {
-      const column = new Array<unknown>(rows.length);
-      for (let i = 0; i < rows.length; i += 1) column[i] = readValue(tensor!, i * output.width + k);
-      values.push(column);
-    }
+    for (let k = 0; k < output.width; k += 1) values.push(outputColumn(tensor, rows.length, output.width, k));
   }
-  const constant = (value: unknown) => new Array<unknown>(rows.length).fill(value);
-  values.push(
-    constant(new Date()),
-    constant(metadata.model),
-    constant(metadata.version),
-    constant(metadata.environment),
-    constant(metadata.run),
-    constant(metadata.date),
-  );
   return { columns, values, rowCount: rows.length };
 }
 
-function readValue(tensor: Tensor, index: number): unknown {
-  const value = tensor.data[index];
-  if (typeof value === 'bigint') return integerValue(value);
-  if (tensor.datatype === 'BOOL') return value === 1;
-  return value;
+/**
+ * Column `k` of an output with `width` values per row. Numbers stay in a typed array (no per-value
+ * conversion on the way to the warehouse); booleans and strings become plain values.
+ */
+function outputColumn(
+  tensor: Tensor | undefined,
+  rows: number,
+  width: number,
+  k: number,
+): ArrayLike<unknown> {
+  if (!tensor || rows === 0) return [];
+  const { data } = tensor;
+  if (Array.isArray(data) || tensor.datatype === 'BOOL') {
+    const column = new Array<unknown>(rows);
+    for (let i = 0; i < rows; i += 1) {
+      const value = data[i * width + k];
+      column[i] = tensor.datatype === 'BOOL' ? value === 1 : value;
+    }
+    return column;
+  }
+  const numbers = data as Exclude<Tensor['data'], readonly string[]>;
+  if (width === 1) return numbers.subarray(0, rows);
+  const column = new (numbers.constructor as new (length: number) => typeof numbers)(rows);
+  for (let i = 0; i < rows; i += 1) column[i] = numbers[i * width + k]!;
+  return column;
 }
 
-function errorRows(
-  batch: RowBatch,
-  offset: number,
-  errors: readonly RowError[],
-  metadata: Metadata,
-): RowBatch {
+function metadataColumns(metadata: Metadata): ConstantColumn[] {
+  const values: Record<string, unknown> = {
+    prediction_timestamp: metadata.scoredAt,
+    model_name: metadata.model,
+    model_version: metadata.version,
+    environment: metadata.environment,
+    job_run_id: metadata.run,
+    logical_date: metadata.date,
+  };
+  return METADATA_COLUMNS.map((column) => ({ ...column, value: values[column.name] }));
+}
+
+/** Counts rejected rows by error code, keeping the first message of each. */
+function tally(reasons: Map<string, { count: number; example: string }>, errors: RowBatch): void {
+  const [, codes, messages] = errors.values;
+  for (let r = 0; r < errors.rowCount; r += 1) {
+    const code = String(codes![r]);
+    const seen = reasons.get(code);
+    if (seen) seen.count += 1;
+    else
+      reasons.set(code, {
+        count: 1,
+        example: `row ${String(errors.values[0]![r])}: ${String(messages![r])}`,
+      });
+  }
+}
+
+function errorRows(batch: RowBatch, offset: number, errors: readonly RowError[]): RowBatch {
   const sorted = [...errors].sort((a, b) => a.row - b.row);
   const row = (r: number) =>
-    JSON.stringify(Object.fromEntries(batch.columns.map((c, i) => [c.name, jsonSafe(batch.values[i]![r])])));
+    JSON.stringify(
+      Object.fromEntries(batch.columns.map((c, i) => [c.name, jsonSafe(batch.values[i]![r], c.type)])),
+    );
   return {
     columns: ERROR_COLUMNS,
     values: [
-      sorted.map(() => metadata.run),
-      sorted.map(() => metadata.date),
       sorted.map((e) => offset + e.row),
       sorted.map((e) => e.code),
       sorted.map((e) => e.message),
@@ -395,7 +445,14 @@ function errorRows(
   };
 }
 
-const jsonSafe = (value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
+/** A value as JSON shows it: timestamps as ISO strings, integers as numbers while they are exact. */
+function jsonSafe(value: unknown, type: ColumnType): unknown {
+  if (value === null || value === undefined) return null;
+  if (type === 'timestamp' || type === 'timestamptz') return toDate(value).toISOString();
+  if (typeof value !== 'bigint') return value;
+  const integer = integerValue(value);
+  return typeof integer === 'bigint' ? integer.toString() : integer;
+}
 
 function slice(tensors: NamedTensors, start: number, end: number): NamedTensors {
   const out: Record<string, Tensor> = {};

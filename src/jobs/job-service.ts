@@ -18,7 +18,6 @@ import {
   type RunTrigger,
 } from './job.js';
 import type { JobRunner, RunProgress } from './job-runner.js';
-import { RunCancelled } from './job-runner.js';
 import type { JobStore, RunQuery } from './job-store.js';
 import { isWarehouseReference } from './warehouse/warehouse-for-uri.js';
 
@@ -28,7 +27,11 @@ export type Reprocess = (typeof REPROCESS)[number];
 
 /** Backfills and catch-up never queue more than this many runs at once. */
 export const MAX_QUEUED_DATES = 1000;
+/** Backoff doubles per attempt up to an hour (or the job's own first delay, if longer). */
 const MAX_RETRY_DELAY_MS = 3_600_000;
+
+/** Why a run in progress is stopped (the abort reason of its controller). */
+const STOP = { cancel: 'cancel', shutdown: 'shutdown', lost: 'lost' } as const;
 const PROGRESS_EVERY_MS = 1000;
 
 export interface JobServiceOptions {
@@ -212,7 +215,7 @@ export class JobService {
       if (!done) return this.cancel(name, id, context);
     } else {
       await this.options.store.requestCancel(run.id);
-      this.local.get(name)?.controller.abort();
+      this.local.get(name)?.controller.abort(STOP.cancel);
     }
     await this.options.store.appendLog(run.id, 'warn', `cancellation requested by ${context.actor.name}`);
     await this.audit(context, 'job.cancel', name, { run: run.id });
@@ -251,7 +254,7 @@ export class JobService {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const { controller } of this.local.values()) controller.abort();
+    for (const { controller } of this.local.values()) controller.abort(STOP.shutdown);
     await Promise.allSettled([...this.local.values()].map((l) => l.done));
     await this.ticking;
   }
@@ -266,11 +269,11 @@ export class JobService {
       });
   }
 
-  /** Exposed for tests: one full pass of the scheduler. */
-  async tick(now = new Date()): Promise<void> {
+  /** One pass of the scheduler: fail orphaned runs, queue due schedule times, start due runs. */
+  private async tick(now = new Date()): Promise<void> {
     await this.failOrphans(now);
+    await this.schedule(now);
     for (const job of await this.options.store.listJobs()) {
-      if (!job.paused) await this.queueDue(job, now);
       if (!this.local.has(job.name)) {
         const run = await this.options.store.claimNextRun(
           job.name,
@@ -300,7 +303,18 @@ export class JobService {
     }
   }
 
-  /** Queues runs for the schedule times that have come since the job's schedule watermark. */
+  /**
+   * Queues a run for each schedule time that has come since the job's watermark (the later of when
+   * its schedule was set and its latest scheduled run), as the catch-up policy says: `all` of them,
+   * only the `latest`, or (`none`) only times after this process started. Safe to call from every
+   * replica: a schedule time gets one run whoever asks first.
+   */
+  async schedule(now: Date): Promise<void> {
+    for (const job of await this.options.store.listJobs()) {
+      if (!job.paused) await this.queueDue(job, now);
+    }
+  }
+
   private async queueDue(job: Job, now: Date): Promise<void> {
     if (job.schedule === null) return;
     const key = `${job.schedule}|${job.timezone}`;
@@ -356,14 +370,13 @@ export class JobService {
         .appendLog(run.id, level, message)
         .catch((error: unknown) => logger.warn({ err: error }, 'could not write a run log line'));
     };
-    let lost = false;
     const heartbeat = setInterval(
       () => {
         void store
           .renewLease(job.name, this.holder, new Date().toISOString(), leaseMs)
           .then(({ held, cancel }) => {
-            if (!held) lost = true;
-            if (!held || cancel) controller.abort();
+            if (!held) controller.abort(STOP.lost);
+            else if (cancel) controller.abort(STOP.cancel);
           })
           .catch((error: unknown) => logger.warn({ err: error }, 'could not renew a job lease'));
       },
@@ -405,24 +418,34 @@ export class JobService {
         `succeeded in ${seconds.toFixed(1)} s (${Math.round(outcome.rowsRead / Math.max(seconds, 0.001))} rows/s)`,
       );
     } catch (error) {
-      const cancelled = error instanceof RunCancelled || (controller.signal.aborted && !lost);
-      const message = cancelled
-        ? lost
-          ? 'the lease was lost to another process'
-          : 'cancelled'
-        : error instanceof Error
-          ? error.message
-          : String(error);
-      await store.updateRun(run.id, {
-        status: cancelled && !lost ? 'cancelled' : 'failed',
-        finishedAt: new Date().toISOString(),
-        error: message,
-        ...progress,
-      });
-      log(cancelled ? 'warn' : 'error', message);
-      if (!(error instanceof SlipwayError) && !cancelled)
+      // Why the run stopped: a cancellation asked for, the server shutting down, the lease lost to a
+      // replica that took the job over, or an error of the run itself.
+      const reason = controller.signal.aborted ? (controller.signal.reason as string) : null;
+      const message =
+        reason === STOP.cancel
+          ? 'cancelled'
+          : reason === STOP.shutdown
+            ? 'the server stopped during the run'
+            : reason === STOP.lost
+              ? 'the lease expired and another server process took the job over'
+              : error instanceof Error
+                ? error.message
+                : String(error);
+      // Only if the run is still ours: a replica that took the lease over has already failed it.
+      const recorded = await store.updateRun(
+        run.id,
+        {
+          status: reason === STOP.cancel ? 'cancelled' : 'failed',
+          finishedAt: new Date().toISOString(),
+          error: message,
+          ...progress,
+        },
+        'running',
+      );
+      log(reason === STOP.cancel ? 'warn' : 'error', message);
+      if (!(error instanceof SlipwayError) && reason === null)
         logger.error({ err: error, job: job.name, run: run.id }, 'job run failed');
-      if (!cancelled || lost) await this.retryLater(job, run, new Date());
+      if (recorded && reason !== STOP.cancel) await this.retryLater(job, run, new Date());
     } finally {
       clearInterval(heartbeat);
       await store.releaseLease(job.name, this.holder).catch(() => undefined);
@@ -432,7 +455,10 @@ export class JobService {
   /** Queues the next attempt of a failed run, with exponential backoff, while attempts remain. */
   private async retryLater(job: Job, run: JobRun, now: Date): Promise<void> {
     if (run.attempt > job.retries) return;
-    const delayMs = Math.min(job.retryDelaySeconds * 1000 * 2 ** (run.attempt - 1), MAX_RETRY_DELAY_MS);
+    const delayMs = Math.min(
+      job.retryDelaySeconds * 1000 * 2 ** (run.attempt - 1),
+      Math.max(MAX_RETRY_DELAY_MS, job.retryDelaySeconds * 1000),
+    );
     const retry = await this.options.store.createRun({
       job: job.name,
       logicalDate: run.logicalDate,

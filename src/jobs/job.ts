@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { assertAliasName, assertModelName } from '../domain/names.js';
 import { SlipwayError } from '../errors/index.js';
-import { WRITE_MODES, type WriteMode } from './warehouse/warehouse.js';
+import { TABLE_NAME, WRITE_MODES, type WriteMode } from './warehouse/warehouse.js';
 
 /**
  * A batch scoring job: pull rows with a query, predict with a model version, push the predictions to
@@ -241,6 +241,18 @@ export function compileJob(spec: JobSpec, actor: string, origin: Job['origin'], 
   const schedule = spec.schedule ?? null;
   if (schedule !== null) checkSchedule(schedule, timezone);
   else if (spec.timezone !== undefined) checkSchedule('0 0 * * *', timezone);
+  for (const [field, table] of [
+    ['sink.table', spec.sink.table],
+    ['sink.errors_table', spec.sink.errors_table ?? `${spec.sink.table}_errors`],
+  ] as const) {
+    if (!TABLE_NAME.test(table)) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `${field} ${JSON.stringify(table)} is not a table name Slipway writes: expected name or schema.name, each part letters, digits and underscores, starting with a letter or underscore, at most 63 characters${field === 'sink.errors_table' && spec.sink.errors_table === undefined ? ' (name errors_table when the table name leaves no room for "_errors")' : ''}.`,
+        { field },
+      );
+    }
+  }
   for (const [input, column] of Object.entries(spec.inputs ?? {})) {
     if (input.length === 0 || column.trim() === '')
       throw new SlipwayError(

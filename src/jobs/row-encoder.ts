@@ -63,6 +63,16 @@ export class RowEncoder {
     inputs: Readonly<Record<string, string>>,
   ) {
     const nullable = new Set(policies.filter((p) => p.nullable).map((p) => p.name));
+    const unknown = Object.keys(inputs).filter(
+      (name) => !signature.inputs.some((spec) => spec.name === name),
+    );
+    if (unknown.length > 0) {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        `"inputs" maps ${unknown.map((name) => `"${name}"`).join(', ')}, which the model does not take; its inputs are ${signature.inputs.map((spec) => spec.name).join(', ')}.`,
+        { inputs: unknown },
+      );
+    }
     this.bindings = signature.inputs.map((spec) => {
       const name = inputs[spec.name] ?? spec.name;
       const column = columns.findIndex((c) => c.name === name);
@@ -99,6 +109,7 @@ export class RowEncoder {
     const converted = this.bindings.map(({ spec, column, nullable }) => {
       const values = batch.values[column]!;
       const out = allocate(spec.datatype, batch.rowCount);
+      if (copyFloats(values, out)) return out;
       for (let r = 0; r < batch.rowCount; r += 1) {
         const problem = store(out, r, values[r], spec, nullable);
         if (problem && !reasons[r]) reasons[r] = { row: r, code: problem[0], message: problem[1] };
@@ -119,6 +130,23 @@ export class RowEncoder {
     });
     return { rows, tensors, errors };
   }
+}
+
+/**
+ * Fills a float input from a column that arrived as a typed array (no missing values, nothing to
+ * check) in one pass; returns false when the column needs the row-by-row rules.
+ */
+function copyFloats(values: ArrayLike<unknown>, out: NumericArray | string[]): boolean {
+  if (!(out instanceof Float32Array || out instanceof Float64Array)) return false;
+  if (values instanceof Float64Array || values instanceof Float32Array) {
+    out.set(values);
+    return true;
+  }
+  if (values instanceof BigInt64Array) {
+    for (let r = 0; r < values.length; r += 1) out[r] = Number(values[r]!);
+    return true;
+  }
+  return false;
 }
 
 /** Writes one value; returns the error code and reason when the row cannot be scored. */

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
 import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
-import type { Column, RowBatch, Warehouse } from '../../src/jobs/warehouse/warehouse.js';
+import {
+  type Column,
+  integerValue,
+  type RowBatch,
+  toDate,
+  type Warehouse,
+} from '../../src/jobs/warehouse/warehouse.js';
 import { freshDatabase } from '../helpers/postgres.js';
 
 /**
@@ -62,9 +68,17 @@ async function readAll(warehouse: Warehouse, query: string, batchRows = 100) {
   const rows: unknown[][] = [];
   for await (const b of cursor.batches()) {
     sizes.push(b.rowCount);
-    for (let r = 0; r < b.rowCount; r += 1) rows.push(b.values.map((column) => column[r]));
+    // A column without missing values may arrive as a typed array: compare values in their plain form.
+    for (let r = 0; r < b.rowCount; r += 1)
+      rows.push(b.values.map((column, c) => plain(column[r], b.columns[c]!)));
   }
   return { columns: cursor.columns, sizes, rows };
+}
+
+function plain(value: unknown, column: Column): unknown {
+  if (typeof value !== 'bigint') return value;
+  if (column.type === 'timestamp' || column.type === 'timestamptz') return toDate(value);
+  return integerValue(value);
 }
 
 async function write(
@@ -102,6 +116,30 @@ for (const backend of BACKENDS) {
       expect(read.rows).toEqual(
         ROWS.map((row) => row.map((v, i) => (i === 0 ? (v === 2 ** 53 + 1 ? BigInt(v as number) : v) : v))),
       );
+    });
+
+    it('writes columns that arrive as typed arrays (numbers, integers, timestamps in microseconds)', async () => {
+      const columns: Column[] = [
+        { name: 'id', type: 'bigint' },
+        { name: 'score', type: 'double' },
+        { name: 'at', type: 'timestamp' },
+      ];
+      const at = Date.UTC(2001, 0, 2, 3, 4, 5, 678);
+      const sink = await warehouse.openSink({ tables: [{ table: 'typed', columns }], mode: 'append' });
+      await sink.write(0, {
+        columns,
+        values: [
+          BigInt64Array.of(7n, 2n ** 60n),
+          Float32Array.of(0.5, -2),
+          BigInt64Array.of(BigInt(at) * 1000n, 0n),
+        ],
+        rowCount: 2,
+      });
+      await sink.commit();
+      expect((await readAll(warehouse, 'SELECT * FROM typed ORDER BY id')).rows).toEqual([
+        [7, 0.5, new Date(at)],
+        [2n ** 60n, -2, new Date(0)],
+      ]);
     });
 
     it('reads the columns of an empty result and yields no batch', async () => {

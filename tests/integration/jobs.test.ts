@@ -235,6 +235,13 @@ describe('batch scoring jobs', () => {
     expect([again.status, again.body.code]).toEqual([409, 'FAILED_PRECONDITION']);
   });
 
+  it('fails a run whose input mapping names an input the model does not take', async () => {
+    await createJob({ name: 'mapped', sink: { table: 'mapped' }, inputs: { z: 'x' } });
+    const failed = await run('mapped', '2001-01-01');
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/"z".*inputs are x/);
+  });
+
   it('refuses bad jobs with a clear 4xx and stores nothing', async () => {
     const base = { name: 'bad', model: 'marked/1', source: { query: 'SELECT 1' }, sink: { table: 't' } };
     const cases: [Record<string, unknown>, string][] = [
@@ -246,6 +253,8 @@ describe('batch scoring jobs', () => {
       [{ ...base, max_error_rate: 2 }, 'INVALID_ARGUMENT'],
       [{ ...base, write_mode: 'upsert' }, 'INVALID_ARGUMENT'],
       [{ ...base, extra: true }, 'INVALID_ARGUMENT'],
+      [{ ...base, sink: { table: 'scores; DROP TABLE events' } }, 'INVALID_ARGUMENT'],
+      [{ ...base, sink: { table: `t${'x'.repeat(60)}` } }, 'INVALID_ARGUMENT'],
     ];
     for (const [spec, code] of cases) {
       const response = await server.request('POST', '/api/v1/jobs', spec);
@@ -391,5 +400,52 @@ describe('a server killed in the middle of a run', () => {
     const after = await finished({ request }, 'crashy', big.body.id);
     expect(after.status).toBe('failed');
     expect(after.error).toMatch(/lease expired/);
+  });
+});
+
+describe('a server stopped in the middle of a run', () => {
+  it('fails the run (it was not cancelled) and queues its retry, which the next server runs', async () => {
+    const first = await startServer({ SLIPWAY_JOB_LEASE_MS: 1000 }, { allInOne: true });
+    expect((await first.push('marked', join(FIXTURES, 'fails-on-marked.onnx'))).status).toBe(201);
+    const created = await first.request('POST', '/api/v1/jobs', {
+      name: 'interrupted',
+      model: 'marked/1',
+      source: { query: 'SELECT i AS id, CAST(i % 2 AS DOUBLE) AS x FROM range(20000000) t(i)' },
+      sink: { table: 'interrupted' },
+      batch_rows: 1000,
+      retries: 1,
+      retry_delay_seconds: 3600,
+    });
+    expect(created.status, created.text).toBe(201);
+    const queued = await first.request('POST', '/api/v1/jobs/interrupted/runs', {
+      logical_date: '2001-01-01',
+    });
+    await waitFor('rows to flow', async () => {
+      const { body } = await first.request('GET', `/api/v1/jobs/interrupted/runs/${queued.body.id}`);
+      return body.rows_written > 0 ? body : undefined;
+    });
+    await first.app.close();
+
+    const second = await startServer({ SLIPWAY_DATA_DIR: first.dataDir }, { allInOne: true });
+    try {
+      const { body } = await second.request('GET', '/api/v1/jobs/interrupted/runs');
+      expect(
+        body.runs.map((r: { attempt: number; status: string; trigger: string }) => [
+          r.attempt,
+          r.status,
+          r.trigger,
+        ]),
+      ).toEqual([
+        [2, 'queued', 'retry'],
+        [1, 'failed', 'manual'],
+      ]);
+      expect(body.runs[1].error).toMatch(/server stopped/);
+      const warehouse = new DuckDbWarehouse(join(first.dataDir, 'warehouse.duckdb'));
+      expect(await warehouse.describeTable('interrupted')).toBeNull();
+      await warehouse.close();
+    } finally {
+      await second.stop();
+      rmSync(first.dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,13 +5,17 @@ import {
   BOOLEAN,
   DATE,
   DOUBLE,
+  DuckDBBigIntVector,
   type DuckDBConnection,
   DuckDBDataChunk,
   type DuckDBDateValue,
   type DuckDBDecimalValue,
+  DuckDBDoubleVector,
   DuckDBInstance,
   type DuckDBResult,
+  DuckDBTimestampTZVector,
   type DuckDBTimestampValue,
+  DuckDBTimestampVector,
   type DuckDBType,
   DuckDBTypeId,
   type DuckDBValue,
@@ -23,6 +27,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { SlipwayError } from '../../errors/index.js';
+import { ColumnCollector } from './duckdb-columns.js';
 import { checkSinkColumns } from './sink-columns.js';
 import {
   asSubquery,
@@ -35,6 +40,9 @@ import {
   type RowBatch,
   type Sink,
   type SinkOptions,
+  type SinkTable,
+  tableColumns,
+  toDate,
   type Warehouse,
 } from './warehouse.js';
 
@@ -123,26 +131,28 @@ export class DuckDbWarehouse implements Warehouse {
       close,
       async *batches(): AsyncIterable<RowBatch> {
         try {
-          let values = columns.map(() => [] as unknown[]);
+          const collectors = readers.map((r) => new ColumnCollector(batchRows, r.convert));
           let rows = 0;
           for (;;) {
             const chunk = await result.fetchChunk();
             if (!chunk || chunk.rowCount === 0) break;
-            for (let c = 0; c < columns.length; c += 1) {
-              const convert = readers[c]!.convert;
-              const target = values[c]!;
-              for (const value of chunk.getColumnValues(c))
-                target.push(value === null ? null : convert(value));
-            }
-            rows += chunk.rowCount;
-            while (rows >= batchRows) {
-              const full = values.map((column) => column.slice(0, batchRows));
-              values = values.map((column) => column.slice(batchRows));
-              rows -= batchRows;
-              yield { columns, values: full, rowCount: batchRows };
+            for (let from = 0; from < chunk.rowCount; ) {
+              const to = Math.min(chunk.rowCount, from + batchRows - rows);
+              for (let c = 0; c < columns.length; c += 1) collectors[c]!.copy(chunk, c, from, to, rows);
+              rows += to - from;
+              from = to;
+              if (rows === batchRows) {
+                yield {
+                  columns,
+                  values: collectors.map((collector) => collector.take(rows)),
+                  rowCount: rows,
+                };
+                rows = 0;
+              }
             }
           }
-          if (rows > 0) yield { columns, values, rowCount: rows };
+          if (rows > 0)
+            yield { columns, values: collectors.map((collector) => collector.take(rows)), rowCount: rows };
         } catch (error) {
           throw queryError(error, 'the source query');
         } finally {
@@ -216,8 +226,9 @@ export class DuckDbWarehouse implements Warehouse {
             const end = Math.min(start + VECTOR_SIZE, batch.rowCount);
             const chunk = DuckDBDataChunk.create(types, end - start);
             table.columns.forEach((column, c) => {
-              const convert = WRITERS[column.type];
               const values = batch.values[c]!;
+              if (copyNumbers(chunk, c, values, start, end)) return;
+              const convert = WRITERS[column.type];
               const out: DuckDBValue[] = new Array(end - start);
               for (let r = start; r < end; r += 1) {
                 const value = values[r];
@@ -238,16 +249,16 @@ export class DuckDbWarehouse implements Warehouse {
           await connection.run('BEGIN TRANSACTION');
           for (const [i, table] of options.tables.entries()) {
             const target = quoteTable(table.table);
-            const names = table.columns.map((c) => quoteIdentifier(c.name)).join(', ');
+            const all = tableColumns(table);
             if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
-            await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(table.columns)})`);
+            await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all)})`);
             if (options.mode === 'replace_partition' && options.partition) {
               await connection.run(
                 `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
-                [partitionValue(table.columns, options.partition)],
+                [partitionValue(all, options.partition)],
               );
             }
-            await connection.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM temp.${staged[i]}`);
+            await connection.run(...publishStatement(table, `temp.${staged[i]}`));
           }
           await connection.run('COMMIT');
           return counts;
@@ -277,6 +288,39 @@ function queryError(error: unknown, what: string): SlipwayError {
   });
 }
 
+/**
+ * Copies a typed array of numbers into a DOUBLE or BIGINT vector in one move (model outputs arrive
+ * this way); returns false for anything that needs converting value by value.
+ */
+function copyNumbers(
+  chunk: DuckDBDataChunk,
+  c: number,
+  values: ArrayLike<unknown>,
+  start: number,
+  end: number,
+): boolean {
+  const vector = chunk.getColumnVector(c);
+  // The vector's `items` is the typed array `flush` copies to DuckDB; node-api keeps it private.
+  const items = (vector as unknown as { items: Float64Array | BigInt64Array }).items;
+  if (
+    vector instanceof DuckDBDoubleVector &&
+    (values instanceof Float32Array || values instanceof Float64Array)
+  ) {
+    (items as Float64Array).set(values.subarray(start, end));
+  } else if (
+    (vector instanceof DuckDBBigIntVector ||
+      vector instanceof DuckDBTimestampVector ||
+      vector instanceof DuckDBTimestampTZVector) &&
+    values instanceof BigInt64Array
+  ) {
+    (items as BigInt64Array).set(values.subarray(start, end));
+  } else {
+    return false;
+  }
+  vector.flush();
+  return true;
+}
+
 const DUCK_TYPES: Readonly<Record<ColumnType, DuckDBType>> = {
   boolean: BOOLEAN,
   bigint: BIGINT,
@@ -302,6 +346,22 @@ const DDL: Readonly<Record<ColumnType, string>> = {
 const columnsDdl = (columns: readonly Column[]) =>
   columns.map((c) => `${quoteIdentifier(c.name)} ${DDL[c.type]}`).join(', ');
 
+/** INSERT … SELECT of the staged rows, with the run's constant columns as typed parameters. */
+function publishStatement(table: SinkTable, staged: string): [string, DuckDBValue[]] {
+  const constants = table.constants ?? [];
+  const names = tableColumns(table)
+    .map((c) => quoteIdentifier(c.name))
+    .join(', ');
+  const selected = [
+    ...table.columns.map((c) => quoteIdentifier(c.name)),
+    ...constants.map((c, i) => `CAST($${i + 1} AS ${DDL[c.type]})`),
+  ].join(', ');
+  const values = constants.map((c) =>
+    c.value === null || c.value === undefined ? null : WRITERS[c.type](c.value),
+  );
+  return [`INSERT INTO ${quoteTable(table.table)} (${names}) SELECT ${selected} FROM ${staged}`, values];
+}
+
 /** The partition value typed as its column is, so DuckDB compares a DATE with a DATE. */
 function partitionValue(
   columns: readonly Column[],
@@ -318,9 +378,8 @@ const WRITERS: Readonly<Record<ColumnType, (value: unknown) => DuckDBValue>> = {
   text: (v) => String(v),
   json: (v) => (typeof v === 'string' ? v : JSON.stringify(v)),
   date: (v) => dateValue(Math.floor(Date.parse(`${String(v).slice(0, 10)}T00:00:00Z`) / DAY_MS)),
-  timestamp: (v) => timestampValue(BigInt((v instanceof Date ? v : new Date(String(v))).getTime()) * 1000n),
-  timestamptz: (v) =>
-    timestampTZValue(BigInt((v instanceof Date ? v : new Date(String(v))).getTime()) * 1000n),
+  timestamp: (v) => timestampValue(typeof v === 'bigint' ? v : BigInt(toDate(v).getTime()) * 1000n),
+  timestamptz: (v) => timestampTZValue(typeof v === 'bigint' ? v : BigInt(toDate(v).getTime()) * 1000n),
 };
 
 interface ColumnReader {
@@ -329,7 +388,9 @@ interface ColumnReader {
 }
 
 const asIs = (value: DuckDBValue) => value;
-const microsToDate = (value: DuckDBValue) => new Date(Number((value as DuckDBTimestampValue).micros / 1000n));
+/** A timestamp (its DuckDB value, or its raw microseconds since the epoch) as a Date. */
+const microsToDate = (value: DuckDBValue) =>
+  new Date(Number((typeof value === 'bigint' ? value : (value as DuckDBTimestampValue).micros) / 1000n));
 
 /** How a DuckDB column type reads into the contract's plain values. */
 function readerFor(type: DuckDBType): ColumnReader {

@@ -13,6 +13,9 @@ import {
   type RowBatch,
   type Sink,
   type SinkOptions,
+  type SinkTable,
+  tableColumns,
+  toDate,
   type Warehouse,
 } from './warehouse.js';
 
@@ -199,7 +202,7 @@ export class PostgresWarehouse implements Warehouse {
         for (let start = 0; start < batch.rowCount; start += INSERT_ROWS) {
           const end = Math.min(start + INSERT_ROWS, batch.rowCount);
           const parameters = table.columns.map((column, c) =>
-            toArray(batch.values[c]!.slice(start, end), column.type),
+            toArray(Array.prototype.slice.call(batch.values[c]!, start, end), column.type),
           );
           try {
             await client.query(sql, parameters);
@@ -214,16 +217,15 @@ export class PostgresWarehouse implements Warehouse {
           await client.query('BEGIN');
           for (const [i, table] of options.tables.entries()) {
             const target = quoteTable(table.table);
-            const names = table.columns.map((c) => quoteIdentifier(c.name)).join(', ');
             if (options.mode === 'replace') await client.query(`DROP TABLE IF EXISTS ${target}`);
-            await client.query(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(table.columns)})`);
+            await client.query(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(tableColumns(table))})`);
             if (options.mode === 'replace_partition' && options.partition) {
               await client.query(
                 `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
                 [options.partition.value],
               );
             }
-            await client.query(`INSERT INTO ${target} (${names}) SELECT ${names} FROM ${staged[i]}`);
+            await client.query(...publishStatement(table, staged[i]!));
           }
           await client.query('COMMIT');
           finish();
@@ -269,8 +271,23 @@ const DDL: Readonly<Record<ColumnType, string>> = {
 const columnsDdl = (columns: readonly Column[]) =>
   columns.map((c) => `${quoteIdentifier(c.name)} ${DDL[c.type]}`).join(', ');
 
+/** INSERT … SELECT of the staged rows, with the run's constant columns as typed parameters. */
+function publishStatement(table: SinkTable, staged: string): [string, unknown[]] {
+  const constants = table.constants ?? [];
+  const names = tableColumns(table)
+    .map((c) => quoteIdentifier(c.name))
+    .join(', ');
+  const selected = [
+    ...table.columns.map((c) => quoteIdentifier(c.name)),
+    ...constants.map((c, i) => `$${i + 1}::${DDL[c.type]}`),
+  ].join(', ');
+  const values = constants.map((c) => toArray([c.value], c.type)[0]);
+  return [`INSERT INTO ${quoteTable(table.table)} (${names}) SELECT ${selected} FROM ${staged}`, values];
+}
+
 /** One column of a batch as the array parameter `unnest` takes. */
-function toArray(values: readonly unknown[], type: ColumnType): unknown[] {
+function toArray(column: ArrayLike<unknown>, type: ColumnType): unknown[] {
+  const values = Array.from(column);
   switch (type) {
     case 'bigint':
       return values.map((v) => (v === null || v === undefined ? null : String(v)));
@@ -280,11 +297,9 @@ function toArray(values: readonly unknown[], type: ColumnType): unknown[] {
       );
     case 'timestamp':
       // A naive timestamp is UTC wall time: send it without a zone so Postgres stores it as is.
-      return values.map((v) =>
-        v === null || v === undefined
-          ? null
-          : (v instanceof Date ? v : new Date(String(v))).toISOString().slice(0, -1),
-      );
+      return values.map((v) => (v === null || v === undefined ? null : toDate(v).toISOString().slice(0, -1)));
+    case 'timestamptz':
+      return values.map((v) => (v === null || v === undefined ? null : toDate(v)));
     default:
       return values.map((v) => (v === undefined ? null : v));
   }

@@ -1,5 +1,5 @@
 import { SlipwayError } from '../../errors/index.js';
-import { type Column, type SinkOptions, sameFamily, TABLE_NAME } from './warehouse.js';
+import { type Column, type SinkOptions, sameFamily, TABLE_NAME, tableColumns } from './warehouse.js';
 
 /**
  * Checks, before a run writes anything, that every table it will publish can take its rows: a valid
@@ -18,7 +18,7 @@ export function checkSinkColumns(options: SinkOptions, existing: readonly (Colum
     const current = existing[i];
     if (!current || options.mode === 'replace') return;
     const problems: string[] = [];
-    for (const column of table.columns) {
+    for (const column of tableColumns(table)) {
       const found = current.find((c) => c.name === column.name);
       if (!found) problems.push(`no column "${column.name}" (${column.type})`);
       else if (!sameFamily(found.type, column.type))

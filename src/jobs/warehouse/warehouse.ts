@@ -4,7 +4,10 @@
  *
  * Values cross the contract in plain JavaScript form, whatever the warehouse: `boolean`; `number`
  * (or `bigint` beyond 2^53) for integers; `number` for doubles; `string` for text and JSON; a
- * `YYYY-MM-DD` string for dates; a `Date` for timestamps. `null` is a missing value.
+ * `YYYY-MM-DD` string for dates; a `Date` for timestamps. `null` is a missing value. A column with no
+ * missing values may instead arrive as a typed array, which saves a JavaScript value per row: a
+ * Float64Array or Float32Array of numbers, or a BigInt64Array of integers (timestamps: microseconds
+ * since the epoch).
  */
 
 /** The column types Slipway moves between warehouses; anything else is read as text or JSON. */
@@ -25,10 +28,13 @@ export interface Column {
   readonly type: ColumnType;
 }
 
-/** Rows stored column by column: `values[c][r]` is row r of column c. */
+/**
+ * Rows stored column by column: `values[c][r]` is row r of column c. A column is an array, or a typed
+ * array when every value is a number (or bigint) and none is missing.
+ */
 export interface RowBatch {
   readonly columns: readonly Column[];
-  readonly values: readonly (readonly unknown[])[];
+  readonly values: readonly ArrayLike<unknown>[];
   readonly rowCount: number;
 }
 
@@ -45,11 +51,23 @@ export interface ReadCursor {
 export const WRITE_MODES = ['append', 'replace', 'replace_partition'] as const;
 export type WriteMode = (typeof WRITE_MODES)[number];
 
-/** One table a sink writes. */
+/** A column holding one value for every row of a run (its model, its date…), filled in at publish. */
+export interface ConstantColumn extends Column {
+  readonly value: unknown;
+}
+
+/** One table a sink writes: the columns each batch carries, then the run's constant columns. */
 export interface SinkTable {
   readonly table: string;
   readonly columns: readonly Column[];
+  readonly constants?: readonly ConstantColumn[];
 }
+
+/** Every column of a sink table, in table order. */
+export const tableColumns = (table: SinkTable): Column[] => [
+  ...table.columns,
+  ...(table.constants ?? []).map(({ name, type }) => ({ name, type })),
+];
 
 export interface SinkOptions {
   readonly tables: readonly SinkTable[];
@@ -101,6 +119,14 @@ export const asSubquery = (query: string): string =>
   `SELECT * FROM (${query.trim().replace(/;\s*$/, '')}\n) AS slipway_source`;
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A timestamp value of either form (a Date, or microseconds since the epoch) as a Date. */
+export const toDate = (value: unknown): Date =>
+  value instanceof Date
+    ? value
+    : typeof value === 'bigint'
+      ? new Date(Number(value / 1000n))
+      : new Date(String(value));
 
 /** An integer as a number while it is exact, as a bigint beyond. */
 export const integerValue = (value: bigint): number | bigint =>

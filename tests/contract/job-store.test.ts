@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_ACTOR } from '../../src/domain/roles.js';
+import type { JobRunner } from '../../src/jobs/job-runner.js';
+import { JobService } from '../../src/jobs/job-service.js';
+import type { JobStore } from '../../src/jobs/job-store.js';
+import type { Stores } from '../../src/registry/store-for-uri.js';
+import { storesForUri } from '../../src/registry/store-for-uri.js';
+
+/**
+ * The JobStore contract on a real SQLite file, including what makes replicas safe: a job's lease is
+ * held by one process at a time, a dead holder's lease can be taken once it expires, and a schedule
+ * time gets one run however many replicas queue it.
+ */
+const context = { actor: LOCAL_ACTOR, requestId: null };
+const spec = (overrides: Record<string, unknown> = {}) => ({
+  name: 'nightly',
+  model: 'marked/1',
+  source: { query: 'SELECT 1 AS x' },
+  sink: { table: 'scores' },
+  ...overrides,
+});
+
+describe('JobStore contract: sqlite file', () => {
+  let dir: string;
+  let stores: Stores;
+  let store: JobStore;
+  const service = (s: Stores = stores) =>
+    // schedule() and the job operations never call the runner; runs are claimed through the store here.
+    new JobService({
+      store: s.jobs,
+      audit: s.deployments,
+      runner: {} as JobRunner,
+      warehouses: {},
+      leaseMs: 1000,
+      logger: pino({ level: 'silent' }),
+    });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'slipway-jobs-'));
+    stores = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
+    await stores.registry.migrate();
+    store = stores.jobs;
+  });
+  afterEach(async () => {
+    await stores.registry.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives a job’s lease to one holder at a time, and to another once it expires', async () => {
+    await service().putJob(spec(), context);
+    const queue = (date: string) =>
+      store.createRun({
+        job: 'nightly',
+        logicalDate: date,
+        trigger: 'manual',
+        attempt: 1,
+        scheduledFor: null,
+        notBefore: '2001-01-01T00:00:00.000Z',
+        actor: 'ada',
+      });
+    const first = await queue('2001-01-01');
+    await queue('2001-01-02');
+    const t0 = '2001-01-03T00:00:00.000Z';
+    expect(await store.claimNextRun('nightly', 'replica-a', t0, 1000)).toMatchObject({
+      id: first!.id,
+      status: 'running',
+      holder: 'replica-a',
+    });
+    // While A holds it, B gets nothing, and A cannot start a second run of the job either.
+    expect(await store.claimNextRun('nightly', 'replica-b', t0, 1000)).toBeNull();
+    expect(await store.claimNextRun('nightly', 'replica-a', t0, 1000)).toBeNull();
+    expect(await store.renewLease('nightly', 'replica-b', t0, 1000)).toEqual({ held: false, cancel: false });
+    expect(await store.renewLease('nightly', 'replica-a', t0, 1000)).toEqual({ held: true, cancel: false });
+    await store.requestCancel(first!.id);
+    expect(await store.renewLease('nightly', 'replica-a', t0, 1000)).toEqual({ held: true, cancel: true });
+
+    // A dies: after the lease expires its run is an orphan, and once it is failed B takes the next.
+    const later = '2001-01-03T00:00:05.000Z';
+    expect(await store.orphanedRuns(t0)).toEqual([]);
+    expect((await store.orphanedRuns(later)).map((r) => r.id)).toEqual([first!.id]);
+    expect(await store.claimNextRun('nightly', 'replica-b', later, 1000)).toBeNull();
+    expect(await store.updateRun(first!.id, { status: 'failed' }, 'running')).toBe(true);
+    expect(await store.updateRun(first!.id, { status: 'succeeded' }, 'running')).toBe(false);
+    expect(await store.claimNextRun('nightly', 'replica-b', later, 1000)).toMatchObject({
+      logicalDate: '2001-01-02',
+      holder: 'replica-b',
+    });
+  });
+
+  it('queues a run not before its time', async () => {
+    await service().putJob(spec(), context);
+    await store.createRun({
+      job: 'nightly',
+      logicalDate: '2001-01-01',
+      trigger: 'retry',
+      attempt: 2,
+      scheduledFor: null,
+      notBefore: '2001-01-01T00:01:00.000Z',
+      actor: 'slipway',
+    });
+    expect(await store.claimNextRun('nightly', 'a', '2001-01-01T00:00:59.000Z', 1000)).toBeNull();
+    expect(await store.claimNextRun('nightly', 'a', '2001-01-01T00:01:00.000Z', 1000)).toMatchObject({
+      attempt: 2,
+    });
+  });
+
+  it('queues one run per schedule time, however many replicas schedule', async () => {
+    const a = service();
+    const b = service(stores);
+    const { job } = await a.putJob(spec({ schedule: '0 2 * * *', catchup: 'all' }), context);
+    const since = new Date(job.scheduleSince);
+    const threeNightsLater = new Date(since.getTime() + 3 * 86_400_000);
+    await Promise.all([
+      a.schedule(threeNightsLater),
+      b.schedule(threeNightsLater),
+      a.schedule(threeNightsLater),
+    ]);
+    const runs = (await store.listRuns('nightly')).items;
+    expect(runs).toHaveLength(3);
+    expect(new Set(runs.map((r) => r.scheduledFor)).size).toBe(3);
+    expect(runs.every((r) => r.trigger === 'schedule' && r.scheduledFor!.endsWith('T02:00:00.000Z'))).toBe(
+      true,
+    );
+  });
+
+  it('catches up only the latest missed time by default, and none with catchup none', async () => {
+    const s = service();
+    const { job } = await s.putJob(spec({ schedule: '0 2 * * *' }), context);
+    const later = new Date(Date.parse(job.scheduleSince) + 5 * 86_400_000);
+    await s.schedule(later);
+    await s.schedule(later);
+    const runs = (await store.listRuns('nightly')).items;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.logicalDate).toBe(
+      new Date(later.getTime() - (later.getUTCHours() < 2 ? 86_400_000 : 0)).toISOString().slice(0, 10),
+    );
+  });
+
+  it('with catchup none, skips the times missed while no scheduler ran', async () => {
+    const s = service();
+    await s.putJob(spec({ name: 'skipper', schedule: '* * * * * *', catchup: 'none' }), context);
+    await s.putJob(spec({ name: 'catcher', schedule: '* * * * * *', catchup: 'latest' }), context);
+    // Two schedule times pass with no scheduler running, then a server starts.
+    await new Promise((r) => setTimeout(r, 2100));
+    await service().schedule(new Date());
+    expect((await store.listRuns('catcher')).items).toHaveLength(1);
+    expect((await store.listRuns('skipper')).items).toHaveLength(0);
+  });
+
+  it('refuses to delete a job while it runs, and deletes its history otherwise', async () => {
+    await service().putJob(spec(), context);
+    const run = await store.createRun({
+      job: 'nightly',
+      logicalDate: '2001-01-01',
+      trigger: 'manual',
+      attempt: 1,
+      scheduledFor: null,
+      notBefore: '2001-01-01T00:00:00.000Z',
+      actor: 'ada',
+    });
+    await store.appendLog(run!.id, 'info', 'hello');
+    await store.claimNextRun('nightly', 'a', '2001-01-02T00:00:00.000Z', 1000);
+    await expect(store.deleteJob('nightly')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+    await store.updateRun(run!.id, { status: 'succeeded' });
+    await store.deleteJob('nightly');
+    await expect(store.getJob('nightly')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.listLogs(run!.id)).toEqual([]);
+  });
+});
