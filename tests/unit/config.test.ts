@@ -72,6 +72,39 @@ describe('config', () => {
     expect(() => compileConfig({}, {}, cwd)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
+  it('reads named warehouses with environment variables filled in, and jobs checked as the API checks them', () => {
+    const cwd = empty();
+    const yaml = (jobWarehouse: string) =>
+      [
+        'warehouses:',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: slipway.yaml's own ${VAR} syntax
+        '  pg: "postgres://scorer:${PGPASSWORD}@127.0.0.1:5432/warehouse"',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: slipway.yaml's own ${VAR} syntax
+        '  local: "duckdb:${WAREHOUSE_DIR}/scores.duckdb"',
+        'jobs:',
+        '  - name: nightly',
+        '    model: scorer@champion',
+        `    source: { warehouse: ${jobWarehouse}, query: "SELECT 1 AS x" }`,
+        '    sink: { warehouse: local, table: scores }',
+        '    schedule: "0 2 * * *"',
+      ].join('\n');
+    writeFileSync(join(cwd, 'slipway.yaml'), yaml('pg'));
+    const env = { PGPASSWORD: 'p@ss/word', WAREHOUSE_DIR: '/srv/data' };
+    const config = compileConfig({}, env, cwd);
+    expect(config.warehouses).toEqual({
+      pg: 'postgres://scorer:p%40ss%2Fword@127.0.0.1:5432/warehouse',
+      local: 'duckdb:/srv/data/scores.duckdb',
+    });
+    expect(config.jobs.map((j) => j.name)).toEqual(['nightly']);
+    expect(() => compileConfig({}, { WAREHOUSE_DIR: '/srv' }, cwd)).toThrow(/PGPASSWORD/);
+    writeFileSync(join(cwd, 'slipway.yaml'), yaml('nowhere'));
+    expect(() => compileConfig({}, env, cwd)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'jobs.0' } }),
+    );
+    writeFileSync(join(cwd, 'slipway.yaml'), yaml('pg').replace('0 2 * * *', 'nightly'));
+    expect(() => compileConfig({}, env, cwd)).toThrow(/cron expression/);
+  });
+
   it('compiles the documented example slipway.yaml', () => {
     const config = compileConfig(
       { SLIPWAY_CONFIG_FILE: join(import.meta.dirname, '../../examples/slipway.yaml') },

@@ -3,9 +3,21 @@ import { compileJob, dateIn, parseModelReference, renderQuery, toSpec } from '..
 
 describe('job model references', () => {
   it('reads a version, an alias, or a name with an environment', () => {
-    expect(parseModelReference('flight-delay/3', null)).toEqual({ kind: 'version', model: 'flight-delay', version: 3 });
-    expect(parseModelReference('flight-delay@champion', null)).toEqual({ kind: 'alias', model: 'flight-delay', alias: 'champion' });
-    expect(parseModelReference('flight-delay', 'prod')).toEqual({ kind: 'environment', model: 'flight-delay', environment: 'prod' });
+    expect(parseModelReference('flight-delay/3', null)).toEqual({
+      kind: 'version',
+      model: 'flight-delay',
+      version: 3,
+    });
+    expect(parseModelReference('flight-delay@champion', null)).toEqual({
+      kind: 'alias',
+      model: 'flight-delay',
+      alias: 'champion',
+    });
+    expect(parseModelReference('flight-delay', 'prod')).toEqual({
+      kind: 'environment',
+      model: 'flight-delay',
+      environment: 'prod',
+    });
   });
 
   it.each([
@@ -17,20 +29,24 @@ describe('job model references', () => {
     ['a%2Fb/1', null],
     ['flight-delay@1', null],
   ])('refuses %s with environment %s', (model, environment) => {
-    expect(() => parseModelReference(model, environment)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => parseModelReference(model, environment)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });
 
 describe('job queries', () => {
   it('puts the logical date in as a DATE literal, wherever the placeholder appears', () => {
-    expect(renderQuery('SELECT * FROM t WHERE d = {{ logical_date }} OR e = {{logical_date}}', '2001-01-15')).toBe(
-      "SELECT * FROM t WHERE d = DATE '2001-01-15' OR e = DATE '2001-01-15'",
-    );
+    expect(
+      renderQuery('SELECT * FROM t WHERE d = {{ logical_date }} OR e = {{logical_date}}', '2001-01-15'),
+    ).toBe("SELECT * FROM t WHERE d = DATE '2001-01-15' OR e = DATE '2001-01-15'");
   });
 
   it('never puts anything but a real date in the SQL', () => {
     for (const date of ["2001-01-01' OR 1=1 --", '2001-02-30', '01/02/2001']) {
-      expect(() => renderQuery('SELECT {{ logical_date }}', date)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(() => renderQuery('SELECT {{ logical_date }}', date)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
     }
   });
 
@@ -64,7 +80,12 @@ describe('job specs', () => {
       sink: { warehouse: 'default', errorsTable: 'flight_delay_scores_errors' },
       createdBy: 'ada',
     });
-    expect(compileJob(toSpec(job), 'ada', 'api')).toMatchObject({ ...job, createdAt: expect.any(String), updatedAt: expect.any(String), scheduleSince: expect.any(String) });
+    expect(compileJob(toSpec(job), 'ada', 'api')).toMatchObject({
+      ...job,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+      scheduleSince: expect.any(String),
+    });
   });
 
   it('keeps the schedule watermark while the schedule is unchanged, and resets it when it changes', async () => {
@@ -75,7 +96,9 @@ describe('job specs', () => {
       createdBy: 'ada',
       createdAt: first.createdAt,
     });
-    expect(compileJob({ ...spec, schedule: '0 3 * * *' }, 'bob', 'api', first).scheduleSince).not.toBe(first.scheduleSince);
+    expect(compileJob({ ...spec, schedule: '0 3 * * *' }, 'bob', 'api', first).scheduleSince).not.toBe(
+      first.scheduleSince,
+    );
   });
 
   it('refuses an invalid cron expression or time zone with what was expected', () => {
