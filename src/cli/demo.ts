@@ -5,40 +5,62 @@ import { fileURLToPath } from 'node:url';
 import type { App } from '../app.js';
 import type { Manifest } from '../domain/manifest.js';
 import { isSlipwayError } from '../errors/index.js';
+import type { JobRun, JobSpec } from '../jobs/job.js';
 
 export const DEMO_MODEL = 'penguin-species';
+export const DEMO_JOB = 'flight-delay-prod';
+/** The last day in the flights file: the demo scores it at once, so the table has a partition. */
+export const DEMO_JOB_DATE = '2001-06-30';
 const DEMO_CONTEXT = { actor: { name: 'demo', role: 'admin' }, requestId: null } as const;
-const EXAMPLE = fileURLToPath(new URL('../../examples/penguin-species/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
-/** The example model's manifest (its `sample` rows make the demo's curl). */
-export function demoManifest(): Manifest & { sample: Record<string, unknown>[] } {
-  return JSON.parse(readFileSync(join(EXAMPLE, 'manifest.json'), 'utf8'));
+/** The vega-datasets data folder. The package's exports hide it from import and require: read by path. */
+const VEGA_DATA = join(dirname(createRequire(import.meta.url).resolve('vega-datasets')), '..', 'data');
+
+/** An example model's manifest (the penguins' `sample` rows make the demo's curl). */
+export function demoManifest(model = DEMO_MODEL): Manifest & { sample: Record<string, unknown>[] } {
+  return JSON.parse(readFileSync(join(EXAMPLES, model, 'manifest.json'), 'utf8'));
 }
 
 /**
- * Brings the demo registry to its story: penguin-species version 1 pushed (it auto-deploys to dev),
- * the `validation` dataset registered, then version 1 promoted through every later environment
- * (staging, then prod with its typed confirmation and approval). Each step is skipped when a
- * previous run already did it, so the demo restarts on the same data folder.
+ * The daily batch job of the demo: score one day of flights from the Parquet file in vega-datasets,
+ * with the version prod serves, into the DuckDB warehouse table `flight_delay_scores`, one partition
+ * per logical date. The features are derived in the query.
  */
-export async function prepareDemo(app: App): Promise<void> {
-  const { registry, deployments } = app;
-  const existing = await registry.store.listModels({ search: DEMO_MODEL });
-  if (!existing.items.some((m) => m.name === DEMO_MODEL)) {
-    await registry.createModel(
-      { name: DEMO_MODEL, description: 'Palmer penguins species classifier' },
-      DEMO_CONTEXT,
-    );
-  }
-  const versions = await registry.store.listVersions({ model: DEMO_MODEL, status: 'READY', limit: 1 });
-  if (versions.items.length === 0) {
-    await registry.pushVersion(
-      DEMO_MODEL,
-      createReadStream(join(EXAMPLE, 'model.onnx')),
-      { manifest: demoManifest() },
-      DEMO_CONTEXT,
-    );
-  }
+export function demoJob(): JobSpec {
+  const flights = join(VEGA_DATA, 'flights-3m.parquet').replaceAll("'", "''");
+  return {
+    name: DEMO_JOB,
+    description: 'Every night, the chance that each of the day’s flights leaves more than 15 minutes late.',
+    model: 'flight-delay',
+    environment: 'prod',
+    source: {
+      warehouse: 'default',
+      query: [
+        'SELECT date, origin, destination, distance, delay,',
+        '       hour(date) AS hour, dayofweek(date) AS weekday, month(date) AS month',
+        `FROM read_parquet('${flights}')`,
+        'WHERE CAST(date AS DATE) = {{ logical_date }}',
+      ].join('\n'),
+    },
+    sink: { warehouse: 'default', table: 'flight_delay_scores' },
+    write_mode: 'replace_partition',
+    schedule: '0 2 * * *',
+    timezone: 'UTC',
+  };
+}
+
+/**
+ * Brings the demo registry to its story: penguin-species and flight-delay version 1 pushed (each
+ * auto-deploys to dev), the penguins' `validation` dataset registered, both promoted through every
+ * later environment (staging, then prod with its typed confirmation and approval), and the daily job
+ * `flight-delay-prod` declared with one day scored. Each step is skipped when a previous run already
+ * did it, so the demo restarts on the same data folder. Returns the demo run of the job.
+ */
+export async function prepareDemo(app: App): Promise<JobRun> {
+  await prepareModel(app, DEMO_MODEL, 'Palmer penguins species classifier');
+  await prepareModel(app, 'flight-delay', 'Will a flight leave more than 15 minutes late?');
+  const { deployments, jobs } = app;
   const dataset = await deployments.store.getDataset(DEMO_MODEL, 'validation').catch((error: unknown) => {
     if (isSlipwayError(error) && error.code === 'NOT_FOUND') return null;
     throw error;
@@ -49,11 +71,37 @@ export async function prepareDemo(app: App): Promise<void> {
       DEMO_CONTEXT,
     );
   }
+  await promoteEverywhere(app, DEMO_MODEL);
+  await promoteEverywhere(app, 'flight-delay');
+  await jobs.putJob(demoJob(), DEMO_CONTEXT);
+  const ran = (await jobs.listRuns(DEMO_JOB, { limit: 1 })).items[0];
+  return ran ?? jobs.trigger(DEMO_JOB, DEMO_JOB_DATE, DEMO_CONTEXT);
+}
+
+async function prepareModel(app: App, model: string, description: string): Promise<void> {
+  const { registry } = app;
+  const existing = await registry.store.listModels({ search: model });
+  if (!existing.items.some((m) => m.name === model)) {
+    await registry.createModel({ name: model, description }, DEMO_CONTEXT);
+  }
+  const versions = await registry.store.listVersions({ model, status: 'READY', limit: 1 });
+  if (versions.items.length === 0) {
+    await registry.pushVersion(
+      model,
+      createReadStream(join(EXAMPLES, model, 'model.onnx')),
+      { manifest: demoManifest(model) },
+      DEMO_CONTEXT,
+    );
+  }
+}
+
+async function promoteEverywhere(app: App, model: string): Promise<void> {
+  const { deployments } = app;
   for (const policy of deployments.environments()) {
-    if (await deployments.store.currentRevision(DEMO_MODEL, policy.name)) continue;
+    if (await deployments.store.currentRevision(model, policy.name)) continue;
     // A run stopped between the request and its approval left the promotion waiting: approve that one.
     const waiting = await deployments.store.listPromotions({
-      model: DEMO_MODEL,
+      model,
       environment: policy.name,
       status: ['AWAITING_APPROVAL'],
       limit: 1,
@@ -62,7 +110,7 @@ export async function prepareDemo(app: App): Promise<void> {
       waiting.items[0] ??
       (await deployments.promote(
         {
-          model: DEMO_MODEL,
+          model,
           version: 1,
           environment: policy.name,
           reason: 'demo',
@@ -76,14 +124,12 @@ export async function prepareDemo(app: App): Promise<void> {
   }
 }
 
-/**
- * The Palmer penguins from vega-datasets, renamed to the model's inputs, labelled by `species`.
- * The package's exports hide its data folder from import and require, so the file is read by path.
- */
+/** The Palmer penguins from vega-datasets, renamed to the model's inputs, labelled by `species`. */
 function penguinRows(): Record<string, unknown>[] {
-  const main = createRequire(import.meta.url).resolve('vega-datasets');
-  const file = join(dirname(main), '..', 'data', 'penguins.json');
-  const penguins = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string | number | null>[];
+  const penguins = JSON.parse(readFileSync(join(VEGA_DATA, 'penguins.json'), 'utf8')) as Record<
+    string,
+    string | number | null
+  >[];
   return penguins.map((p) => {
     const sex = typeof p.Sex === 'string' ? p.Sex.toLowerCase() : null;
     return {

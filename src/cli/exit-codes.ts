@@ -22,6 +22,11 @@ export const EXIT = {
   UNAVAILABLE: 5,
   /** No API token, an unknown or revoked one (401), or a role too weak for the action (403). */
   DENIED: 6,
+  /**
+   * A job run the command waited for (`jobs run --wait`) ended failed or cancelled: the request was
+   * accepted, the run itself did not succeed. The output says why (the run's error).
+   */
+  RUN_FAILED: 7,
 } as const;
 
 /** Raised by commands for a mistake in their own arguments. */

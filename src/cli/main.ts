@@ -12,8 +12,9 @@ import type { CliContext } from './cli-context.js';
 import { addAuditCommands } from './commands/audit-commands.js';
 import { addDatasetCommands } from './commands/dataset-commands.js';
 import { addDeploymentCommands } from './commands/deployment-commands.js';
+import { addJobCommands } from './commands/job-commands.js';
 import { addTokenCommands } from './commands/token-commands.js';
-import { DEMO_MODEL, demoManifest, prepareDemo } from './demo.js';
+import { DEMO_JOB, DEMO_MODEL, demoJob, demoManifest, prepareDemo } from './demo.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
 import { createOutput, type Output, table } from './output.js';
 import { readRows } from './rows.js';
@@ -76,7 +77,7 @@ program
   .action(async (options: { port?: string; dataDir?: string }) => {
     // Local mode: the demo is for trying Slipway on this machine, so no tokens are needed.
     const app = await start({ ...overridesFrom(options), SLIPWAY_AUTH: 'off' });
-    await prepareDemo(app);
+    const run = await prepareDemo(app);
     const url = app.url();
     const served = app.deployments
       .environments()
@@ -88,7 +89,15 @@ program
     const body = JSON.stringify({ instances: demoManifest().sample.slice(0, 2) });
     const curl = `curl -s -X POST ${url}/v1/models/${DEMO_MODEL}:predict -H 'content-type: application/json' -d '${body}'`;
     const status = `slipway --server ${url} status`;
-    output().result({ url, docs: `${url}/docs`, predict, curl, status }, () =>
+    const job = {
+      name: DEMO_JOB,
+      run: run.seq,
+      logical_date: run.logicalDate,
+      table: demoJob().sink.table,
+      runs: `slipway --server ${url} jobs runs ${DEMO_JOB}`,
+      backfill: `slipway --server ${url} jobs backfill ${DEMO_JOB} --from 2001-06-01 --to 2001-06-07`,
+    };
+    output().result({ url, docs: `${url}/docs`, predict, curl, status, job }, () =>
       [
         '',
         `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
@@ -103,6 +112,12 @@ program
         `  ${curl}`,
         '',
         `What serves where, and the revisions: ${status}`,
+        '',
+        `Batch job ${DEMO_JOB} (daily at 02:00 UTC) scores a day of flights from vega-datasets'`,
+        `flights-3m.parquet with the flight-delay version prod serves, into the DuckDB table ${job.table}`,
+        `(one partition per date, in the data folder's warehouse.duckdb). Run #${run.seq} scores ${run.logicalDate}:`,
+        `  ${job.runs}`,
+        `  ${job.backfill}`,
         '',
       ].join('\n'),
     );
@@ -270,6 +285,7 @@ program
 
 addDeploymentCommands(program, cli);
 addDatasetCommands(program, cli);
+addJobCommands(program, cli);
 addAuditCommands(program, cli);
 addTokenCommands(program, cli);
 

@@ -198,7 +198,7 @@ export class JobService {
 
   /** Cancels a queued run at once; asks a running one to stop (it stops within a batch). */
   async cancel(name: string, id: string, context: RequestContext): Promise<JobRun> {
-    const run = await this.options.store.getRun(name, id);
+    const run = await this.getRun(name, id);
     if (FINISHED.has(run.status)) {
       throw new SlipwayError('FAILED_PRECONDITION', `Run #${run.seq} of ${name} is already ${run.status}.`, {
         run: run.id,
@@ -226,12 +226,14 @@ export class JobService {
     return this.options.store.getJob(name).then(() => this.options.store.listRuns(name, query));
   }
 
-  getRun(name: string, id: string): Promise<JobRun> {
+  /** A run of a job; an unknown job is reported as such, not as a missing run. */
+  async getRun(name: string, id: string): Promise<JobRun> {
+    await this.options.store.getJob(name);
     return this.options.store.getRun(name, id);
   }
 
   async logs(name: string, id: string, afterSeq?: number): Promise<{ run: JobRun; lines: RunLogLine[] }> {
-    const run = await this.options.store.getRun(name, id);
+    const run = await this.getRun(name, id);
     return { run, lines: await this.options.store.listLogs(run.id, afterSeq) };
   }
 
@@ -406,6 +408,13 @@ export class JobService {
         },
       });
       const seconds = (Date.now() - started) / 1000;
+      // The last line is written before the status changes, so whoever follows the log until the
+      // run ends sees it.
+      await store.appendLog(
+        run.id,
+        'info',
+        `succeeded in ${seconds.toFixed(1)} s (${Math.round(outcome.rowsRead / Math.max(seconds, 0.001))} rows/s)`,
+      );
       await store.updateRun(run.id, {
         status: 'succeeded',
         finishedAt: new Date().toISOString(),
@@ -413,10 +422,6 @@ export class JobService {
         rowsWritten: outcome.rowsWritten,
         rowsFailed: outcome.rowsFailed,
       });
-      log(
-        'info',
-        `succeeded in ${seconds.toFixed(1)} s (${Math.round(outcome.rowsRead / Math.max(seconds, 0.001))} rows/s)`,
-      );
     } catch (error) {
       // Why the run stopped: a cancellation asked for, the server shutting down, the lease lost to a
       // replica that took the job over, or an error of the run itself.
@@ -431,6 +436,9 @@ export class JobService {
               : error instanceof Error
                 ? error.message
                 : String(error);
+      await store
+        .appendLog(run.id, reason === STOP.cancel ? 'warn' : 'error', message)
+        .catch(() => undefined);
       // Only if the run is still ours: a replica that took the lease over has already failed it.
       const recorded = await store.updateRun(
         run.id,
@@ -442,7 +450,6 @@ export class JobService {
         },
         'running',
       );
-      log(reason === STOP.cancel ? 'warn' : 'error', message);
       if (!(error instanceof SlipwayError) && reason === null)
         logger.error({ err: error, job: job.name, run: run.id }, 'job run failed');
       if (recorded && reason !== STOP.cancel) await this.retryLater(job, run, new Date());

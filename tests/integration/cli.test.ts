@@ -4,27 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import { CLI, slipway } from '../helpers/cli.js';
 import { EXAMPLE, FIXTURES, ROOT, startServer, type TestServer } from '../helpers/server.js';
-
-const CLI = join(ROOT, 'src/cli/bin.ts');
-
-/** Runs the real `slipway` command (from sources) and collects what it printed and its exit code. */
-function slipway(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'silent', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+import { waitFor } from '../helpers/wait.js';
 
 describe('the slipway CLI', () => {
   let server: TestServer;
@@ -430,10 +412,17 @@ describe('slipway demo', () => {
     predict: Record<string, string>;
     curl: string;
     status: string;
+    job: { name: string; run: number; logical_date: string; table: string; runs: string };
   }
 
   /** Starts `slipway --json demo` on the data folder and waits for what it prints. */
   function startDemo(): Promise<Printed> {
+    startDemo.last = startDemoProcess();
+    return startDemo.last;
+  }
+  startDemo.last = undefined as Promise<Printed> | undefined;
+
+  function startDemoProcess(): Promise<Printed> {
     child = spawn(
       process.execPath,
       ['--import', 'tsx', CLI, '--json', 'demo', '--port', '0', '--data-dir', dataDir],
@@ -485,18 +474,58 @@ describe('slipway demo', () => {
       environment: string;
       revision: { number: number; traffic: unknown };
     }[];
-    expect(deployments.map((d) => [d.environment, d.revision.number, d.revision.traffic])).toEqual([
+    const deployed = deployments.filter((d) => (d as { model?: string }).model === 'penguin-species');
+    expect(deployed.map((d) => [d.environment, d.revision.number, d.revision.traffic])).toEqual([
       ['dev', 1, [{ version: 1, percent: 100 }]],
       ['staging', 1, [{ version: 1, percent: 100 }]],
       ['prod', 1, [{ version: 1, percent: 100 }]],
     ]);
+    expect(
+      deployments.filter((d) => (d as { model?: string }).model === 'flight-delay').map((d) => d.environment),
+    ).toEqual(['dev', 'staging', 'prod']);
     const staging = await slipway(['--server', printed.url, '--json', 'promotions', '--env', 'staging']);
-    const [promotion] = JSON.parse(staging.stdout).promotions as {
-      gates: { gate: string; status: string; measurements?: { rows?: number } }[];
-    }[];
+    const promotion = (
+      JSON.parse(staging.stdout).promotions as {
+        model: string;
+        gates: { gate: string; status: string; measurements?: { rows?: number } }[];
+      }[]
+    ).find((p) => p.model === 'penguin-species');
     expect(promotion!.gates.find((g) => g.gate === 'validation')).toMatchObject({
       status: 'passed',
       measurements: { rows: 344 },
+    });
+  }, 60_000);
+
+  it('declares the daily flight-delay-prod job and scores one day of flights into a partition of the DuckDB table', async () => {
+    const printed = await startDemo.last!;
+    expect(printed.job).toMatchObject({
+      name: 'flight-delay-prod',
+      logical_date: '2001-06-30',
+      table: 'flight_delay_scores',
+    });
+    const run = await waitFor('the demo run', async () => {
+      const body = (await (
+        await fetch(`${printed.url}/api/v1/jobs/flight-delay-prod/runs/${printed.job.run}`)
+      ).json()) as {
+        status: string;
+        rows_written: number;
+      };
+      return ['queued', 'running'].includes(body.status) ? undefined : body;
+    });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      model: { name: 'flight-delay', version: 1 },
+      rows_failed: 0,
+    });
+    expect(run.rows_written).toBeGreaterThan(10_000);
+    const job = (await (await fetch(`${printed.url}/api/v1/jobs/flight-delay-prod`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(job).toMatchObject({
+      schedule: '0 2 * * *',
+      environment: 'prod',
+      write_mode: 'replace_partition',
     });
   }, 60_000);
 
@@ -505,10 +534,21 @@ describe('slipway demo', () => {
     const printed = await startDemo();
     const promotions = await slipway(['--server', printed.url, '--json', 'promotions']);
     expect(
-      (JSON.parse(promotions.stdout).promotions as { environment: string; status: string }[]).map(
-        (p) => `${p.environment}:${p.status}`,
-      ),
-    ).toEqual(['prod:SUCCEEDED', 'staging:SUCCEEDED', 'dev:SUCCEEDED']);
+      (JSON.parse(promotions.stdout).promotions as { environment: string; status: string }[])
+        .map((p) => `${p.environment}:${p.status}`)
+        .sort(),
+    ).toEqual([
+      'dev:SUCCEEDED',
+      'dev:SUCCEEDED',
+      'prod:SUCCEEDED',
+      'prod:SUCCEEDED',
+      'staging:SUCCEEDED',
+      'staging:SUCCEEDED',
+    ]);
+    const runs = (await (await fetch(`${printed.url}/api/v1/jobs/flight-delay-prod/runs`)).json()) as {
+      runs: unknown[];
+    };
+    expect(runs.runs).toHaveLength(1);
     const response = await predict(
       `${printed.url}/v1/models/penguin-species:predict`,
       /-d '(.*)'$/.exec(printed.curl)![1]!,

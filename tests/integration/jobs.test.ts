@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
 import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
+import { jobServer } from '../helpers/jobs.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { killed, serveProcess } from '../helpers/serve-process.js';
 import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Batch scoring end to end on a real server: jobs read a DuckDB file or a real PostgreSQL database,
@@ -15,16 +17,6 @@ import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
  * and publish predictions and rejected rows.
  */
 const MARKED = 99;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server answered.
 type Caller = { request: (method: string, path: string) => Promise<{ body: any }> };
@@ -40,18 +32,11 @@ describe('batch scoring jobs', () => {
   let server: TestServer;
   let warehouse: DuckDbWarehouse;
 
+  let stop: () => Promise<void>;
   beforeAll(async () => {
-    server = await startServer({ SLIPWAY_JOB_LEASE_MS: 1000 }, { allInOne: true });
-    expect((await server.push('marked', join(FIXTURES, 'fails-on-marked.onnx'))).status).toBe(201);
-    warehouse = new DuckDbWarehouse(join(server.dataDir, 'warehouse.duckdb'));
-    await warehouse.query(`CREATE TABLE events AS
-      SELECT i AS id, DATE '2001-01-01' + CAST(i % 3 AS INTEGER) AS day, CAST(i % 2 AS DOUBLE) AS x
-      FROM range(12) t(i)`);
+    ({ server, warehouse, stop } = await jobServer({ SLIPWAY_JOB_LEASE_MS: 1000 }));
   });
-  afterAll(async () => {
-    await warehouse.close();
-    await server.stop();
-  });
+  afterAll(() => stop());
 
   const createJob = async (spec: Record<string, unknown>) => {
     const response = await server.request('POST', '/api/v1/jobs', {

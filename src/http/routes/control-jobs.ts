@@ -1,11 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { SlipwayError } from '../../errors/index.js';
-import { type Job, type JobRun, JobSpecSchema, RUN_STATUSES, RUN_TRIGGERS, toSpec } from '../../jobs/job.js';
+import { type JobRun, JobSpecSchema, RUN_STATUSES, RUN_TRIGGERS } from '../../jobs/job.js';
 import { REPROCESS } from '../../jobs/job-service.js';
-import { redactUri } from '../../jobs/warehouse/warehouse-for-uri.js';
+import { toWireJob, toWireRun } from '../../jobs/wire.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema } from '../wire.js';
@@ -359,52 +358,4 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
 
 function jobName(params: unknown): string {
   return assertModelName((params as { job: string }).job, 'job');
-}
-
-export function toWireJob(job: Job) {
-  const spec = toSpec(job);
-  let next: string | null = null;
-  if (job.schedule !== null && !job.paused) {
-    next = new Cron(job.schedule, { timezone: job.timezone, paused: true }).nextRun()?.toISOString() ?? null;
-  }
-  return {
-    ...spec,
-    source: { ...spec.source, warehouse: redactUri(job.source.warehouse) },
-    sink: { ...spec.sink, warehouse: redactUri(job.sink.warehouse) },
-    origin: job.origin,
-    created_by: job.createdBy,
-    created_at: job.createdAt,
-    updated_at: job.updatedAt,
-    next_run_at: next,
-  };
-}
-
-export function toWireRun(run: JobRun) {
-  const end = run.finishedAt ? Date.parse(run.finishedAt) : null;
-  return {
-    id: run.id,
-    job: run.job,
-    number: run.seq,
-    logical_date: run.logicalDate,
-    status: run.status,
-    trigger: run.trigger,
-    attempt: run.attempt,
-    scheduled_for: run.scheduledFor,
-    not_before: run.notBefore,
-    model:
-      run.modelName !== null && run.modelVersion !== null
-        ? { name: run.modelName, version: run.modelVersion }
-        : null,
-    rows_read: run.rowsRead,
-    rows_written: run.rowsWritten,
-    rows_failed: run.rowsFailed,
-    rows_expected: run.rowsExpected,
-    started_at: run.startedAt,
-    finished_at: run.finishedAt,
-    duration_ms: run.startedAt && end !== null ? end - Date.parse(run.startedAt) : null,
-    error: run.error,
-    actor: run.actor,
-    cancel_requested: run.cancelRequested,
-    created_at: run.createdAt,
-  };
 }
