@@ -155,7 +155,7 @@ export function compileConfig(
 
 const WarehousesSchema = Type.Record(
   Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
-  Type.String({ pattern: '^(duckdb:|postgres://|postgresql://)', maxLength: 2000 }),
+  Type.String({ pattern: '^(duckdb:|files:|postgres://|postgresql://)', maxLength: 2000 }),
 );
 const checkWarehouses = TypeCompiler.Compile(WarehousesSchema);
 
@@ -170,7 +170,7 @@ function compileWarehouses(value: unknown, source: string, env: NodeJS.ProcessEn
     const field = `warehouses${first.path.replaceAll('/', '.')}`;
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${source}: ${field}: ${first.message}; expected a name (lowercase letters, digits, - and _) mapped to a duckdb: or postgres:// URI.`,
+      `${source}: ${field}: ${first.message}; expected a name (lowercase letters, digits, - and _) mapped to a duckdb:, files: or postgres:// URI.`,
       { field },
     );
   }
@@ -197,7 +197,7 @@ function compileWarehouses(value: unknown, source: string, env: NodeJS.ProcessEn
         );
       }
       // Inside a postgres:// URL a value is encoded (a password may hold `@` or `/`); a DuckDB path is not.
-      return uri.startsWith('duckdb:') ? found : encodeURIComponent(found);
+      return uri.startsWith('duckdb:') || uri.startsWith('files:') ? found : encodeURIComponent(found);
     });
   }
   return named;
@@ -220,7 +220,7 @@ function compileJobs(value: unknown, source: string, warehouses: Record<string, 
       for (const reference of [spec.source.warehouse, spec.sink.warehouse]) {
         if (reference !== undefined && !isWarehouseReference(reference, warehouses)) {
           throw new Error(
-            `warehouse "${redactUri(reference)}" is neither "default", a name under warehouses: (${Object.keys(warehouses).join(', ') || 'none'}), nor a duckdb: or postgres:// URI`,
+            `warehouse "${redactUri(reference)}" is neither "default", a name under warehouses: (${Object.keys(warehouses).join(', ') || 'none'}), nor a duckdb:, files: or postgres:// URI`,
           );
         }
       }

@@ -19,7 +19,7 @@ import {
 } from './job.js';
 import type { JobRunner, RunProgress } from './job-runner.js';
 import type { JobStore, RunQuery } from './job-store.js';
-import { isWarehouseReference } from './warehouse/warehouse-for-uri.js';
+import { isWarehouseReference, redactUri } from './warehouse/warehouse-for-uri.js';
 
 /** Airflow's reprocessing choices for a backfill: which dates that already have runs are run again. */
 export const REPROCESS = ['none', 'failed', 'completed'] as const;
@@ -83,7 +83,7 @@ export class JobService {
       if (reference !== undefined && !isWarehouseReference(reference, this.options.warehouses)) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
-          `${field} "${reference.replace(/:[^:@/]*@/, ':***@')}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb: or postgres:// URI.`,
+          `${field} "${redactUri(reference)}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb:, files: or postgres:// URI.`,
           { field },
         );
       }

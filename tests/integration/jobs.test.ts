@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -189,6 +189,34 @@ describe('batch scoring jobs', () => {
       [2, 'succeeded'],
       [1, 'failed'],
     ]);
+  });
+
+  it('writes files: one Hive-style partition per date, replaced whole by a re-run, appended to in append mode', async () => {
+    await createJob({ name: 'to-files', sink: { warehouse: 'files:exports', table: 'scores' } });
+    for (const date of ['2001-01-01', '2001-01-02', '2001-01-01'])
+      expect((await run('to-files', date)).status).toBe('succeeded');
+    const root = join(server.dataDir, 'exports/scores');
+    expect(readdirSync(root).sort()).toEqual(['logical_date=2001-01-01', 'logical_date=2001-01-02']);
+    expect(readdirSync(join(root, 'logical_date=2001-01-01'))).toHaveLength(1);
+    const read = (path: string) =>
+      warehouse.query(
+        `SELECT logical_date::VARCHAR AS day, count(*) AS n, bool_and(y = x) AS exact, min(model_name) AS model FROM read_parquet('${path}/**/*.parquet', hive_partitioning = false) GROUP BY 1 ORDER BY 1`,
+      );
+    expect(await read(root)).toEqual([
+      { day: '2001-01-01', n: 4, exact: true, model: 'marked' },
+      { day: '2001-01-02', n: 4, exact: true, model: 'marked' },
+    ]);
+
+    await createJob({
+      name: 'appending',
+      write_mode: 'append',
+      sink: { warehouse: 'files:exports?format=csv', table: 'log' },
+    });
+    for (const date of ['2001-01-03', '2001-01-03'])
+      expect((await run('appending', date)).status).toBe('succeeded');
+    const csv = join(server.dataDir, 'exports/log/logical_date=2001-01-03');
+    expect(readdirSync(csv).filter((f) => f.endsWith('.csv'))).toHaveLength(2);
+    expect(readdirSync(join(server.dataDir, 'exports/.slipway-staging'))).toEqual([]);
   });
 
   it('resolves an environment to the version it serves, and writes the environment on every row', async () => {

@@ -51,6 +51,13 @@ const VECTOR_SIZE = 2048;
 const DAY_MS = 86_400_000;
 
 /**
+ * Staged rows spill to disk past the memory limit, so a run's memory stays bounded: with 128 MB,
+ * scoring the 3 million flights of the demo's file peaks under 1 GB for the server and its workers
+ * together (bench/batch-scoring.ts).
+ */
+const SETTINGS = { memory_limit: '128MB', threads: '2' };
+
+/**
  * One DuckDB instance per database file in this process, shared by every reader and writer and closed
  * when the last one is done, so the file is unlocked between runs (DuckDB lets one process at a time
  * open a file for writing).
@@ -61,10 +68,7 @@ async function acquire(path: string): Promise<DuckDBInstance> {
   let entry = instances.get(path);
   if (!entry) {
     mkdirSync(dirname(path), { recursive: true });
-    // Staged rows spill to disk past the memory limit, so a run's memory stays bounded: with 128 MB,
-    // scoring the 3 million flights of the demo's file peaks under 1 GB for the server and its workers
-    // together (bench/batch-scoring.ts).
-    entry = { instance: DuckDBInstance.create(path, { memory_limit: '128MB', threads: '2' }), users: 0 };
+    entry = { instance: DuckDBInstance.create(path, SETTINGS), users: 0 };
     instances.set(path, entry);
   }
   entry.users += 1;
@@ -92,20 +96,21 @@ function release(path: string): void {
  * files directly (`SELECT … FROM 'flights.parquet'`), so files need no warehouse of their own.
  */
 export class DuckDbWarehouse implements Warehouse {
-  readonly kind = 'duckdb';
-  private readonly path: string;
+  readonly kind: string = 'duckdb';
+  /** The database file, or null for a private in-memory database (see FilesWarehouse). */
+  private readonly path: string | null;
   private opened: Promise<DuckDBInstance> | null = null;
 
-  constructor(path: string) {
-    this.path = resolve(path);
+  constructor(path: string | null) {
+    this.path = path === null ? null : resolve(path);
   }
 
   private instance(): Promise<DuckDBInstance> {
-    this.opened ??= acquire(this.path);
+    this.opened ??= this.path === null ? DuckDBInstance.create(':memory:', SETTINGS) : acquire(this.path);
     return this.opened;
   }
 
-  private async connect(): Promise<DuckDBConnection> {
+  protected async connect(): Promise<DuckDBConnection> {
     return (await this.instance()).connect();
   }
 
@@ -248,25 +253,12 @@ export class DuckDbWarehouse implements Warehouse {
       },
       commit: async () => {
         try {
-          await connection.run('BEGIN TRANSACTION');
-          for (const [i, table] of options.tables.entries()) {
-            const target = quoteTable(table.table);
-            const all = tableColumns(table);
-            if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
-            await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all)})`);
-            if (options.mode === 'replace_partition' && options.partition) {
-              await connection.run(
-                `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
-                [partitionValue(all, options.partition)],
-              );
-            }
-            await connection.run(...publishStatement(table, `temp.${staged[i]}`));
-          }
-          await connection.run('COMMIT');
+          await this.publish(
+            connection,
+            options,
+            staged.map((name) => `temp.${name}`),
+          );
           return counts;
-        } catch (error) {
-          await connection.run('ROLLBACK').catch(() => undefined);
-          throw queryError(error, 'publishing the results');
         } finally {
           finish();
         }
@@ -275,15 +267,45 @@ export class DuckDbWarehouse implements Warehouse {
     };
   }
 
+  /** Moves every staged table into its target in one transaction. */
+  protected async publish(
+    connection: DuckDBConnection,
+    options: SinkOptions,
+    staged: readonly string[],
+  ): Promise<void> {
+    try {
+      await connection.run('BEGIN TRANSACTION');
+      for (const [i, table] of options.tables.entries()) {
+        const target = quoteTable(table.table);
+        const all = tableColumns(table);
+        if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
+        await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all)})`);
+        if (options.mode === 'replace_partition' && options.partition) {
+          await connection.run(
+            `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
+            [partitionValue(all, options.partition)],
+          );
+        }
+        await connection.run(...publishStatement(table, staged[i]!));
+      }
+      await connection.run('COMMIT');
+    } catch (error) {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      throw queryError(error, 'publishing the results');
+    }
+  }
+
   async close(): Promise<void> {
     if (!this.opened) return;
+    const opened = this.opened;
     this.opened = null;
-    release(this.path);
+    if (this.path !== null) release(this.path);
+    else void opened.then((instance) => instance.closeSync()).catch(() => undefined);
   }
 }
 
 /** A DuckDB error in a job's SQL is the job's fault: it is reported as such, not as a server fault. */
-function queryError(error: unknown, what: string): SlipwayError {
+export function queryError(error: unknown, what: string): SlipwayError {
   if (error instanceof SlipwayError) return error;
   return new SlipwayError('INVALID_ARGUMENT', `DuckDB refused ${what}: ${(error as Error).message}`, {
     warehouse: 'duckdb',
@@ -334,7 +356,7 @@ const DUCK_TYPES: Readonly<Record<ColumnType, DuckDBType>> = {
   timestamptz: TIMESTAMPTZ,
 };
 
-const DDL: Readonly<Record<ColumnType, string>> = {
+export const DDL: Readonly<Record<ColumnType, string>> = {
   boolean: 'BOOLEAN',
   bigint: 'BIGINT',
   double: 'DOUBLE',

@@ -1,10 +1,11 @@
 import { isAbsolute, join } from 'node:path';
 import { SlipwayError } from '../../errors/index.js';
 import { DuckDbWarehouse } from './duckdb-warehouse.js';
+import { FILE_FORMATS, type FileFormat, FilesWarehouse } from './files-warehouse.js';
 import { PostgresWarehouse } from './postgres-warehouse.js';
 import type { Warehouse } from './warehouse.js';
 
-export const WAREHOUSE_SCHEMES = ['duckdb:', 'postgres://', 'postgresql://'] as const;
+export const WAREHOUSE_SCHEMES = ['duckdb:', 'files:', 'postgres://', 'postgresql://'] as const;
 
 /** The warehouse every server has: a DuckDB file in the data directory. */
 export const DEFAULT_WAREHOUSE = 'default';
@@ -12,7 +13,8 @@ export const DEFAULT_WAREHOUSE = 'default';
 /**
  * Opens the warehouse a job names: a name declared in slipway.yaml `warehouses:` (or `default`, the
  * DuckDB file `warehouse.duckdb` in the data directory), or a URI: `duckdb:path/to/file.duckdb`
- * (relative to the data directory) or `postgres://user:password@host:port/database`.
+ * (relative to the data directory), `files:path/to/folder` (Parquet; `?format=csv` or `?format=json`),
+ * or `postgres://user:password@host:port/database`.
  */
 export function warehouseFor(
   reference: string,
@@ -28,6 +30,18 @@ export function warehouseFor(
       });
     }
     return new DuckDbWarehouse(isAbsolute(path) ? path : join(dataDir, path));
+  }
+  if (uri.startsWith('files:')) {
+    const [path = '', query = ''] = uri.slice('files:'.length).split('?', 2);
+    const format = new URLSearchParams(query).get('format') ?? 'parquet';
+    if (path === '' || !(FILE_FORMATS as readonly string[]).includes(format)) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `Warehouse "${reference}" must name a folder and, optionally, a format: files:path/to/folder?format=${FILE_FORMATS.join('|')}.`,
+        { warehouse: reference },
+      );
+    }
+    return new FilesWarehouse(isAbsolute(path) ? path : join(dataDir, path), format as FileFormat);
   }
   if (uri.startsWith('postgres://') || uri.startsWith('postgresql://')) return new PostgresWarehouse(uri);
   throw new SlipwayError(
