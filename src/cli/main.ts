@@ -2,8 +2,7 @@ import cluster from 'node:cluster';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
-import { type App, createApp } from '../app.js';
-import { serve } from '../cluster.js';
+import type { App } from '../app.js';
 import { type ConfigOverrides, compileConfig } from '../config/index.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
@@ -14,7 +13,6 @@ import { addDatasetCommands } from './commands/dataset-commands.js';
 import { addDeploymentCommands } from './commands/deployment-commands.js';
 import { addJobCommands } from './commands/job-commands.js';
 import { addTokenCommands } from './commands/token-commands.js';
-import { DEMO_JOB, DEMO_MODEL, demoJob, demoManifest, prepareDemo } from './demo.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
 import { createOutput, type Output, table } from './output.js';
 import { readRows } from './rows.js';
@@ -60,6 +58,8 @@ program
     'serve only this environment (default $SLIPWAY_ENV, or all of them: each under /envs/<env>, the last at the plain paths)',
   )
   .action(async (options: { host?: string; port?: string; dataDir?: string; env?: string }) => {
+    // The server's code loads only for the commands that run one, so every other command starts fast.
+    const { serve } = await import('../cluster.js');
     const { url, app } = await serve(overridesFrom(options));
     if (app) stopOnSignals(app);
     // In a cluster, only the primary (which holds no app) reports the address.
@@ -77,6 +77,7 @@ program
   .action(async (options: { port?: string; dataDir?: string }) => {
     // Local mode: the demo is for trying Slipway on this machine, so no tokens are needed.
     const app = await start({ ...overridesFrom(options), SLIPWAY_AUTH: 'off' });
+    const { DEMO_JOB, DEMO_MODEL, demoJob, demoManifest, prepareDemo } = await import('./demo.js');
     const run = await prepareDemo(app);
     const url = app.url();
     const served = app.deployments
@@ -314,6 +315,7 @@ interface WireVersion {
 }
 
 async function start(overrides: ConfigOverrides) {
+  const { createApp } = await import('../app.js');
   const app = await createApp({ overrides });
   await app.listen();
   stopOnSignals(app);

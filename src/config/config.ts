@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
-import { isWarehouseReference, redactUri } from '../jobs/warehouse/warehouse-for-uri.js';
+import { isWarehouseReference, redactUri } from '../jobs/warehouse/references.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 

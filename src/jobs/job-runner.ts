@@ -8,6 +8,7 @@ import type { NamedTensors, Tensor } from '../runtime/tensor.js';
 import type { ModelHost } from '../serving/model-host.js';
 import { describeReference, type Job, type JobRun, parseModelReference, renderQuery } from './job.js';
 import { RowEncoder, type RowError } from './row-encoder.js';
+import { redactUri } from './warehouse/references.js';
 import {
   type Column,
   type ColumnType,
@@ -18,7 +19,6 @@ import {
   toDate,
   type Warehouse,
 } from './warehouse/warehouse.js';
-import { redactUri } from './warehouse/warehouse-for-uri.js';
 
 /**
  * Columns every output row carries, after the source's columns and the model's outputs. They hold one

@@ -14,16 +14,13 @@ import {
   type Job,
   type JobRun,
   type JobSpec,
+  type Reprocess,
   type RunLogLine,
   type RunTrigger,
 } from './job.js';
 import type { JobRunner, RunProgress } from './job-runner.js';
 import type { JobStore, RunQuery } from './job-store.js';
-import { isWarehouseReference, redactUri } from './warehouse/warehouse-for-uri.js';
-
-/** Airflow's reprocessing choices for a backfill: which dates that already have runs are run again. */
-export const REPROCESS = ['none', 'failed', 'completed'] as const;
-export type Reprocess = (typeof REPROCESS)[number];
+import { isWarehouseReference, redactUri } from './warehouse/references.js';
 
 /** Backfills and catch-up never queue more than this many runs at once. */
 export const MAX_QUEUED_DATES = 1000;

@@ -47,6 +47,10 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const FINISHED: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const RUN_TRIGGERS = ['manual', 'schedule', 'backfill', 'retry'] as const;
+
+/** Airflow's reprocessing choices for a backfill: which dates that already have runs are run again. */
+export const REPROCESS = ['none', 'failed', 'completed'] as const;
+export type Reprocess = (typeof REPROCESS)[number];
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 /** One attempt at scoring one logical date. A retry is a new run with the next attempt number. */

@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { type Job, type JobRun, toSpec } from './job.js';
-import { redactUri } from './warehouse/warehouse-for-uri.js';
+import { redactUri } from './warehouse/references.js';
 
 /** The API's spelling of jobs and runs (snake_case), shared by the HTTP routes and the CLI. */
 

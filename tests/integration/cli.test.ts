@@ -107,7 +107,7 @@ describe('the slipway CLI', () => {
     const unreachable = await slipway(['--server', 'http://127.0.0.1:9', '--json', 'models', 'ls']);
     expect(unreachable.code).toBe(5);
     expect(JSON.parse(unreachable.stdout).error).toContain('Cannot reach');
-  });
+  }, 90_000);
 });
 
 describe('deploying with the slipway CLI: environments, promotions, traffic and rollback', () => {

@@ -1,9 +1,7 @@
 import { type Command, Option } from 'commander';
-import { TokenService } from '../../auth/token-service.js';
 import { compileConfig } from '../../config/index.js';
 import { LOCAL_ACTOR, ROLES, type Role } from '../../domain/roles.js';
-import { toWireToken } from '../../http/routes/control-deployments.js';
-import { storesForUri } from '../../registry/store-for-uri.js';
+import type { toWireToken } from '../../http/routes/control-deployments.js';
 import type { CliContext } from '../cli-context.js';
 import { UsageError } from '../exit-codes.js';
 import { table } from '../output.js';
@@ -87,6 +85,12 @@ async function createLocally(
   dataDir: string | undefined,
 ): Promise<WireToken & { token: string; registry: string }> {
   const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
+  // The database code loads only for --local, so the other commands start fast.
+  const [{ storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
+    import('../../registry/store-for-uri.js'),
+    import('../../auth/token-service.js'),
+    import('../../http/routes/control-deployments.js'),
+  ]);
   const { registry, deployments } = storesForUri(config.registryUri);
   try {
     await registry.migrate();

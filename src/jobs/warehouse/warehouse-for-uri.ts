@@ -3,12 +3,8 @@ import { SlipwayError } from '../../errors/index.js';
 import { DuckDbWarehouse } from './duckdb-warehouse.js';
 import { FILE_FORMATS, type FileFormat, FilesWarehouse } from './files-warehouse.js';
 import { PostgresWarehouse } from './postgres-warehouse.js';
+import { DEFAULT_WAREHOUSE, redactUri, WAREHOUSE_SCHEMES } from './references.js';
 import type { Warehouse } from './warehouse.js';
-
-export const WAREHOUSE_SCHEMES = ['duckdb:', 'files:', 'postgres://', 'postgresql://'] as const;
-
-/** The warehouse every server has: a DuckDB file in the data directory. */
-export const DEFAULT_WAREHOUSE = 'default';
 
 /**
  * Opens the warehouse a job names: a name declared in slipway.yaml `warehouses:` (or `default`, the
@@ -52,15 +48,3 @@ export function warehouseFor(
 }
 
 /** Whether a reference is well formed (a declared name, `default`, or a URI of a known scheme). */
-export function isWarehouseReference(reference: string, named: Readonly<Record<string, string>>): boolean {
-  return (
-    reference === DEFAULT_WAREHOUSE ||
-    reference in named ||
-    WAREHOUSE_SCHEMES.some((scheme) => reference.startsWith(scheme))
-  );
-}
-
-/** A URI with its password replaced, fit for logs and API answers. */
-export function redactUri(uri: string): string {
-  return uri.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/, '$1***@');
-}
