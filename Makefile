@@ -16,6 +16,8 @@ BENCH_PY := $(BENCH_VENV)/bin/python
 PERF_ANALYZER := $(BENCH_VENV)/perf-analyzer
 # Extra options for bench/serving.ts, e.g. BENCH_ARGS="--duration 3 --peers slipway,fastify".
 BENCH_ARGS ?=
+# Extra options for bench/batch-scoring.ts, e.g. BATCH_BENCH_ARGS="--rows 200000 --peers slipway,ceiling".
+BATCH_BENCH_ARGS ?=
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -57,11 +59,13 @@ test: lint typecheck vitest pytest
 demo: build
 	node bin/slipway.js demo
 
-# Throughput and latency of Slipway against named peers, side by side in one run (bench/README.md).
+# Throughput and latency of Slipway against named peers, side by side in one run, then batch scoring
+# against pandas + scikit-learn and the ONNX ceiling (bench/README.md).
 # Not part of `make test`. perf_analyzer is optional: when it cannot install, the bench says why.
 bench: build $(BENCH_VENV)/.stamp
 	@$(MAKE) --no-print-directory $(PERF_ANALYZER)/.stamp || echo "perf_analyzer did not install (above); the bench goes on without it"
 	BENCH_PYTHON=$(BENCH_PY) BENCH_PERF_ANALYZER=$(PERF_ANALYZER) npx tsx bench/serving.ts $(BENCH_ARGS)
+	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/batch-scoring.ts $(BATCH_BENCH_ARGS)
 
 clean:
 	rm -rf dist .slipway
