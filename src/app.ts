@@ -6,6 +6,8 @@ import { type Config, type ConfigOverrides, compileConfig } from './config/index
 import { DeploymentService } from './deployments/deployment-service.js';
 import { SlipwayError } from './errors/index.js';
 import { buildHttpServer } from './http/server.js';
+import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
+import { MlflowService } from './mlflow/mlflow-service.js';
 import { RegistryService } from './registry/registry-service.js';
 import { storesForUri } from './registry/store-for-uri.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
@@ -50,7 +52,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
-  const { registry: store, deployments: deploymentStore } = storesForUri(config.registryUri);
+  const { registry: store, deployments: deploymentStore, tracking } = storesForUri(config.registryUri);
   await store.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
@@ -118,9 +120,25 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   });
 
+  const mlflow = new MlflowService({
+    tracking,
+    registry,
+    artifacts: new MlflowArtifacts(artifacts, config.maxUploadBytes),
+    logger,
+  });
+
   let ready = false;
   const http = await buildHttpServer(
-    { config, registry, dataPlane, deployments, tokens, version: SLIPWAY_VERSION, isReady: () => ready },
+    {
+      config,
+      registry,
+      dataPlane,
+      deployments,
+      tokens,
+      mlflow,
+      version: SLIPWAY_VERSION,
+      isReady: () => ready,
+    },
     logger,
   );
   let address = '';

@@ -1,6 +1,7 @@
 import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
+import type { MlflowService } from '../mlflow/mlflow-service.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 
@@ -11,6 +12,8 @@ export interface HttpServices {
   readonly dataPlane: DataPlane;
   readonly deployments: DeploymentService;
   readonly tokens: TokenService;
+  /** MLflow's tracking and registry API on Slipway's stores. */
+  readonly mlflow: MlflowService;
   /** Slipway's own version, reported by health and metadata routes. */
   readonly version: string;
   /** Whether the server has finished loading what it serves (readiness). */

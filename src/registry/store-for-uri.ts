@@ -5,6 +5,9 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
 import { SqlDeploymentStore } from '../deployments/sql/sql-deployment-store.js';
 import { SlipwayError } from '../errors/index.js';
+import type { MlflowTables } from '../mlflow/sql/schema.js';
+import { SqlTrackingStore } from '../mlflow/sql/sql-tracking-store.js';
+import type { TrackingStore } from '../mlflow/tracking-store.js';
 import type { RegistryStore } from './registry-store.js';
 import type { RegistryTables } from './sql/schema.js';
 import { SqlRegistryStore } from './sql/sql-registry-store.js';
@@ -20,6 +23,8 @@ export const REGISTRY_SCHEMES = ['sqlite:'] as const;
 export interface Stores {
   readonly registry: RegistryStore;
   readonly deployments: DeploymentStore;
+  /** The MLflow tracking domain (experiments, runs, logged models). */
+  readonly tracking: TrackingStore;
 }
 
 /**
@@ -58,5 +63,7 @@ function openSqlite(path: string): Stores {
   return {
     registry: new SqlRegistryStore({ db, immediateTransactions: true }),
     deployments: new SqlDeploymentStore(db, true),
+    // One handle for every store of the database; the tracking store only sees its own tables.
+    tracking: new SqlTrackingStore(db as unknown as Kysely<MlflowTables>, true),
   };
 }
