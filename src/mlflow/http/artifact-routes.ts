@@ -29,6 +29,11 @@ export function artifactRoutes(app: FastifyInstance, artifacts: MlflowArtifacts)
   // store, never parsed. (A browser cannot send a cross-site PUT without a CORS preflight.)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  // A refused upload leaves its body unread; drain it so the connection stays in step for the
+  // client's next request on it (keep-alive with a chunked body).
+  app.addHook('onSend', async (request) => {
+    if (!request.raw.complete) request.raw.resume();
+  });
 
   const download = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request);

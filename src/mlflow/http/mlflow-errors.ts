@@ -61,7 +61,7 @@ export function sendMlflowError(
   return reply.status(status).send({
     error_code: errorCode,
     message: error.message,
-    slipway_code: error.code,
+    code: error.code,
     request_id: request.id,
   });
 }
