@@ -27,6 +27,7 @@ describe('MLflow REST API', () => {
   };
 
   /** Sends a request with the path exactly as written (fetch would normalise `..`). */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the server answered.
   const raw = (method: string, path: string, body = ''): Promise<{ status: number; body: any }> =>
     new Promise((resolve, reject) => {
       const url = new URL(server.url);

@@ -141,7 +141,7 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async list(prefix: string): Promise<ArtifactEntry[]> {
     const path = prefix === '' ? this.root : await this.pathFor(prefix);
-    await this.assertNoSymlinks(path);
+    if (prefix !== '') await this.assertNoSymlinks(path);
     const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
     const listed: ArtifactEntry[] = [];
     for (const entry of entries) {
