@@ -31,6 +31,8 @@ type MetricRow = Pick<
 
 /** SQLite allows 32766 bound values per statement; rows are inserted in chunks well below that. */
 const ROWS_PER_INSERT = 500;
+/** At most this many batches share one transaction. */
+const MAX_GROUP = 256;
 
 /** `TrackingStore` on Kysely, in the registry's database (same handle, same migrations). */
 export class SqlTrackingStore implements TrackingStore {
@@ -251,16 +253,99 @@ export class SqlTrackingStore implements TrackingStore {
     });
   }
 
-  async logBatch(runId: string, batch: RunBatch): Promise<void> {
+  /**
+   * Batches of concurrent requests are written together, each in a savepoint of one transaction
+   * (group commit): training loops send many small writes, and one commit (one fsync) for all of
+   * those waiting costs what one costs alone. Each caller still hears only about its own batch,
+   * and only once it is durable.
+   */
+  logBatch(runId: string, batch: RunBatch): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ runId, batch, resolve, reject });
+      void this.flush();
+    });
+  }
+
+  private readonly pending: {
+    runId: string;
+    batch: RunBatch;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  private flushing = false;
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        // SQLite work here is synchronous: without a turn of the event loop, requests that arrive
+        // while a group commits would only be read after the queue is empty, one group each.
+        await new Promise((resolve) => setImmediate(resolve));
+        const jobs = this.pending.splice(0, MAX_GROUP);
+        let outcomes: unknown[];
+        try {
+          outcomes = await this.write((trx) => this.applyGroup(trx, jobs));
+        } catch (error) {
+          outcomes = jobs.map(() => error);
+        }
+        jobs.forEach((job, i) => (outcomes[i] === undefined ? job.resolve() : job.reject(outcomes[i])));
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /**
+   * Applies a group of batches in one transaction; returns each batch's error (undefined: written).
+   * Batches of metrics alone (the hot path of a training loop) cannot fail once their run is known
+   * to be active, so they are written together in a few statements; a batch with params or tags
+   * (which may conflict) gets a savepoint of its own, so its failure undoes it alone.
+   */
+  private async applyGroup(
+    trx: Executor,
+    jobs: readonly { runId: string; batch: RunBatch }[],
+  ): Promise<unknown[]> {
+    const errors: unknown[] = jobs.map(() => undefined);
+    const runs = await trx
+      .selectFrom('mlflow_runs')
+      .select(['run_id', 'lifecycle_stage'])
+      .where('run_id', 'in', [...new Set(jobs.map((job) => job.runId))])
+      .execute();
+    const stages = new Map(runs.map((run) => [run.run_id, run.lifecycle_stage]));
+    const points: { runId: string; metric: Metric }[] = [];
+    for (const [index, job] of jobs.entries()) {
+      const stage = stages.get(job.runId);
+      if (stage === undefined) errors[index] = runNotFound(job.runId);
+      else if (stage !== 'active') errors[index] = inactiveRun(job.runId, stage);
+      else if ((job.batch.params?.length ?? 0) === 0 && (job.batch.tags?.length ?? 0) === 0) {
+        for (const metric of job.batch.metrics ?? []) points.push({ runId: job.runId, metric });
+      } else {
+        await sql`savepoint batch`.execute(trx);
+        try {
+          await this.applyBatch(trx, job.runId, job.batch);
+        } catch (error) {
+          await sql`rollback to batch`.execute(trx);
+          errors[index] = error ?? new Error('batch failed');
+        }
+        await sql`release batch`.execute(trx);
+      }
+    }
+    await this.logMetrics(trx, points);
+    return errors;
+  }
+
+  private async applyBatch(trx: Executor, runId: string, batch: RunBatch): Promise<void> {
     const metrics = batch.metrics ?? [];
     const params = batch.params ?? [];
     const tags = batch.tags ?? [];
-    await this.write(async (trx) => {
-      await this.requireActiveRun(trx, runId);
-      if (params.length > 0) await this.logParams(trx, runId, params);
-      for (const tag of dedupe(tags)) await upsertTag(trx, runId, tag.key, tag.value);
-      if (metrics.length > 0) await this.logMetrics(trx, runId, metrics);
-    });
+    await this.requireActiveRun(trx, runId);
+    if (params.length > 0) await this.logParams(trx, runId, params);
+    for (const tag of dedupe(tags)) await upsertTag(trx, runId, tag.key, tag.value);
+    await this.logMetrics(
+      trx,
+      metrics.map((metric) => ({ runId, metric })),
+    );
   }
 
   async deleteRunTag(runId: string, key: string): Promise<void> {
@@ -520,8 +605,13 @@ export class SqlTrackingStore implements TrackingStore {
     );
   }
 
-  private async logMetrics(trx: Executor, runId: string, metrics: readonly Metric[]): Promise<void> {
-    const rows = metrics.map((m) => ({
+  /** Writes points of one or many runs: one statement per 500 points, whatever the runs. */
+  private async logMetrics(
+    trx: Executor,
+    points: readonly { runId: string; metric: Metric }[],
+  ): Promise<void> {
+    if (points.length === 0) return;
+    const rows = points.map(({ runId, metric: m }) => ({
       run_id: runId,
       key: m.key,
       value: Number.isNaN(m.value) ? 0 : m.value,
@@ -546,33 +636,46 @@ export class SqlTrackingStore implements TrackingStore {
         )
         .execute();
     }
-    // The latest point per key, by (step, timestamp, value) as MLflow orders them.
+    // The latest point per run and key, by (step, timestamp, value) as MLflow orders them.
     const latest = new Map<string, (typeof rows)[number]>();
     for (const row of rows) {
-      const current = latest.get(row.key);
-      if (!current || later(row, current)) latest.set(row.key, row);
+      const id = `${row.run_id}\u0000${row.key}`;
+      const current = latest.get(id);
+      if (!current || later(row, current)) latest.set(id, row);
     }
+    const runIds = [...new Set(rows.map((r) => r.run_id))];
+    const keys = [...new Set(rows.map((r) => r.key))];
     const stored = await trx
       .selectFrom('mlflow_latest_metrics')
       .selectAll()
-      .where('run_id', '=', runId)
-      .where('key', 'in', [...latest.keys()])
+      .where('run_id', 'in', runIds)
+      .where('key', 'in', keys)
       .execute();
     for (const row of stored) {
-      const candidate = latest.get(row.key)!;
-      if (!later(candidate, row)) latest.delete(row.key);
+      const id = `${row.run_id}\u0000${row.key}`;
+      const candidate = latest.get(id);
+      if (candidate && !later(candidate, row)) latest.delete(id);
     }
-    for (const row of latest.values()) {
-      const values = {
-        value: row.value,
-        is_nan: row.is_nan,
-        timestamp: row.timestamp,
-        step: row.step,
-      };
+    const updates = [...latest.values()].map((row) => ({
+      run_id: row.run_id,
+      key: row.key,
+      value: row.value,
+      is_nan: row.is_nan,
+      timestamp: row.timestamp,
+      step: row.step,
+    }));
+    for (let i = 0; i < updates.length; i += ROWS_PER_INSERT) {
       await trx
         .insertInto('mlflow_latest_metrics')
-        .values({ run_id: runId, key: row.key, ...values })
-        .onConflict((oc) => oc.columns(['run_id', 'key']).doUpdateSet(values))
+        .values(updates.slice(i, i + ROWS_PER_INSERT))
+        .onConflict((oc) =>
+          oc.columns(['run_id', 'key']).doUpdateSet((eb) => ({
+            value: eb.ref('excluded.value'),
+            is_nan: eb.ref('excluded.is_nan'),
+            timestamp: eb.ref('excluded.timestamp'),
+            step: eb.ref('excluded.step'),
+          })),
+        )
         .execute();
     }
   }
@@ -711,13 +814,7 @@ export class SqlTrackingStore implements TrackingStore {
   /** Writes go only to active runs, as in MLflow (a FINISHED run is still active). */
   private async requireActiveRun(db: Executor, runId: string): Promise<RunRow> {
     const row = await this.getRunRow(db, runId);
-    if (row.lifecycle_stage !== 'active') {
-      throw new SlipwayError(
-        'INVALID_ARGUMENT',
-        `The run ${runId} must be in the 'active' state. Current state is ${row.lifecycle_stage}.`,
-        { run_id: runId },
-      );
-    }
+    if (row.lifecycle_stage !== 'active') throw inactiveRun(runId, row.lifecycle_stage);
     return row;
   }
 
@@ -840,6 +937,14 @@ function toVersionRecord(row: Selectable<MlflowTables['mlflow_model_versions']>)
 
 function notFound(message: string, details: Record<string, unknown>): SlipwayError {
   return new SlipwayError('NOT_FOUND', message, details);
+}
+
+function inactiveRun(runId: string, stage: string): SlipwayError {
+  return new SlipwayError(
+    'INVALID_ARGUMENT',
+    `The run ${runId} must be in the 'active' state. Current state is ${stage}.`,
+    { run_id: runId },
+  );
 }
 
 function runNotFound(runId: string): SlipwayError {
