@@ -289,7 +289,10 @@ export class SqlTrackingStore implements TrackingStore {
         } catch (error) {
           outcomes = jobs.map(() => error);
         }
-        jobs.forEach((job, i) => (outcomes[i] === undefined ? job.resolve() : job.reject(outcomes[i])));
+        for (const [i, job] of jobs.entries()) {
+          if (outcomes[i] === undefined) job.resolve();
+          else job.reject(outcomes[i]);
+        }
       }
     } finally {
       this.flushing = false;
