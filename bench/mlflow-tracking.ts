@@ -29,7 +29,7 @@ const POINTS = Number(args.points);
 const BATCHES = Number(args.batches);
 const BATCH_SIZE = Number(args['batch-size']);
 const ROOT = resolve(import.meta.dirname, '..');
-const PYTHON = process.env.BENCH_PYTHON ?? join(ROOT, '.venv-bench/bin/python');
+const PYTHON = resolve(process.env.BENCH_PYTHON ?? join(ROOT, '.venv-bench/bin/python'));
 
 // Keep-alive connections, one per concurrent run at most, for both servers alike.
 const agent = new Agent({ keepAlive: true, maxSockets: RUNS });
