@@ -16,7 +16,7 @@ import onnx
 import pytest
 import requests
 
-from support import TOLERANCE
+from support import TOLERANCE, penguin_v2_inputs
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
@@ -127,15 +127,7 @@ def test_the_registered_version_serves_like_scikit_learn(slipway, tracking, logg
 
     frame = penguin_example.features.dropna()
     rows = len(frame)
-    inputs = [
-        {
-            "name": name,
-            "shape": [rows, 1],
-            "datatype": "FP32" if name in FLOAT_INPUTS else "BYTES",
-            "data": [float(value) if name in FLOAT_INPUTS else str(value) for value in frame[name]],
-        }
-        for name in penguin_example.inputs
-    ]
+    inputs = penguin_v2_inputs(frame, penguin_example.inputs, FLOAT_INPUTS)
     response = requests.post(
         f"{slipway.base_url}/v2/models/{MODEL}/versions/{version}/infer", json={"inputs": inputs}, timeout=60
     )

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import type { ArtifactStore, StagedArtifact } from '../artifacts/artifact-store.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
@@ -136,17 +136,7 @@ export class RegistryService {
         },
         (number) => artifactKeyFor(model, number),
       );
-      try {
-        await artifacts.commit(staged, version.artifactKey);
-      } catch (error) {
-        await store.markVersionFailed(
-          model,
-          version.version,
-          `artifact could not be stored: ${(error as Error).message}`,
-        );
-        throw error;
-      }
-      const ready = await store.markVersionReady(model, version.version);
+      const ready = await this.publish(version, staged);
       logger.info(
         { model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes },
         'version registered',
@@ -208,17 +198,7 @@ export class RegistryService {
         },
         (number) => `models/${model}/${number}/${options.fileName}`,
       );
-      try {
-        await artifacts.commit(staged, version.artifactKey);
-      } catch (error) {
-        await store.markVersionFailed(
-          model,
-          version.version,
-          `artifact could not be stored: ${(error as Error).message}`,
-        );
-        throw error;
-      }
-      const ready = await store.markVersionReady(model, version.version);
+      const ready = await this.publish(version, staged);
       await this.audit(context, 'version.store', `${model}/${ready.version}`, null, {
         sha256: ready.sha256,
         size_bytes: ready.sizeBytes,
@@ -228,6 +208,22 @@ export class RegistryService {
     } finally {
       await artifacts.discard(staged);
     }
+  }
+
+  /** Commits a PENDING version's staged artifact and marks it READY, or FAILED if the artifact cannot be stored. */
+  private async publish(version: ModelVersion, staged: StagedArtifact): Promise<ModelVersion> {
+    const { store, artifacts } = this.options;
+    try {
+      await artifacts.commit(staged, version.artifactKey);
+    } catch (error) {
+      await store.markVersionFailed(
+        version.model,
+        version.version,
+        `artifact could not be stored: ${(error as Error).message}`,
+      );
+      throw error;
+    }
+    return store.markVersionReady(version.model, version.version);
   }
 
   /** A version's artifact bytes, verified against the sha256 recorded at registration. */
