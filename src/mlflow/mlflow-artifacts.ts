@@ -42,10 +42,20 @@ export class MlflowArtifacts {
     return this.store.openRead(key);
   }
 
-  async read(path: string): Promise<Uint8Array | null> {
+  /** A small file's bytes, or null if there is none; INVALID_ARGUMENT if it is larger than `maxBytes`. */
+  async read(path: string, maxBytes = this.maxBytes): Promise<Uint8Array | null> {
     const key = this.keyOf(path, false);
     if (!(await this.store.exists(key)) || (await this.store.isFolder(key))) return null;
-    return this.store.read(key);
+    const { stream, sizeBytes } = await this.store.openRead(key);
+    if (sizeBytes > maxBytes) {
+      stream.destroy();
+      throw new SlipwayError('INVALID_ARGUMENT', `Artifact '${path}' is larger than ${maxBytes} bytes.`, {
+        path,
+      });
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   /** The entries of a folder; none for a file or a path that does not exist. */

@@ -64,6 +64,9 @@ export interface MlflowServiceOptions {
 /** MLflow's four stages (deprecated by MLflow, kept for old clients), in their canonical spelling. */
 export const STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
 
+/** An MLmodel file is a small YAML manifest; anything larger is refused before it is parsed. */
+const MAX_MLMODEL_BYTES = 1024 * 1024;
+
 const LIMITS = {
   name: 500,
   key: 250,
@@ -503,7 +506,7 @@ export class MlflowService {
     await this.options.registry.store.getModel(name);
     const resolved = await this.resolveSource(request.source, request.modelId);
     const location = artifactPathOf(resolved.storageLocation)!;
-    const manifestBytes = await this.artifacts.read(`${location}/MLmodel`);
+    const manifestBytes = await this.artifacts.read(`${location}/MLmodel`, MAX_MLMODEL_BYTES);
     if (manifestBytes === null) {
       throw invalid(
         `Invalid model version source '${request.source}': it has no MLmodel file (expected an MLflow model directory).`,
@@ -535,18 +538,12 @@ export class MlflowService {
           f ? (flavorFile(f, 'pickled_model') ?? flavorFile(f, 'model_path') ?? flavorFile(f, 'data')) : null,
         )
         .find((f): f is string => typeof f === 'string');
-      let fileName = 'MLmodel';
-      let bytes = manifestBytes;
-      if (candidate) {
-        const data = await this.artifacts.read(`${location}/${candidate}`);
-        if (data !== null) {
-          fileName = candidate.split('/').pop()!;
-          bytes = data;
-        }
-      }
+      // The flavor's data file is copied as a stream, byte for byte: nothing here reads it.
+      const data = candidate ? await this.artifacts.open(`${location}/${candidate}`).catch(() => null) : null;
+      const fileName = data ? candidate!.split('/').pop()! : 'MLmodel';
       version = await this.options.registry.storeUnservableVersion(
         name,
-        Readable.from([Buffer.from(bytes)]),
+        data ? data.stream : Readable.from([Buffer.from(manifestBytes)]),
         {
           fileName,
           unservableReason: `its MLflow flavor is "${flavor}", not ONNX; Slipway keeps the files but never loads them (a pickled model runs code when it is loaded)`,

@@ -119,6 +119,14 @@ for (const backend of BACKENDS) {
       await store.remove('exp/1');
       expect(await store.list('exp')).toEqual([]);
       await store.remove('exp/never');
+      // A key below a file is refused on write and absent on read, never an unexpected error.
+      await store.commit(await store.stage(bytes('f'), { maxBytes: 100 }), 'file');
+      await expect(
+        store.commit(await store.stage(bytes('x'), { maxBytes: 100 }), 'file/below'),
+      ).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      expect(await store.exists('file/below')).toBe(false);
+      expect(await store.list('file/below')).toEqual([]);
+      await store.remove('file/below');
     });
   });
 }

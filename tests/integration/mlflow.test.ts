@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -273,6 +274,12 @@ describe('MLflow REST API', () => {
     const gone = await server.request('GET', `${ARTIFACTS}/${base}/dir/hello%20world.txt`);
     expect(gone.status).toBe(404);
     expect(gone.body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+    // A path below a file is a client mistake, not a server fault.
+    expect((await put(`${base}/file`, 'f')).status).toBe(200);
+    const below = await put(`${base}/file/below`, 'x');
+    expect(below.status).toBe(400);
+    expect(below.body.error_code).toBe('RESOURCE_ALREADY_EXISTS');
+    expect((await server.request('DELETE', `${ARTIFACTS}/${base}/file/below`)).status).toBe(200);
     const mpu = await server.request('POST', '/api/2.0/mlflow-artifacts/mpu/create/x', {
       path: 'f',
       num_parts: 2,
@@ -350,6 +357,9 @@ describe('MLflow REST API', () => {
     expect(stored.body.model_version.status_message).toMatch(/not servable/);
     const record = await server.request('GET', '/api/v1/models/penguins/versions/2');
     expect(record.body).toMatchObject({ servable: false, signature: { inputs: [], outputs: [] } });
+    // The pickle's bytes are kept as they came, never read as a model.
+    const pickle = Buffer.from('cos\nsystem\n(S"echo pwned"\ntR.');
+    expect(record.body.sha256).toBe(createHash('sha256').update(pickle).digest('hex'));
     expect(record.body.unservable_reason).toMatch(/sklearn/);
     const deploy = await server.request('POST', '/api/v1/environments/dev/promotions', {
       model: 'penguins',
@@ -362,6 +372,18 @@ describe('MLflow REST API', () => {
       instances: penguinManifest().sample,
     });
     expect(still.headers.get('x-slipway-model-version')).toBe('1');
+  });
+
+  it('refuses an MLmodel file too large to be a manifest', async () => {
+    await post('registered-models/create', { name: 'huge' });
+    const base = `${runUri.replace('mlflow-artifacts:/', '')}/huge`;
+    await put(`${base}/MLmodel`, `flavors:\n  onnx:\n    data: model.onnx\n# ${'x'.repeat(1024 * 1024)}\n`);
+    const refused = await post('model-versions/create', {
+      name: 'huge',
+      source: `mlflow-artifacts:/${base}`,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error_code).toBe('INVALID_PARAMETER_VALUE');
   });
 
   it('refuses an invalid ONNX file with 400 and registers nothing', async () => {

@@ -71,7 +71,16 @@ export class LocalArtifactStore implements ArtifactStore {
   async commit(staged: StagedArtifact, key: string, options: CommitOptions = {}): Promise<void> {
     const target = await this.pathFor(key);
     await this.assertNoSymlinks(target);
-    await mkdir(dirname(target), { recursive: true });
+    await mkdir(dirname(target), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      // A file where a folder of the key should be: the key cannot exist beside it.
+      if (error.code === 'ENOTDIR' || error.code === 'EEXIST') {
+        throw new SlipwayError(
+          'ALREADY_EXISTS',
+          `A file is in the way of "${key}": one of its folders is a file.`,
+        );
+      }
+      throw error;
+    });
     const present = await lstat(target).catch(() => undefined);
     if (present?.isDirectory()) {
       throw new SlipwayError('ALREADY_EXISTS', `"${key}" is a folder; a file cannot replace it.`);
@@ -169,7 +178,10 @@ export class LocalArtifactStore implements ArtifactStore {
         field: 'path',
       });
     }
-    await rm(path, { recursive: true, force: true });
+    await rm(path, { recursive: true, force: true }).catch((error: NodeJS.ErrnoException) => {
+      // A "folder" of the key is a file: there is nothing under it to remove.
+      if (error.code !== 'ENOTDIR') throw error;
+    });
   }
 
   async cleanupStaging(): Promise<number> {
