@@ -24,7 +24,7 @@ describe('MLflow REST API', () => {
       body: typeof bytes === 'string' ? bytes : new Uint8Array(bytes),
       headers: { 'content-type': 'application/octet-stream' },
     });
-    return { status: response.status, body: await response.json() };
+    return { status: response.status, body: (await response.json()) as { error_code?: string } };
   };
 
   /** Sends a request with the path exactly as written (fetch would normalise `..`). */
