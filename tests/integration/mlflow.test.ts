@@ -158,6 +158,43 @@ describe('MLflow REST API', () => {
     expect(huge.status).toBe(400);
   });
 
+  it('answers malformed fields on every MLflow route with a 4xx, never a 5xx', async () => {
+    const routes = server.app.http.accessRules.filter(
+      (rule) =>
+        rule.url.includes('/mlflow') &&
+        rule.method !== 'HEAD' &&
+        !rule.url.includes('/artifacts/') &&
+        !rule.url.includes('/mpu/'),
+    );
+    expect(routes.length).toBeGreaterThan(50);
+    const garbage: Record<string, unknown>[] = [
+      {},
+      { name: 5, experiment_id: { a: 1 }, run_id: [1, 2], key: null, value: 7 },
+      { name: 'penguins', version: 'one', alias: 3, source: ['x'], stage: 'Gold' },
+      { experiment_id: '1', metrics: 'x', params: [1], tags: [{ key: 1 }], max_results: 'many' },
+      {
+        run_id: 'a'.repeat(32),
+        experiment_ids: 'x',
+        filter: "tags.x = 'y' AND",
+        order_by: [{}],
+        page_token: '%%%',
+      },
+      { model_id: 'm-x', status: 'DONE', models: [{ model_id: 1 }], datasets: 'x', model_json: '{' },
+    ];
+    for (const rule of routes) {
+      const path = rule.url.replace(':modelId', 'm-x').replace(':key', 'k');
+      for (const body of garbage) {
+        const response =
+          rule.method === 'GET'
+            ? await server.request('GET', `${path}?${new URLSearchParams(body as Record<string, string>)}`)
+            : await server.request(rule.method, path, body);
+        const label = `${rule.method} ${path} ${JSON.stringify(body)}`;
+        expect(response.status, `${label}: ${response.text}`).toBeLessThan(500);
+        if (response.status >= 400) expect(response.body.error_code, label).toBeTypeOf('string');
+      }
+    }
+  });
+
   it('logs metrics with steps, keeps their history, dedupes replays and carries NaN', async () => {
     const metrics = [
       { key: 'loss', value: 0.5, timestamp: 1, step: 0 },
