@@ -13,6 +13,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startSlipway } from './peers.js';
 import { freePort, Processes, waitUntilReady } from './processes.js';
 
 const { values: args } = parseArgs({
@@ -217,28 +218,15 @@ async function main(): Promise<void> {
   const measured = new Map<string, { server: Server; results: Result[] }>();
   try {
     if (wanted.includes('slipway')) {
-      const port = await freePort();
-      const cwd = join(work, 'slipway');
-      mkdirSync(cwd);
       const env = { SLIPWAY_AUTH: 'off', SLIPWAY_ENV: 'dev', SLIPWAY_LOG_LEVEL: 'warn' };
-      const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));
-      const child = processes.start('slipway', process.execPath, [join(ROOT, 'bin/slipway.js'), 'serve'], {
-        cwd,
-        env: {
-          ...Object.fromEntries(inherited.map((key) => [key, undefined])),
-          ...env,
-          SLIPWAY_PORT: String(port),
-          SLIPWAY_DATA_DIR: join(cwd, 'data'),
-        },
-      });
+      const { base, server: child } = await startSlipway(processes, work, 'slipway', env);
       const server = {
         id: 'Slipway',
         setup: `node bin/slipway.js serve, ${Object.entries(env)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')}, SQLite registry, local artifacts, other settings at their defaults`,
-        base: `http://127.0.0.1:${port}`,
+        base,
       };
-      await waitUntilReady(child, `${server.base}/health`);
       measured.set('slipway', { server, results: await measure(server) });
       await processes.stop(child);
     }
