@@ -6,6 +6,7 @@ import type { Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName } from '../domain/names.js';
 import type { RequestContext } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
+import { decodePageToken, encodePageToken } from '../registry/page-token.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { artifactPathOf, EXPORTS, type MlflowArtifacts } from './mlflow-artifacts.js';
 import { randomRunName } from './run-names.js';
@@ -830,23 +831,9 @@ function page<T>(
       'max_results',
     );
   }
-  let offset = 0;
-  if (request.pageToken) {
-    try {
-      const decoded = JSON.parse(Buffer.from(request.pageToken, 'base64url').toString('utf8')) as {
-        offset?: unknown;
-      };
-      if (!Number.isInteger(decoded.offset) || (decoded.offset as number) < 0) throw new Error('bad offset');
-      offset = decoded.offset as number;
-    } catch {
-      throw invalid('Invalid page token: it is not a token this server issued.', 'page_token');
-    }
-  }
+  const offset = request.pageToken ? decodePageToken(request.pageToken) : 0;
   const slice = items.slice(offset, offset + max);
-  const next =
-    offset + max < items.length
-      ? Buffer.from(JSON.stringify({ offset: offset + max })).toString('base64url')
-      : null;
+  const next = offset + max < items.length ? encodePageToken(offset + max) : null;
   return { items: slice, nextPageToken: next };
 }
 

@@ -170,7 +170,7 @@ describe('MLflow REST API', () => {
     const garbage: Record<string, unknown>[] = [
       {},
       { name: 5, experiment_id: { a: 1 }, run_id: [1, 2], key: null, value: 7 },
-      { name: 'penguins', version: 'one', alias: 3, source: ['x'], stage: 'Gold' },
+      { name: 'fuzzed', version: 'one', alias: 3, source: ['x'], stage: 'Gold' },
       { experiment_id: '1', metrics: 'x', params: [1], tags: [{ key: 1 }], max_results: 'many' },
       {
         run_id: 'a'.repeat(32),
