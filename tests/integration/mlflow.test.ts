@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
@@ -477,6 +478,34 @@ describe('MLflow REST API', () => {
       expect((await server.request('GET', '/api/v1/models?limit=1000')).body.models.length).toBe(before);
     },
   );
+
+  it('never connects to a URL a client gives it', async () => {
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const { port } = listener.address() as AddressInfo;
+    try {
+      await post('registered-models/create', { name: 'ssrf' });
+      for (const source of [
+        `http://127.0.0.1:${port}/api/2.0/mlflow-artifacts/artifacts/`,
+        `mlflow-artifacts://127.0.0.1:${port}/1/x`,
+        `ftp://127.0.0.1:${port}/a`,
+      ]) {
+        expect((await post('model-versions/create', { name: 'ssrf', source })).status).toBe(400);
+      }
+      const experiment = await post('experiments/create', {
+        name: 'ssrf',
+        artifact_location: `http://127.0.0.1:${port}/latest/meta-data/`,
+      });
+      expect(experiment.status).toBe(400);
+      expect(connections).toBe(0);
+    } finally {
+      listener.close();
+    }
+  });
 
   it('refuses experiment artifact locations outside its root', async () => {
     for (const location of [
