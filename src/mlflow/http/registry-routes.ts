@@ -3,8 +3,8 @@ import { assertAliasName } from '../../domain/names.js';
 import { contextOf } from '../../http/auth.js';
 import type { RegistryService } from '../../registry/registry-service.js';
 import { canonicalName, type MlflowService } from '../mlflow-service.js';
+import { endpoint, optionalPaging, withToken } from './endpoint.js';
 import { invalid, versionNumber, wireRegisteredModel, wireVersion } from './mlflow-wire.js';
-import { endpoint, optionalPaging, withToken } from './tracking-routes.js';
 
 /**
  * The MLflow model registry under /api/2.0/mlflow: registered models, versions, aliases and tags,
