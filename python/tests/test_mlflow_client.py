@@ -141,6 +141,20 @@ def test_the_registered_version_serves_like_scikit_learn(slipway, tracking, logg
     assert list(np.asarray(outputs["label"]["data"]).ravel()) == list(penguin_example.pipeline.predict(frame))
 
 
+def test_register_model_from_a_run_uri(tracking, logged):
+    """MLflow 3 resolves ``runs:/<run>/model`` to the run's logged model; the server resolves its files."""
+    run_id, info = logged
+    version = mlflow.register_model(f"runs:/{run_id}/model", "penguins-by-run")
+    assert version.status == "READY"
+    assert version.source == f"models:/{info.model_id}"
+    assert version.run_id == run_id
+    found = mlflow.search_logged_models(
+        experiment_ids=[tracking.get_run(run_id).info.experiment_id], filter_string="name = 'model'", output_format="list"
+    )
+    assert [m.model_id for m in found] == [info.model_id]
+    assert str(found[0].status) == "READY"
+
+
 def test_a_pushed_version_is_visible_and_loadable(tracking, penguin_species, penguin_example):
     pushed = str(penguin_species["version"])
     versions = {v.version: v for v in tracking.search_model_versions(f"name='{MODEL}'")}
