@@ -800,9 +800,15 @@ function runAttribute(run: Run, key: string): string | number | undefined {
   return attributes[key];
 }
 
+/** A field of the run's first dataset input; `context` is the input's `mlflow.data.context` tag. */
 function datasetField(run: Run, key: string): string | undefined {
-  const first = run.datasetInputs[0] as { dataset?: Record<string, unknown> } | undefined;
-  const value = first?.dataset?.[key];
+  const first = run.datasetInputs[0] as
+    | { dataset?: Record<string, unknown>; tags?: { key?: string; value?: string }[] }
+    | undefined;
+  const value =
+    key === 'context'
+      ? first?.tags?.find((t) => t.key === 'mlflow.data.context')?.value
+      : first?.dataset?.[key];
   return typeof value === 'string' ? value : undefined;
 }
 

@@ -281,6 +281,22 @@ describe('MLflow REST API', () => {
     expect(all.body.runs.map((r: { info: { start_time: number } }) => r.info.start_time)).toEqual([
       1004, 1003, 1002, 1001, 1000,
     ]);
+    const withData = all.body.runs[0].info.run_id;
+    await post('runs/log-inputs', {
+      run_id: withData,
+      datasets: [
+        {
+          tags: [{ key: 'mlflow.data.context', value: 'training' }],
+          dataset: { name: 'train', digest: 'abc', source_type: 'code', source: '{}' },
+        },
+      ],
+    });
+    const byDataset = await post('runs/search', {
+      experiment_ids: [experiment],
+      filter: "datasets.name = 'train' AND datasets.context = 'training'",
+    });
+    expect(byDataset.body.runs.map((r: { info: { run_id: string } }) => r.info.run_id)).toEqual([withData]);
+    expect(byDataset.body.runs[0].inputs.dataset_inputs[0].dataset.digest).toBe('abc');
     for (const filter of ["metrics.acc > 'x'", 'metrics.acc > 1 OR metrics.acc < 0', 'params.i']) {
       const refused = await post('runs/search', { experiment_ids: [experiment], filter });
       expect(refused.status, filter).toBe(400);
