@@ -18,6 +18,8 @@ PERF_ANALYZER := $(BENCH_VENV)/perf-analyzer
 BENCH_ARGS ?=
 # Extra options for bench/batch-scoring.ts, e.g. BATCH_BENCH_ARGS="--rows 200000 --peers slipway,ceiling".
 BATCH_BENCH_ARGS ?=
+# Extra options for bench/mlflow-tracking.ts, e.g. MLFLOW_BENCH_ARGS="--runs 8 --points 50".
+MLFLOW_BENCH_ARGS ?=
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -26,6 +28,14 @@ node_modules/.stamp: package.json package-lock.json
 $(VENV)/.stamp: python/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r python/requirements.txt
+	@touch $@
+
+# The MLflow 2.x client's interop test has a venv of its own: mlflow-skinny 2.x caps protobuf below the
+# test venv's pin.
+MLFLOW2_VENV := .venv-mlflow2
+$(MLFLOW2_VENV)/.stamp: python/requirements-mlflow2.txt
+	$(PYTHON) -m venv $(MLFLOW2_VENV)
+	$(MLFLOW2_VENV)/bin/python -m pip install --disable-pip-version-check -q -r python/requirements-mlflow2.txt
 	@touch $@
 
 $(BENCH_VENV)/.stamp: bench/requirements.txt
@@ -50,8 +60,9 @@ typecheck: node_modules/.stamp
 vitest: node_modules/.stamp
 	npx vitest run
 
-pytest: build $(VENV)/.stamp
-	$(PY) -m pytest -q python/tests
+pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp
+	$(PY) -m pytest -q python/tests --ignore=python/tests/test_mlflow2_client.py
+	$(MLFLOW2_VENV)/bin/python -m pytest -q python/tests/test_mlflow2_client.py
 
 # Everything: lint, strict types, vitest, then the Python interop tests against the built server.
 test: lint typecheck vitest pytest
@@ -66,6 +77,7 @@ bench: build $(BENCH_VENV)/.stamp
 	@$(MAKE) --no-print-directory $(PERF_ANALYZER)/.stamp || echo "perf_analyzer did not install (above); the bench goes on without it"
 	BENCH_PYTHON=$(BENCH_PY) BENCH_PERF_ANALYZER=$(PERF_ANALYZER) npx tsx bench/serving.ts $(BENCH_ARGS)
 	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/batch-scoring.ts $(BATCH_BENCH_ARGS)
+	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/mlflow-tracking.ts $(MLFLOW_BENCH_ARGS)
 
 clean:
 	rm -rf dist .slipway

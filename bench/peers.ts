@@ -108,24 +108,7 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
     id: variant.id,
     setup: `node bin/slipway.js serve, ${settings.join(' ')}, other settings at their defaults`,
     async start({ model, processes, workDir }) {
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
-      // A folder of its own as the working directory: a .env or slipway.yaml in the repository would
-      // otherwise change the server being measured.
-      const cwd = join(workDir, variant.id);
-      mkdirSync(cwd);
-      // Nor do SLIPWAY_* variables of the shell that runs the bench reach it.
-      const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));
-      const server = processes.start(variant.id, process.execPath, [SLIPWAY_BIN, 'serve'], {
-        cwd,
-        env: {
-          ...Object.fromEntries(inherited.map((key) => [key, undefined])),
-          ...env,
-          SLIPWAY_PORT: String(port),
-          SLIPWAY_DATA_DIR: join(cwd, 'data'),
-        },
-      });
-      await waitUntilReady(server, `${base}/health`);
+      const { base, server, cwd } = await startSlipway(processes, workDir, variant.id, env);
       const push = ['models', 'push', MODEL_PATH, '--manifest', MANIFEST_PATH, '--server', base];
       await processes.run(`${variant.id}-push`, process.execPath, [SLIPWAY_BIN, ...push], { cwd });
       // With several HTTP processes, the others learn of the deployment when they next poll the registry.
@@ -146,6 +129,37 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
       return { base, endpoints, server, notes };
     },
   };
+}
+
+/**
+ * Starts `node bin/slipway.js serve` on a free loopback port with `env`, in a folder of its own under
+ * `workDir`, and waits for /health.
+ */
+export async function startSlipway(
+  processes: Processes,
+  workDir: string,
+  id: string,
+  env: Readonly<Record<string, string>>,
+): Promise<{ base: string; server: Started; cwd: string }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // A folder of its own as the working directory: a .env or slipway.yaml in the repository would
+  // otherwise change the server being measured.
+  const cwd = join(workDir, id);
+  mkdirSync(cwd);
+  // Nor do SLIPWAY_* variables of the shell that runs the bench reach it.
+  const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));
+  const server = processes.start(id, process.execPath, [SLIPWAY_BIN, 'serve'], {
+    cwd,
+    env: {
+      ...Object.fromEntries(inherited.map((key) => [key, undefined])),
+      ...env,
+      SLIPWAY_PORT: String(port),
+      SLIPWAY_DATA_DIR: join(cwd, 'data'),
+    },
+  });
+  await waitUntilReady(server, `${base}/health`);
+  return { base, server, cwd };
 }
 
 /** The batching limits Slipway reports in its Triton-style model configuration. */

@@ -10,6 +10,8 @@ import { buildHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
 import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
+import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
+import { MlflowService } from './mlflow/mlflow-service.js';
 import { RegistryService } from './registry/registry-service.js';
 import { storesForUri } from './registry/store-for-uri.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
@@ -55,7 +57,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
-  const { registry: store, deployments: deploymentStore, jobs: jobStore } = storesForUri(config.registryUri);
+  const {
+    registry: store,
+    deployments: deploymentStore,
+    jobs: jobStore,
+    tracking,
+  } = storesForUri(config.registryUri);
   await store.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
@@ -140,6 +147,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
   });
 
+  const mlflow = new MlflowService({
+    tracking,
+    registry,
+    artifacts: new MlflowArtifacts(artifacts, config.maxUploadBytes),
+    logger,
+  });
+
   let ready = false;
   const http = await buildHttpServer(
     {
@@ -149,6 +163,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       deployments,
       tokens,
       jobs,
+      mlflow,
       version: SLIPWAY_VERSION,
       isReady: () => ready,
     },

@@ -3,13 +3,28 @@
  * pluggable seam with their implementations, and the error type. Everything else is internal.
  */
 export { type App, type CreateAppOptions, createApp } from './app.js';
-export type { ArtifactStore, StagedArtifact, StageOptions } from './artifacts/artifact-store.js';
+export type {
+  ArtifactEntry,
+  ArtifactStore,
+  CommitOptions,
+  StagedArtifact,
+  StageOptions,
+} from './artifacts/artifact-store.js';
 export { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 export { LocalArtifactStore } from './artifacts/local/local-artifact-store.js';
 export { type Config, type ConfigOverrides, compileConfig, VARIABLES } from './config/index.js';
 export type { InputPolicy, Lineage, Model, ModelVersion, VersionStatus } from './domain/model.js';
 export type { Datatype, Signature, TensorSpec } from './domain/signature.js';
 export { ALL_ERROR_CODES, ERROR_CODES, type ErrorCode, SlipwayError } from './errors/index.js';
+export { SqlTrackingStore } from './mlflow/sql/sql-tracking-store.js';
+export type {
+  Experiment,
+  LoggedModel,
+  Metric,
+  Run,
+  TrackingStore,
+  VersionRecord,
+} from './mlflow/tracking-store.js';
 export type {
   ModelQuery,
   NewModel,

@@ -103,3 +103,17 @@ def json_value(value):
         return value or None
     value = float(value)
     return None if value != value else value
+
+
+def penguin_v2_inputs(frame, names: list[str], float_inputs: list[str]) -> list[dict]:
+    """One Open Inference Protocol input per column of the penguin frame: FP32 measurements, BYTES text."""
+    rows = len(frame)
+    return [
+        {
+            "name": name,
+            "shape": [rows, 1],
+            "datatype": "FP32" if name in float_inputs else "BYTES",
+            "data": [float(value) if name in float_inputs else str(value) for value in frame[name]],
+        }
+        for name in names
+    ]

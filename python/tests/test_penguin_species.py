@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from support import TOLERANCE, json_value
+from support import TOLERANCE, json_value, penguin_v2_inputs
 
 FLOAT_INPUTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 
@@ -106,15 +106,7 @@ def test_v2_infer_matches_scikit_learn(client, penguin_species, penguin_example)
     # JSON has no NaN, so V2 (which has no null) gets the rows with every measurement.
     frame = penguin_example.features.dropna()
     rows = len(frame)
-    inputs = [
-        {
-            "name": name,
-            "shape": [rows, 1],
-            "datatype": "FP32" if name in FLOAT_INPUTS else "BYTES",
-            "data": [float(value) if name in FLOAT_INPUTS else str(value) for value in frame[name]],
-        }
-        for name in penguin_example.inputs
-    ]
+    inputs = penguin_v2_inputs(frame, penguin_example.inputs, FLOAT_INPUTS)
     response = client.infer_v2("penguin-species", inputs)
     assert response.status_code == 200, response.text
     outputs = {tensor["name"]: tensor for tensor in response.json()["outputs"]}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy, RolloutPlan } from '../domain/environment.js';
-import type { ModelVersion } from '../domain/model.js';
+import { assertServable, type ModelVersion } from '../domain/model.js';
 import { assertAliasName } from '../domain/names.js';
 import { type Dataset, FINAL_STATUSES, type GateResult, type Promotion } from '../domain/promotion.js';
 import {
@@ -120,6 +120,7 @@ export class DeploymentService {
       );
     }
     const candidate = await this.options.registry.getVersion(request.model, request.version);
+    assertServable(candidate);
     if (candidate.status !== 'READY') {
       throw new SlipwayError(
         'FAILED_PRECONDITION',
@@ -701,6 +702,7 @@ export class DeploymentService {
   ): Promise<Revision> {
     for (const version of versionsOf(routing)) {
       const found = await this.options.registry.getVersion(routing.model, version);
+      assertServable(found);
       if (found.status !== 'READY') {
         throw new SlipwayError(
           'FAILED_PRECONDITION',

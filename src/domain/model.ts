@@ -1,3 +1,4 @@
+import { SlipwayError } from '../errors/index.js';
 import type { Signature } from './signature.js';
 
 /** A named model: a family of immutable versions. */
@@ -54,4 +55,20 @@ export interface ModelVersion {
   readonly lineage: Lineage;
   readonly createdAt: string;
   readonly aliases: readonly string[];
+  /**
+   * Why a READY version can never serve, or null when it can: a version registered through MLflow
+   * in a flavor other than ONNX (a pickle) is stored as bytes, never loaded, and says why here.
+   */
+  readonly unservableReason?: string | null;
+}
+
+/** Refuses a version that is stored but can never serve (FAILED_PRECONDITION, with the reason). */
+export function assertServable(version: ModelVersion): void {
+  if (version.unservableReason) {
+    throw new SlipwayError(
+      'FAILED_PRECONDITION',
+      `Version ${version.version} of "${version.model}" cannot serve: ${version.unservableReason}`,
+      { model: version.model, version: version.version, reason: 'NOT_SERVABLE' },
+    );
+  }
 }

@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { mlflowRoutes } from '../mlflow/http/mlflow-routes.js';
 import { DOCS, installAuth } from './auth.js';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { installErrorHandling } from './error-handler.js';
@@ -91,6 +92,7 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   await app.register(async (scope) => controlModelRoutes(scope, services));
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   await app.register(async (scope) => controlJobRoutes(scope, services));
+  await app.register(async (scope) => mlflowRoutes(scope, services));
   return app;
 }
 

@@ -65,6 +65,10 @@ export const VersionSchema = Type.Object(
     sample: Type.Array(Type.Record(Type.String(), Type.Unknown())),
     aliases: Type.Array(Type.String()),
     created_at: Type.String({ format: 'date-time' }),
+    servable: Type.Boolean({
+      description: 'False for a version stored as bytes that Slipway never loads (a non-ONNX MLflow flavor).',
+    }),
+    unservable_reason: Type.Optional(Type.String({ description: 'Why the version cannot serve.' })),
   },
   { $id: 'ModelVersion' },
 );
@@ -111,5 +115,7 @@ export function toWireVersion(version: ModelVersion): WireVersion {
     sample: version.sample.map((row) => ({ ...row })),
     aliases: [...version.aliases],
     created_at: version.createdAt,
+    servable: !version.unservableReason,
+    ...(version.unservableReason ? { unservable_reason: version.unservableReason } : {}),
   };
 }

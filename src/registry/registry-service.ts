@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import type { ArtifactStore, StagedArtifact } from '../artifacts/artifact-store.js';
 import type { Manifest } from '../domain/manifest.js';
 import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
@@ -40,6 +40,16 @@ export interface PushOptions {
   readonly description?: string;
   /** sha256 the client computed; the upload fails with CHECKSUM_MISMATCH if the bytes differ. */
   readonly expectedSha256?: string;
+}
+
+/** A version kept as bytes that Slipway will not load: what it is and why it cannot serve. */
+export interface StoreOptions {
+  /** File name of the artifact, e.g. `model.pkl`; the key is `models/<model>/<version>/<fileName>`. */
+  readonly fileName: string;
+  readonly unservableReason: string;
+  readonly description?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly runId?: string | null;
 }
 
 export interface RegistryServiceOptions {
@@ -126,17 +136,7 @@ export class RegistryService {
         },
         (number) => artifactKeyFor(model, number),
       );
-      try {
-        await artifacts.commit(staged, version.artifactKey);
-      } catch (error) {
-        await store.markVersionFailed(
-          model,
-          version.version,
-          `artifact could not be stored: ${(error as Error).message}`,
-        );
-        throw error;
-      }
-      const ready = await store.markVersionReady(model, version.version);
+      const ready = await this.publish(version, staged);
       logger.info(
         { model, version: ready.version, sha256: ready.sha256, size: ready.sizeBytes },
         'version registered',
@@ -150,6 +150,115 @@ export class RegistryService {
     } finally {
       await artifacts.discard(staged);
     }
+  }
+
+  /**
+   * Registers bytes as a version that is never loaded or deserialized (a pickled MLflow flavor): it
+   * is READY as a record, carries `unservableReason`, and no environment may deploy it.
+   */
+  async storeUnservableVersion(
+    model: string,
+    source: Readable | AsyncIterable<Uint8Array>,
+    options: StoreOptions,
+    context: RequestContext,
+  ): Promise<ModelVersion> {
+    const { store, artifacts } = this.options;
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(options.fileName) || /^\.+$/.test(options.fileName)) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `File name ${JSON.stringify(options.fileName)} is not allowed.`,
+        {
+          field: 'fileName',
+        },
+      );
+    }
+    await store.getModel(model);
+    const tags = assertTags({ ...(options.tags ?? {}) });
+    const staged = await artifacts.stage(source, { maxBytes: this.options.maxUploadBytes });
+    try {
+      const version = await store.createVersion(
+        model,
+        {
+          description: options.description ?? '',
+          sha256: staged.sha256,
+          sizeBytes: staged.sizeBytes,
+          signature: { inputs: [], outputs: [] },
+          metrics: {},
+          tags,
+          inputPolicies: [],
+          sample: [],
+          task: null,
+          lineage: {
+            uploader: context.actor.name,
+            runId: options.runId ?? null,
+            gitCommit: null,
+            dataset: null,
+          },
+          unservableReason: options.unservableReason,
+        },
+        (number) => `models/${model}/${number}/${options.fileName}`,
+      );
+      const ready = await this.publish(version, staged);
+      await this.audit(context, 'version.store', `${model}/${ready.version}`, null, {
+        sha256: ready.sha256,
+        size_bytes: ready.sizeBytes,
+        unservable_reason: options.unservableReason,
+      });
+      return ready;
+    } finally {
+      await artifacts.discard(staged);
+    }
+  }
+
+  /** Commits a PENDING version's staged artifact and marks it READY, or FAILED if the artifact cannot be stored. */
+  private async publish(version: ModelVersion, staged: StagedArtifact): Promise<ModelVersion> {
+    const { store, artifacts } = this.options;
+    try {
+      await artifacts.commit(staged, version.artifactKey);
+    } catch (error) {
+      await store.markVersionFailed(
+        version.model,
+        version.version,
+        `artifact could not be stored: ${(error as Error).message}`,
+      );
+      throw error;
+    }
+    return store.markVersionReady(version.model, version.version);
+  }
+
+  /** A version's artifact bytes, verified against the sha256 recorded at registration. */
+  readArtifact(version: ModelVersion): Promise<Uint8Array> {
+    return this.options.artifacts.read(version.artifactKey, version.sha256);
+  }
+
+  /** Sets, or with `value` null removes, a tag of a model or (with a version number) of a version. */
+  async setTag(
+    model: string,
+    version: number | null,
+    key: string,
+    value: string | null,
+    context: RequestContext,
+  ): Promise<void> {
+    if (value !== null) assertTags({ [key]: value });
+    await this.options.store.setTag(model, version, key, value);
+    const target = version === null ? model : `${model}/${version}`;
+    await this.audit(context, value === null ? 'tag.delete' : 'tag.set', `${target}#${key}`, null, { value });
+  }
+
+  async setDescription(
+    model: string,
+    version: number | null,
+    description: string,
+    context: RequestContext,
+  ): Promise<void> {
+    if (description.length > 5000) {
+      throw new SlipwayError('INVALID_ARGUMENT', 'description must be at most 5000 characters.', {
+        field: 'description',
+      });
+    }
+    await this.options.store.setDescription(model, version, description);
+    const target = version === null ? model : `${model}/${version}`;
+    await this.audit(context, 'description.set', target, null, { description });
   }
 
   async setAlias(

@@ -79,5 +79,14 @@ export interface RegistryStore {
   /** The version an alias points at. */
   resolveAlias(model: string, alias: string): Promise<number>;
 
+  /**
+   * Sets (or with `value` null removes) a tag of a model, or of one of its versions when `version`
+   * is a number. Tags are labels, like aliases: the one part of a version that may change after it
+   * is registered. Removing a tag that is not there is NOT_FOUND.
+   */
+  setTag(model: string, version: number | null, key: string, value: string | null): Promise<void>;
+  /** Replaces the description of a model, or of one of its versions when `version` is a number. */
+  setDescription(model: string, version: number | null, description: string): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -7,6 +7,9 @@ import { SqlDeploymentStore } from '../deployments/sql/sql-deployment-store.js';
 import { SlipwayError } from '../errors/index.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { SqlJobStore } from '../jobs/sql/sql-job-store.js';
+import type { MlflowTables } from '../mlflow/sql/schema.js';
+import { SqlTrackingStore } from '../mlflow/sql/sql-tracking-store.js';
+import type { TrackingStore } from '../mlflow/tracking-store.js';
 import type { RegistryStore } from './registry-store.js';
 import type { RegistryTables } from './sql/schema.js';
 import { SqlRegistryStore } from './sql/sql-registry-store.js';
@@ -23,6 +26,8 @@ export interface Stores {
   readonly registry: RegistryStore;
   readonly deployments: DeploymentStore;
   readonly jobs: JobStore;
+  /** The MLflow tracking domain (experiments, runs, logged models). */
+  readonly tracking: TrackingStore;
 }
 
 /**
@@ -62,5 +67,7 @@ function openSqlite(path: string): Stores {
     registry: new SqlRegistryStore({ db, immediateTransactions: true }),
     deployments: new SqlDeploymentStore(db, true),
     jobs: new SqlJobStore(db, true),
+    // One handle for every store of the database; the tracking store only sees its own tables.
+    tracking: new SqlTrackingStore(db as unknown as Kysely<MlflowTables>, true),
   };
 }

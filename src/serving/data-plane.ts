@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy } from '../domain/environment.js';
-import type { ModelVersion } from '../domain/model.js';
+import { assertServable, type ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
@@ -393,6 +393,7 @@ export class DataPlane {
     const cached = this.versions.get(key);
     if (cached) return cached;
     const version = await this.options.registry.getVersion(model, number);
+    assertServable(version);
     if (version.status !== 'READY') {
       throw new SlipwayError(
         'FAILED_PRECONDITION',

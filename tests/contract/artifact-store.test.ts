@@ -76,7 +76,57 @@ for (const backend of BACKENDS) {
       for (const bad of ['../escape', '/etc/passwd', 'a/%2e%2e/b', 'a\\b']) {
         await expect(store.commit(staged, bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
         await expect(store.read(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+        await expect(store.openRead(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+        await expect(store.list(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+        await expect(store.remove(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       }
+    });
+
+    it('replaces a file only when asked, atomically', async () => {
+      await store.commit(await store.stage(bytes('one'), { maxBytes: 100 }), 'run/a.txt');
+      await store.commit(await store.stage(bytes('two'), { maxBytes: 100 }), 'run/a.txt', { replace: true });
+      expect(Buffer.from(await store.read('run/a.txt')).toString()).toBe('two');
+      // A folder is never replaced by a file.
+      await expect(
+        store.commit(await store.stage(bytes('x'), { maxBytes: 100 }), 'run', { replace: true }),
+      ).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    });
+
+    it('lists folders, streams files and removes files or whole folders', async () => {
+      for (const [key, text] of [
+        ['exp/1/b.txt', 'bb'],
+        ['exp/1/a.txt', 'a'],
+        ['exp/1/sub/c.txt', 'ccc'],
+      ] as const) {
+        await store.commit(await store.stage(bytes(text), { maxBytes: 100 }), key);
+      }
+      expect(await store.list('exp/1')).toEqual([
+        { name: 'a.txt', isDir: false, sizeBytes: 1 },
+        { name: 'b.txt', isDir: false, sizeBytes: 2 },
+        { name: 'sub', isDir: true },
+      ]);
+      expect(await store.list('exp/none')).toEqual([]);
+      expect((await store.list('')).map((e) => e.name)).toEqual(['exp']);
+      expect(await store.isFolder('exp/1/sub')).toBe(true);
+      expect(await store.isFolder('exp/1/a.txt')).toBe(false);
+      const { stream, sizeBytes } = await store.openRead('exp/1/sub/c.txt');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      expect([Buffer.concat(chunks).toString(), sizeBytes]).toEqual(['ccc', 3]);
+      await expect(store.openRead('exp/1/missing')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+      await store.remove('exp/1/a.txt');
+      expect((await store.list('exp/1')).map((e) => e.name)).toEqual(['b.txt', 'sub']);
+      await store.remove('exp/1');
+      expect(await store.list('exp')).toEqual([]);
+      await store.remove('exp/never');
+      // A key below a file is refused on write and absent on read, never an unexpected error.
+      await store.commit(await store.stage(bytes('f'), { maxBytes: 100 }), 'file');
+      await expect(
+        store.commit(await store.stage(bytes('x'), { maxBytes: 100 }), 'file/below'),
+      ).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      expect(await store.exists('file/below')).toBe(false);
+      expect(await store.list('file/below')).toEqual([]);
+      await store.remove('file/below');
     });
   });
 }

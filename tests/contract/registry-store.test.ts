@@ -58,6 +58,29 @@ for (const backend of BACKENDS) {
       expect((await store.listModels()).items).toEqual([]);
     });
 
+    it('sets and removes tags and descriptions of models and versions, and keeps why a version cannot serve', async () => {
+      await store.createModel({ name: 'm', tags: { team: 'a' } });
+      await store.createVersion('m', draft({ unservableReason: 'a pickle' }), key('m'));
+      await store.setTag('m', null, 'team', 'b');
+      await store.setTag('m', null, 'stage', 'x');
+      await store.setTag('m', null, 'stage', null);
+      expect((await store.getModel('m')).tags).toEqual({ team: 'b' });
+      expect((await store.listModels({ tag: 'team=b' })).items.map((m) => m.name)).toEqual(['m']);
+      await store.setTag('m', 1, 'ok', 'yes');
+      expect((await store.getVersion('m', 1)).tags).toEqual({ framework: 'sklearn', ok: 'yes' });
+      expect((await store.listVersions({ tag: 'ok=yes' })).items).toHaveLength(1);
+      await store.setTag('m', 1, 'framework', null);
+      expect((await store.getVersion('m', 1)).tags).toEqual({ ok: 'yes' });
+      await expect(store.setTag('m', 1, 'missing', null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(store.setTag('m', 2, 'k', 'v')).rejects.toMatchObject({ code: 'VERSION_NOT_FOUND' });
+      await expect(store.setTag('ghost', null, 'k', 'v')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
+      await store.setDescription('m', null, 'model text');
+      await store.setDescription('m', 1, 'version text');
+      expect((await store.getModel('m')).description).toBe('model text');
+      const version = await store.getVersion('m', 1);
+      expect([version.description, version.unservableReason]).toEqual(['version text', 'a pickle']);
+    });
+
     it('creates a model once, and refuses a second with ALREADY_EXISTS', async () => {
       const model = await store.createModel({ name: 'm', description: 'd', tags: { team: 'x' } });
       expect(model).toMatchObject({

@@ -1,11 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../../errors/index.js';
-import type { ArtifactStore, StagedArtifact, StageOptions } from '../artifact-store.js';
+import type {
+  ArtifactEntry,
+  ArtifactStore,
+  CommitOptions,
+  StagedArtifact,
+  StageOptions,
+} from '../artifact-store.js';
 import { resolveKey } from '../safe-key.js';
 
 const STAGING = '.staging';
@@ -62,11 +68,24 @@ export class LocalArtifactStore implements ArtifactStore {
     return readFile(this.stagedPath(staged.id));
   }
 
-  async commit(staged: StagedArtifact, key: string): Promise<void> {
+  async commit(staged: StagedArtifact, key: string, options: CommitOptions = {}): Promise<void> {
     const target = await this.pathFor(key);
-    await mkdir(dirname(target), { recursive: true });
     await this.assertNoSymlinks(target);
-    if (await exists(target)) {
+    await mkdir(dirname(target), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      // A file where a folder of the key should be: the key cannot exist beside it.
+      if (error.code === 'ENOTDIR' || error.code === 'EEXIST') {
+        throw new SlipwayError(
+          'ALREADY_EXISTS',
+          `A file is in the way of "${key}": one of its folders is a file.`,
+        );
+      }
+      throw error;
+    });
+    const present = await lstat(target).catch(() => undefined);
+    if (present?.isDirectory()) {
+      throw new SlipwayError('ALREADY_EXISTS', `"${key}" is a folder; a file cannot replace it.`);
+    }
+    if (present && !options.replace) {
       throw new SlipwayError(
         'ALREADY_EXISTS',
         `An artifact already exists at "${key}"; artifacts are immutable.`,
@@ -115,6 +134,54 @@ export class LocalArtifactStore implements ArtifactStore {
     const path = await this.pathFor(key);
     await this.assertNoSymlinks(path);
     return exists(path);
+  }
+
+  async openRead(key: string): Promise<{ stream: Readable; sizeBytes: number }> {
+    const path = await this.pathFor(key);
+    await this.assertNoSymlinks(path);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new SlipwayError('FAILED_PRECONDITION', `Artifact "${key}" is missing from the artifact store.`, {
+        key,
+      });
+    }
+    return { stream: createReadStream(path), sizeBytes: info.size };
+  }
+
+  async list(prefix: string): Promise<ArtifactEntry[]> {
+    const path = prefix === '' ? this.root : await this.pathFor(prefix);
+    if (prefix !== '') await this.assertNoSymlinks(path);
+    const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+    const listed: ArtifactEntry[] = [];
+    for (const entry of entries) {
+      if (prefix === '' && entry.name === STAGING) continue;
+      if (entry.isDirectory()) listed.push({ name: entry.name, isDir: true });
+      else if (entry.isFile()) {
+        const info = await stat(join(path, entry.name)).catch(() => undefined);
+        if (info) listed.push({ name: entry.name, isDir: false, sizeBytes: info.size });
+      }
+    }
+    return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async isFolder(key: string): Promise<boolean> {
+    const path = await this.pathFor(key);
+    await this.assertNoSymlinks(path);
+    return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false;
+  }
+
+  async remove(key: string): Promise<void> {
+    const path = await this.pathFor(key);
+    await this.assertNoSymlinks(path);
+    if (key === STAGING || key.startsWith(`${STAGING}/`)) {
+      throw new SlipwayError('INVALID_ARGUMENT', 'Artifact path is not allowed: it names the staging area.', {
+        field: 'path',
+      });
+    }
+    await rm(path, { recursive: true, force: true }).catch((error: NodeJS.ErrnoException) => {
+      // A "folder" of the key is a file: there is nothing under it to remove.
+      if (error.code !== 'ENOTDIR') throw error;
+    });
   }
 
   async cleanupStaging(): Promise<number> {

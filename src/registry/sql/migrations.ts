@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { mlflowMigration } from '../../mlflow/sql/mlflow-migration.js';
 
 /**
  * Schema migrations, in order. Never edit one that has shipped: add the next. Types are chosen to
@@ -216,6 +217,7 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_mlflow': mlflowMigration,
 };
 
 export const registryMigrations: MigrationProvider = {

@@ -28,6 +28,8 @@ export interface RegistryTables {
     dataset: string | null;
     failure_reason: string | null;
     created_at: string;
+    /** Added by 0004_mlflow. */
+    unservable_reason: string | null;
   };
   model_tags: { model_name: string; key: string; value: string };
   version_tags: { model_name: string; version: number; key: string; value: string };

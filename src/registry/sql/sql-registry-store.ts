@@ -39,10 +39,15 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async migrate(): Promise<void> {
-    const { error, results } = await new Migrator({
-      db: this.db,
-      provider: registryMigrations,
-    }).migrateToLatest();
+    const migrator = new Migrator({ db: this.db, provider: registryMigrations });
+    let { error, results } = await migrator.migrateToLatest();
+    // Several processes of one server (SLIPWAY_HTTP_PROCESSES) start at once on a fresh database: one
+    // migrates while the others' transactions find the database locked or their snapshot stale. The
+    // others try again and find the work done.
+    for (let attempt = 1; attempt <= 10 && isBusy(error); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      ({ error, results } = await migrator.migrateToLatest());
+    }
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
       throw new SlipwayError(
@@ -158,6 +163,7 @@ export class SqlRegistryStore implements RegistryStore {
           dataset: version.lineage.dataset,
           failure_reason: null,
           created_at: now,
+          unservable_reason: version.unservableReason ?? null,
         })
         .execute();
       for (const [key, value] of Object.entries(version.tags)) {
@@ -343,8 +349,92 @@ export class SqlRegistryStore implements RegistryStore {
     return row.version;
   }
 
+  async setTag(model: string, version: number | null, key: string, value: string | null): Promise<void> {
+    await this.write(async (trx) => {
+      const now = new Date().toISOString();
+      if (version === null) {
+        const row = await trx
+          .selectFrom('models')
+          .select('tags')
+          .where('name', '=', model)
+          .executeTakeFirst();
+        if (!row) throw notFoundModel(model);
+        const tags = JSON.parse(row.tags) as Record<string, string>;
+        if (value === null && !(key in tags)) throw notFoundTag(model, version, key);
+        await trx.deleteFrom('model_tags').where('model_name', '=', model).where('key', '=', key).execute();
+        if (value === null) delete tags[key];
+        else {
+          tags[key] = value;
+          await trx.insertInto('model_tags').values({ model_name: model, key, value }).execute();
+        }
+        await trx
+          .updateTable('models')
+          .set({ tags: JSON.stringify(tags), updated_at: now })
+          .where('name', '=', model)
+          .execute();
+        return;
+      }
+      const row = await trx
+        .selectFrom('model_versions')
+        .select('tags')
+        .where('model_name', '=', model)
+        .where('version', '=', version)
+        .executeTakeFirst();
+      if (!row) return this.throwVersionNotFound(trx, model, version);
+      const tags = JSON.parse(row.tags) as Record<string, string>;
+      if (value === null && !(key in tags)) throw notFoundTag(model, version, key);
+      await trx
+        .deleteFrom('version_tags')
+        .where('model_name', '=', model)
+        .where('version', '=', version)
+        .where('key', '=', key)
+        .execute();
+      if (value === null) delete tags[key];
+      else {
+        tags[key] = value;
+        await trx.insertInto('version_tags').values({ model_name: model, version, key, value }).execute();
+      }
+      await trx
+        .updateTable('model_versions')
+        .set({ tags: JSON.stringify(tags) })
+        .where('model_name', '=', model)
+        .where('version', '=', version)
+        .execute();
+    });
+  }
+
+  async setDescription(model: string, version: number | null, description: string): Promise<void> {
+    await this.write(async (trx) => {
+      if (version === null) {
+        const result = await trx
+          .updateTable('models')
+          .set({ description, updated_at: new Date().toISOString() })
+          .where('name', '=', model)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) throw notFoundModel(model);
+        return;
+      }
+      const result = await trx
+        .updateTable('model_versions')
+        .set({ description })
+        .where('model_name', '=', model)
+        .where('version', '=', version)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) await this.throwVersionNotFound(trx, model, version);
+    });
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  private async throwVersionNotFound(db: Executor, model: string, version: number): Promise<never> {
+    const exists = await db.selectFrom('models').select('name').where('name', '=', model).executeTakeFirst();
+    if (!exists) throw notFoundModel(model);
+    throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, {
+      model,
+      version,
+    });
   }
 
   private async throwAliasNotFound(db: Executor, model: string, alias: string): Promise<never> {
@@ -442,5 +532,16 @@ function toVersion(row: VersionRow, aliases: string[]): ModelVersion {
     lineage: { uploader: row.uploader, runId: row.run_id, gitCommit: row.git_commit, dataset: row.dataset },
     createdAt: row.created_at,
     aliases,
+    unservableReason: row.unservable_reason ?? null,
   };
+}
+
+function notFoundTag(model: string, version: number | null, key: string): SlipwayError {
+  const owner = version === null ? `Model "${model}"` : `Version ${version} of "${model}"`;
+  return new SlipwayError('NOT_FOUND', `${owner} has no tag "${key}".`, { model, tag: key });
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, ...): another connection holds the lock. */
+function isBusy(error: unknown): boolean {
+  return /^SQLITE_BUSY/.test(String((error as { code?: unknown } | undefined)?.code ?? ''));
 }

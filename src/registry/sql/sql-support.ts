@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { SlipwayError } from '../../errors/index.js';
+import { decodePageToken, encodePageToken } from '../page-token.js';
 import type { Page, PageRequest } from '../registry-store.js';
 
 /**
@@ -38,28 +39,13 @@ export function paging(request: PageRequest): { limit: number; offset: number } 
       { field: 'limit' },
     );
   }
-  let offset = 0;
-  if (request.pageToken) {
-    try {
-      const decoded = JSON.parse(Buffer.from(request.pageToken, 'base64url').toString('utf8')) as {
-        offset?: unknown;
-      };
-      if (!Number.isInteger(decoded.offset) || (decoded.offset as number) < 0) throw new Error('bad offset');
-      offset = decoded.offset as number;
-    } catch {
-      throw new SlipwayError('INVALID_ARGUMENT', 'page_token is not a token this server issued.', {
-        field: 'page_token',
-      });
-    }
-  }
+  const offset = request.pageToken ? decodePageToken(request.pageToken) : 0;
   return { limit, offset };
 }
 
 /** A page from `limit + 1` fetched rows: the extra row only says that there is a next page. */
 export function toPage<T>(rows: T[], limit: number, offset: number): Page<T> {
   const hasMore = rows.length > limit;
-  const token = hasMore
-    ? Buffer.from(JSON.stringify({ offset: offset + limit })).toString('base64url')
-    : null;
+  const token = hasMore ? encodePageToken(offset + limit) : null;
   return { items: rows.slice(0, limit), nextPageToken: token };
 }
