@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { type App, createApp } from './app.js';
 import { type ConfigOverrides, compileConfig } from './config/index.js';
+import { storesForUri } from './registry/store-for-uri.js';
 
 /** What `serve` gets back: the address, and (in the process that took the port) the app itself. */
 export interface Serving {
@@ -29,6 +30,14 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
       leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
     });
     return { url: await app.listen(), app };
+  }
+  // The primary migrates the registry once before the HTTP processes start: otherwise they would all
+  // migrate a fresh database at the same moment, and all but one would find it locked.
+  const { registry } = storesForUri(config.registryUri);
+  try {
+    await registry.migrate();
+  } finally {
+    await registry.close();
   }
   return startPrimary(processes);
 }

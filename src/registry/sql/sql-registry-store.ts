@@ -39,15 +39,10 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: registryMigrations });
-    let { error, results } = await migrator.migrateToLatest();
-    // Several processes of one server (SLIPWAY_HTTP_PROCESSES) start at once on a fresh database: one
-    // migrates while the others' transactions find the database locked or their snapshot stale. The
-    // others try again and find the work done.
-    for (let attempt = 1; attempt <= 10 && isBusy(error); attempt += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      ({ error, results } = await migrator.migrateToLatest());
-    }
+    const { error, results } = await new Migrator({
+      db: this.db,
+      provider: registryMigrations,
+    }).migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
       throw new SlipwayError(
@@ -539,9 +534,4 @@ function toVersion(row: VersionRow, aliases: string[]): ModelVersion {
 function notFoundTag(model: string, version: number | null, key: string): SlipwayError {
   const owner = version === null ? `Model "${model}"` : `Version ${version} of "${model}"`;
   return new SlipwayError('NOT_FOUND', `${owner} has no tag "${key}".`, { model, tag: key });
-}
-
-/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, ...): another connection holds the lock. */
-function isBusy(error: unknown): boolean {
-  return /^SQLITE_BUSY/.test(String((error as { code?: unknown } | undefined)?.code ?? ''));
 }
