@@ -33,7 +33,9 @@ import {
   asSubquery,
   type Column,
   type ColumnType,
+  columnsDdl,
   integerValue,
+  publishStatement,
   quoteIdentifier,
   quoteTable,
   type ReadCursor,
@@ -41,6 +43,7 @@ import {
   type Sink,
   type SinkOptions,
   type SinkTable,
+  type TypeNames,
   tableColumns,
   toDate,
   type Warehouse,
@@ -212,7 +215,7 @@ export class DuckDbWarehouse implements Warehouse {
     try {
       // Temporary tables belong to this connection alone and vanish with it, even if the process dies.
       for (const [i, table] of options.tables.entries()) {
-        await connection.run(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns)})`);
+        await connection.run(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns, DDL)})`);
       }
     } catch (error) {
       connection.closeSync();
@@ -279,14 +282,14 @@ export class DuckDbWarehouse implements Warehouse {
         const target = quoteTable(table.table);
         const all = tableColumns(table);
         if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
-        await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all)})`);
+        await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all, DDL)})`);
         if (options.mode === 'replace_partition' && options.partition) {
           await connection.run(
             `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
             [partitionValue(all, options.partition)],
           );
         }
-        await connection.run(...publishStatement(table, staged[i]!));
+        await connection.run(publishStatement(table, staged[i]!, DDL), constantValues(table));
       }
       await connection.run('COMMIT');
     } catch (error) {
@@ -356,7 +359,7 @@ const DUCK_TYPES: Readonly<Record<ColumnType, DuckDBType>> = {
   timestamptz: TIMESTAMPTZ,
 };
 
-export const DDL: Readonly<Record<ColumnType, string>> = {
+export const DDL: TypeNames = {
   boolean: 'BOOLEAN',
   bigint: 'BIGINT',
   double: 'DOUBLE',
@@ -367,24 +370,11 @@ export const DDL: Readonly<Record<ColumnType, string>> = {
   timestamptz: 'TIMESTAMPTZ',
 };
 
-const columnsDdl = (columns: readonly Column[]) =>
-  columns.map((c) => `${quoteIdentifier(c.name)} ${DDL[c.type]}`).join(', ');
-
-/** INSERT … SELECT of the staged rows, with the run's constant columns as typed parameters. */
-function publishStatement(table: SinkTable, staged: string): [string, DuckDBValue[]] {
-  const constants = table.constants ?? [];
-  const names = tableColumns(table)
-    .map((c) => quoteIdentifier(c.name))
-    .join(', ');
-  const selected = [
-    ...table.columns.map((c) => quoteIdentifier(c.name)),
-    ...constants.map((c, i) => `CAST($${i + 1} AS ${DDL[c.type]})`),
-  ].join(', ');
-  const values = constants.map((c) =>
+/** The run's constants as DuckDB values, bound in the order publishStatement numbers them. */
+const constantValues = (table: SinkTable): DuckDBValue[] =>
+  (table.constants ?? []).map((c) =>
     c.value === null || c.value === undefined ? null : WRITERS[c.type](c.value),
   );
-  return [`INSERT INTO ${quoteTable(table.table)} (${names}) SELECT ${selected} FROM ${staged}`, values];
-}
 
 /** The partition value typed as its column is, so DuckDB compares a DATE with a DATE. */
 function partitionValue(

@@ -6,14 +6,16 @@ import {
   asSubquery,
   type Column,
   type ColumnType,
+  columnsDdl,
   integerValue,
+  publishStatement,
   quoteIdentifier,
   quoteTable,
   type ReadCursor,
   type RowBatch,
   type Sink,
   type SinkOptions,
-  type SinkTable,
+  type TypeNames,
   tableColumns,
   toDate,
   type Warehouse,
@@ -68,17 +70,6 @@ const PARSERS = new Map<number, (text: string) => unknown>([
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
     PARSERS.get(oid) ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
-
-const ARRAY_TYPE: Readonly<Record<ColumnType, string>> = {
-  boolean: 'boolean',
-  bigint: 'bigint',
-  double: 'double precision',
-  text: 'text',
-  json: 'jsonb',
-  date: 'date',
-  timestamp: 'timestamp',
-  timestamptz: 'timestamptz',
 };
 
 /** Rows per INSERT: each column travels as one array parameter, so this bounds a statement's size. */
@@ -187,7 +178,7 @@ export class PostgresWarehouse implements Warehouse {
     try {
       // Temporary tables belong to this session alone and vanish with it, even if the process dies.
       for (const [i, table] of options.tables.entries()) {
-        await client.query(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns)})`);
+        await client.query(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns, DDL)})`);
       }
     } catch (error) {
       finish();
@@ -197,7 +188,7 @@ export class PostgresWarehouse implements Warehouse {
       write: async (index, batch) => {
         const table = options.tables[index]!;
         const names = table.columns.map((c) => quoteIdentifier(c.name)).join(', ');
-        const unnest = table.columns.map((c, i) => `$${i + 1}::${ARRAY_TYPE[c.type]}[]`).join(', ');
+        const unnest = table.columns.map((c, i) => `$${i + 1}::${DDL[c.type]}[]`).join(', ');
         const sql = `INSERT INTO ${staged[index]} (${names}) SELECT * FROM unnest(${unnest})`;
         for (let start = 0; start < batch.rowCount; start += INSERT_ROWS) {
           const end = Math.min(start + INSERT_ROWS, batch.rowCount);
@@ -218,14 +209,19 @@ export class PostgresWarehouse implements Warehouse {
           for (const [i, table] of options.tables.entries()) {
             const target = quoteTable(table.table);
             if (options.mode === 'replace') await client.query(`DROP TABLE IF EXISTS ${target}`);
-            await client.query(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(tableColumns(table))})`);
+            await client.query(
+              `CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(tableColumns(table), DDL)})`,
+            );
             if (options.mode === 'replace_partition' && options.partition) {
               await client.query(
                 `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
                 [options.partition.value],
               );
             }
-            await client.query(...publishStatement(table, staged[i]!));
+            await client.query(
+              publishStatement(table, staged[i]!, DDL),
+              (table.constants ?? []).map((c) => toArray([c.value], c.type)[0]),
+            );
           }
           await client.query('COMMIT');
           finish();
@@ -257,7 +253,8 @@ function queryError(error: unknown, what: string): SlipwayError {
   );
 }
 
-const DDL: Readonly<Record<ColumnType, string>> = {
+/** PostgreSQL's names of the column types (also the element types of the `unnest` arrays). */
+const DDL: TypeNames = {
   boolean: 'boolean',
   bigint: 'bigint',
   double: 'double precision',
@@ -267,23 +264,6 @@ const DDL: Readonly<Record<ColumnType, string>> = {
   timestamp: 'timestamp',
   timestamptz: 'timestamptz',
 };
-
-const columnsDdl = (columns: readonly Column[]) =>
-  columns.map((c) => `${quoteIdentifier(c.name)} ${DDL[c.type]}`).join(', ');
-
-/** INSERT … SELECT of the staged rows, with the run's constant columns as typed parameters. */
-function publishStatement(table: SinkTable, staged: string): [string, unknown[]] {
-  const constants = table.constants ?? [];
-  const names = tableColumns(table)
-    .map((c) => quoteIdentifier(c.name))
-    .join(', ');
-  const selected = [
-    ...table.columns.map((c) => quoteIdentifier(c.name)),
-    ...constants.map((c, i) => `$${i + 1}::${DDL[c.type]}`),
-  ].join(', ');
-  const values = constants.map((c) => toArray([c.value], c.type)[0]);
-  return [`INSERT INTO ${quoteTable(table.table)} (${names}) SELECT ${selected} FROM ${staged}`, values];
-}
 
 /** One column of a batch as the array parameter `unnest` takes. */
 function toArray(column: ArrayLike<unknown>, type: ColumnType): unknown[] {

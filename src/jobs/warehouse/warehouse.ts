@@ -105,6 +105,30 @@ export interface Warehouse {
   close(): Promise<void>;
 }
 
+/** A SQL dialect's name for each column type. */
+export type TypeNames = Readonly<Record<ColumnType, string>>;
+
+/** `"name" TYPE, …` for CREATE TABLE. */
+export const columnsDdl = (columns: readonly Column[], types: TypeNames): string =>
+  columns.map((c) => `${quoteIdentifier(c.name)} ${types[c.type]}`).join(', ');
+
+/**
+ * INSERT … SELECT of a sink table's staged rows into the table, with the run's constant columns as
+ * `CAST($n AS type)` parameters (DuckDB and PostgreSQL both read it); the caller binds the constants'
+ * values in order.
+ */
+export function publishStatement(table: SinkTable, staged: string, types: TypeNames): string {
+  const constants = table.constants ?? [];
+  const names = tableColumns(table)
+    .map((c) => quoteIdentifier(c.name))
+    .join(', ');
+  const selected = [
+    ...table.columns.map((c) => quoteIdentifier(c.name)),
+    ...constants.map((c, i) => `CAST($${i + 1} AS ${types[c.type]})`),
+  ].join(', ');
+  return `INSERT INTO ${quoteTable(table.table)} (${names}) SELECT ${selected} FROM ${staged}`;
+}
+
 /** `name` or `schema.name`, letters, digits and underscores: the only table names a job may write. */
 export const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/;
 
