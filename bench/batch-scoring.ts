@@ -16,8 +16,8 @@
  * See bench/README.md, "Batch scoring".
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { type CeilingResult, featureQuery } from './batch-ceiling.js';
 import { SLIPWAY_BASE_ENV } from './peers.js';
-import { freePort, Processes, type Started, tail, waitUntilReady } from './processes.js';
+import { benchSession, freePort, type Started, tail, waitUntilReady } from './processes.js';
 import { formatTable, rate, times } from './report.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -97,26 +97,7 @@ if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
 }
 const rows = limit ?? ALL_ROWS;
 
-const started = Date.now();
-function progress(text: string): void {
-  const seconds = Math.round((Date.now() - started) / 1000);
-  const stamp = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
-  process.stderr.write(`[${stamp.padStart(5)}] ${text}\n`);
-}
-
-// Everything the bench makes lives here and goes when it ends, however it ends.
-const workDir = mkdtempSync(join(tmpdir(), 'slipway-batch-bench-'));
-const processes = new Processes(join(workDir, 'logs'));
-process.on('exit', () => {
-  processes.killAllNow();
-  rmSync(workDir, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping`);
-    void processes.stopAll().finally(() => process.exit(130));
-  });
-}
+const { progress, workDir, processes } = benchSession('slipway-batch-bench-');
 
 /** The last line a finished process printed, parsed as JSON. */
 function lastJsonLine<T>(started: Started): T {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -141,4 +142,40 @@ export async function waitUntilReady(started: Started, url: string, timeoutMs = 
   throw new Error(
     `${started.name} was not ready at ${url} after ${timeoutMs / 1000} s:\n${tail(started.log)}`,
   );
+}
+
+/** What every bench script starts with: a stamped progress line, and a work folder with its processes. */
+export interface BenchSession {
+  /** A progress line on stderr, stamped with the time since the bench started. */
+  progress(text: string): void;
+  /** Everything the bench makes lives here and goes when it ends, however it ends. */
+  readonly workDir: string;
+  readonly processes: Processes;
+}
+
+/**
+ * Opens a bench session: a temporary folder (prefixed `prefix`) holding the processes' logs, removed at
+ * exit; SIGINT or SIGTERM stops every process before exiting with 130.
+ */
+export function benchSession(prefix: string): BenchSession {
+  const started = Date.now();
+  const progress = (text: string) => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const stamp = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+    process.stderr.write(`[${stamp.padStart(5)}] ${text}\n`);
+  };
+  const workDir = mkdtempSync(join(tmpdir(), prefix));
+  const processes = new Processes(join(workDir, 'logs'));
+  process.on('exit', () => {
+    processes.killAllNow();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write('\n');
+      progress(`${signal}: stopping`);
+      void processes.stopAll().finally(() => process.exit(130));
+    });
+  }
+  return { progress, workDir, processes };
 }

@@ -8,8 +8,7 @@
  *   npx tsx bench/serving.ts [--peers slipway,mlserver] [--connections 1,32,256] [--duration 8]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { disagreement, loadExampleModel, type Prediction } from './example-model.js';
@@ -24,7 +23,7 @@ import {
   type SlipwayVariant,
 } from './peers.js';
 import { type PerfAnalyzerReport, runPerfAnalyzer } from './perf-analyzer.js';
-import { Processes } from './processes.js';
+import { benchSession } from './processes.js';
 import {
   type BenchReport,
   ceilingLine,
@@ -69,28 +68,7 @@ if (unknown.length > 0) {
 }
 const peers = known.filter((peer) => wanted.includes(peer.id));
 
-const started = Date.now();
-/** A progress line on stderr, stamped with the time since the bench started. */
-function progress(text: string): void {
-  const seconds = Math.round((Date.now() - started) / 1000);
-  const stamp = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
-  process.stderr.write(`[${stamp.padStart(5)}] ${text}\n`);
-}
-
-// Everything the bench makes lives here and goes when it ends, however it ends.
-const workDir = mkdtempSync(join(tmpdir(), 'slipway-bench-'));
-const processes = new Processes(join(workDir, 'logs'));
-process.on('exit', () => {
-  processes.killAllNow();
-  rmSync(workDir, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write('\n');
-    progress(`${signal}: stopping the peers`);
-    void processes.stopAll().finally(() => process.exit(130));
-  });
-}
+const { progress, workDir, processes } = benchSession('slipway-bench-');
 
 const model = loadExampleModel();
 const ceiling = await InferenceCeiling.open(model);

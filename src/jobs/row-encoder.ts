@@ -2,7 +2,13 @@ import type { InputPolicy } from '../domain/model.js';
 import type { Datatype, Signature, TensorSpec } from '../domain/signature.js';
 import type { ErrorCode } from '../errors/index.js';
 import { SlipwayError } from '../errors/index.js';
-import { allocate, type NamedTensors, type NumericArray, type Tensor } from '../runtime/tensor.js';
+import {
+  allocate,
+  INTEGER_RANGE,
+  type NamedTensors,
+  type NumericArray,
+  type Tensor,
+} from '../runtime/tensor.js';
 import type { Column, ColumnType, RowBatch } from './warehouse/warehouse.js';
 
 /** Why one row could not be scored. */
@@ -18,17 +24,6 @@ export interface EncodedBatch {
   readonly tensors: NamedTensors;
   readonly errors: readonly RowError[];
 }
-
-const INTEGER_RANGE: Partial<Record<Datatype, readonly [number, number]>> = {
-  INT8: [-128, 127],
-  INT16: [-32768, 32767],
-  INT32: [-2147483648, 2147483647],
-  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  UINT8: [0, 255],
-  UINT16: [0, 65535],
-  UINT32: [0, 4294967295],
-  UINT64: [0, Number.MAX_SAFE_INTEGER],
-};
 
 /** Warehouse column types whose values a model input of each kind accepts. */
 const ACCEPTS: Readonly<Record<'number' | 'integer' | 'string' | 'boolean', readonly ColumnType[]>> = {

@@ -25,6 +25,21 @@ export interface Tensor {
 
 export type NamedTensors = Readonly<Record<string, Tensor>>;
 
+/**
+ * The values an integer input takes; INT64/UINT64 are limited to exact (safe) JavaScript integers,
+ * because requests and warehouse rows carry them as numbers.
+ */
+export const INTEGER_RANGE: Partial<Record<Datatype, readonly [number, number]>> = {
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
 /** Allocates the typed array for `length` elements of a datatype (BYTES gets a plain array). */
 export function allocate(datatype: Datatype, length: number): NumericArray | string[] {
   switch (datatype) {

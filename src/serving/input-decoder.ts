@@ -4,6 +4,7 @@ import { type ErrorCode, SlipwayError } from '../errors/index.js';
 import {
   allocate,
   elementCount,
+  INTEGER_RANGE,
   type NamedTensors,
   type NumericArray,
   type Tensor,
@@ -16,18 +17,6 @@ export interface TensorInput {
   readonly shape: readonly number[];
   readonly data: unknown;
 }
-
-/** Integer ranges; INT64/UINT64 accept JSON numbers that are exact (safe) integers. */
-const INTEGER_RANGE: Partial<Record<Datatype, readonly [number, number]>> = {
-  INT8: [-128, 127],
-  INT16: [-32768, 32767],
-  INT32: [-2147483648, 2147483647],
-  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  UINT8: [0, 255],
-  UINT16: [0, 65535],
-  UINT32: [0, 4294967295],
-  UINT64: [0, Number.MAX_SAFE_INTEGER],
-};
 
 const fail = (
   code: ErrorCode,
