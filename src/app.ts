@@ -13,11 +13,11 @@ import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
 import { RegistryService } from './registry/registry-service.js';
-import { storesForUri } from './registry/store-for-uri.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
 import { ModelHost } from './serving/model-host.js';
 import { TrafficStats } from './serving/traffic-stats.js';
+import { storesForUri } from './stores-for-uri.js';
 import { SLIPWAY_VERSION } from './version.js';
 
 /** A running Slipway: its parts, and how to stop it. */
@@ -58,12 +58,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
   const {
+    database,
     registry: store,
     deployments: deploymentStore,
     jobs: jobStore,
     tracking,
   } = storesForUri(config.registryUri);
-  await store.migrate();
+  await database.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri);
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
   // one environment sharing the registry must not fail an upload another server is receiving.
@@ -176,7 +177,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     dataPlane.stop();
     await http.close();
     await runtime.close();
-    await store.close();
+    await database.close();
   };
 
   return {

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { type App, createApp } from './app.js';
 import { type ConfigOverrides, compileConfig } from './config/index.js';
-import { storesForUri } from './registry/store-for-uri.js';
+import { storesForUri } from './stores-for-uri.js';
 
 /** What `serve` gets back: the address, and (in the process that took the port) the app itself. */
 export interface Serving {
@@ -33,11 +33,11 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   }
   // The primary migrates the registry once before the HTTP processes start: otherwise they would all
   // migrate a fresh database at the same moment, and all but one would find it locked.
-  const { registry } = storesForUri(config.registryUri);
+  const { database } = storesForUri(config.registryUri);
   try {
-    await registry.migrate();
+    await database.migrate();
   } finally {
-    await registry.close();
+    await database.close();
   }
   return startPrimary(processes);
 }

@@ -1,7 +1,7 @@
+import type { Page, PageRequest } from '../domain/page.js';
 import type { AuditEvent, Dataset, NewAuditEvent, Promotion } from '../domain/promotion.js';
 import type { Revision } from '../domain/revision.js';
 import type { Role } from '../domain/roles.js';
-import type { Page, PageRequest } from '../registry/registry-store.js';
 
 export type NewRevision = Omit<Revision, 'number' | 'createdAt'>;
 

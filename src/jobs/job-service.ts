@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
+import type { Page } from '../domain/page.js';
 import type { RequestContext } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
-import type { Page } from '../registry/registry-store.js';
 import {
   assertDate,
   compileJob,

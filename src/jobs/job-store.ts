@@ -1,4 +1,4 @@
-import type { Page, PageRequest } from '../registry/registry-store.js';
+import type { Page, PageRequest } from '../domain/page.js';
 import type { Job, JobRun, RunLogLine, RunStatus, RunTrigger } from './job.js';
 
 export interface NewRun {

@@ -6,8 +6,8 @@ import type { Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName } from '../domain/names.js';
 import type { RequestContext } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
-import { decodePageToken, encodePageToken } from '../registry/page-token.js';
 import type { RegistryService } from '../registry/registry-service.js';
+import { decodePageToken, encodePageToken } from '../storage/page-token.js';
 import { artifactPathOf, EXPORTS, type MlflowArtifacts } from './mlflow-artifacts.js';
 import { randomRunName } from './run-names.js';
 import {

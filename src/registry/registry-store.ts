@@ -1,17 +1,5 @@
 import type { Model, ModelVersion } from '../domain/model.js';
-
-/** One page of a listing; `nextPageToken` is null on the last page. */
-export interface Page<T> {
-  readonly items: readonly T[];
-  readonly nextPageToken: string | null;
-}
-
-export interface PageRequest {
-  /** 1 to 1000; default 100. */
-  readonly limit?: number;
-  /** Opaque token from a previous page. */
-  readonly pageToken?: string;
-}
+import type { Page, PageRequest } from '../domain/page.js';
 
 export interface ModelQuery extends PageRequest {
   /** Substring of the model name. */
@@ -48,9 +36,6 @@ export type NewVersion = Omit<
  * Errors: MODEL_NOT_FOUND, VERSION_NOT_FOUND, ALIAS_NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION.
  */
 export interface RegistryStore {
-  /** Brings the schema up to date; safe to call on every start. */
-  migrate(): Promise<void>;
-
   createModel(model: NewModel): Promise<Model>;
   getModel(name: string): Promise<Model>;
   listModels(query?: ModelQuery): Promise<Page<Model>>;
@@ -87,6 +72,4 @@ export interface RegistryStore {
   setTag(model: string, version: number | null, key: string, value: string | null): Promise<void>;
   /** Replaces the description of a model, or of one of its versions when `version` is a number. */
   setDescription(model: string, version: number | null, description: string): Promise<void>;
-
-  close(): Promise<void>;
 }

@@ -5,19 +5,24 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeploymentStore, NewRevision } from '../../src/deployments/deployment-store.js';
 import type { Promotion } from '../../src/domain/promotion.js';
 import type { RegistryStore } from '../../src/registry/registry-store.js';
-import { storesForUri } from '../../src/registry/store-for-uri.js';
+import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /** The DeploymentStore contract, run against every implementation on a real database. */
 const BACKENDS: {
   name: string;
-  open: () => { registry: RegistryStore; store: DeploymentStore; cleanup: () => void };
+  open: () => Pick<Stores, 'database' | 'registry'> & { store: DeploymentStore; cleanup: () => void };
 }[] = [
   {
     name: 'sqlite file',
     open: () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-deployments-'));
-      const { registry, deployments } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-      return { registry, store: deployments, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+      const { database, registry, deployments } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
+      return {
+        database,
+        registry,
+        store: deployments,
+        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      };
     },
   },
 ];
@@ -40,14 +45,15 @@ for (const backend of BACKENDS) {
   describe(`DeploymentStore on ${backend.name}`, () => {
     let registry: RegistryStore;
     let store: DeploymentStore;
+    let database: Stores['database'];
     let cleanup: () => void;
     beforeEach(async () => {
-      ({ registry, store, cleanup } = backend.open());
-      await registry.migrate();
+      ({ database, registry, store, cleanup } = backend.open());
+      await database.migrate();
       await registry.createModel({ name: 'm' });
     });
     afterEach(async () => {
-      await registry.close();
+      await database.close();
       cleanup();
     });
 

@@ -7,8 +7,7 @@ import { LOCAL_ACTOR } from '../../src/domain/roles.js';
 import type { JobRunner } from '../../src/jobs/job-runner.js';
 import { JobService } from '../../src/jobs/job-service.js';
 import type { JobStore } from '../../src/jobs/job-store.js';
-import type { Stores } from '../../src/registry/store-for-uri.js';
-import { storesForUri } from '../../src/registry/store-for-uri.js';
+import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /**
  * The JobStore contract on a real SQLite file, including what makes replicas safe: a job's lease is
@@ -42,11 +41,11 @@ describe('JobStore contract: sqlite file', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'slipway-jobs-'));
     stores = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-    await stores.registry.migrate();
+    await stores.database.migrate();
     store = stores.jobs;
   });
   afterEach(async () => {
-    await stores.registry.close();
+    await stores.database.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

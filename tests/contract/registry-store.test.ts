@@ -3,19 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewVersion, RegistryStore } from '../../src/registry/registry-store.js';
-import { storesForUri } from '../../src/registry/store-for-uri.js';
+import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /**
  * The RegistryStore contract. Every implementation runs this suite against a real database; SQLite
  * runs it on a real file. (Further backends add an entry to BACKENDS.)
  */
-const BACKENDS: { name: string; open: () => { store: RegistryStore; cleanup: () => void } }[] = [
+const BACKENDS: {
+  name: string;
+  open: () => { store: RegistryStore; database: Stores['database']; cleanup: () => void };
+}[] = [
   {
     name: 'sqlite file',
     open: () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-registry-'));
+      const { registry, database } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
       return {
-        store: storesForUri(`sqlite:${join(dir, 'registry.db')}`).registry,
+        store: registry,
+        database,
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
       };
     },
@@ -43,18 +48,19 @@ const key = (model: string) => (version: number) => `models/${model}/${version}/
 for (const backend of BACKENDS) {
   describe(`RegistryStore contract: ${backend.name}`, () => {
     let store: RegistryStore;
+    let database: Stores['database'];
     let cleanup: () => void;
     beforeEach(async () => {
-      ({ store, cleanup } = backend.open());
-      await store.migrate();
+      ({ store, database, cleanup } = backend.open());
+      await database.migrate();
     });
     afterEach(async () => {
-      await store.close();
+      await database.close();
       cleanup();
     });
 
     it('migrates idempotently', async () => {
-      await store.migrate();
+      await database.migrate();
       expect((await store.listModels()).items).toEqual([]);
     });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrackingStore } from '../../src/mlflow/tracking-store.js';
 import type { RegistryStore } from '../../src/registry/registry-store.js';
-import { storesForUri } from '../../src/registry/store-for-uri.js';
+import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /** The TrackingStore contract, run against every implementation on a real database. */
 const BACKENDS = [
@@ -13,7 +13,7 @@ const BACKENDS = [
     open: () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-tracking-'));
       const stores = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-      return { tracking: stores.tracking, registry: stores.registry, dir };
+      return { tracking: stores.tracking, registry: stores.registry, database: stores.database, dir };
     },
   },
 ];
@@ -22,13 +22,14 @@ for (const backend of BACKENDS) {
   describe(`TrackingStore contract: ${backend.name}`, () => {
     let store: TrackingStore;
     let registry: RegistryStore;
+    let database: Stores['database'];
     let dir: string;
     beforeEach(async () => {
-      ({ tracking: store, registry, dir } = backend.open());
-      await registry.migrate();
+      ({ tracking: store, registry, database, dir } = backend.open());
+      await database.migrate();
     });
     afterEach(async () => {
-      await registry.close();
+      await database.close();
       rmSync(dir, { recursive: true, force: true });
     });
 

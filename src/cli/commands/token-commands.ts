@@ -87,19 +87,19 @@ async function createLocally(
   const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
   // The database code loads only for --local, so the other commands start fast.
   const [{ storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
-    import('../../registry/store-for-uri.js'),
+    import('../../stores-for-uri.js'),
     import('../../auth/token-service.js'),
     import('../../http/routes/control-deployments.js'),
   ]);
-  const { registry, deployments } = storesForUri(config.registryUri);
+  const { database, deployments } = storesForUri(config.registryUri);
   try {
-    await registry.migrate();
+    await database.migrate();
     const { token, secret } = await new TokenService(deployments).create(name, role, {
       actor: LOCAL_ACTOR,
       requestId: null,
     });
     return { ...toWireToken(token), token: secret, registry: config.registryUri };
   } finally {
-    await registry.close();
+    await database.close();
   }
 }

@@ -1,15 +1,15 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Page, PageRequest } from '../../domain/page.js';
 import type { AuditEvent, Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
 import type { Revision, RevisionKind } from '../../domain/revision.js';
 import type { Role } from '../../domain/roles.js';
 import { SlipwayError } from '../../errors/index.js';
-import type { Page, PageRequest } from '../../registry/registry-store.js';
-import type { RegistryTables } from '../../registry/sql/schema.js';
-import { paging, toPage, writeTransaction } from '../../registry/sql/sql-support.js';
+import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { AuditQuery, DeploymentStore, NewRevision, StoredToken } from '../deployment-store.js';
+import type { DeploymentDatabase, DeploymentTables } from './schema.js';
 
-type Db = Kysely<RegistryTables>;
-type Executor = Db | Transaction<RegistryTables>;
+type Db = Kysely<DeploymentDatabase>;
+type Executor = Db | Transaction<DeploymentDatabase>;
 
 /** `DeploymentStore` on the registry's own database (same Kysely handle, same migrations). */
 export class SqlDeploymentStore implements DeploymentStore {
@@ -370,7 +370,7 @@ export class SqlDeploymentStore implements DeploymentStore {
     return row ? toRevision(row) : null;
   }
 
-  private async insertAudit(trx: Transaction<RegistryTables>, event: NewAuditEvent): Promise<AuditEvent> {
+  private async insertAudit(trx: Transaction<DeploymentDatabase>, event: NewAuditEvent): Promise<AuditEvent> {
     const stored: AuditEvent = {
       seq: await nextSeq(trx, 'audit_events'),
       time: new Date().toISOString(),
@@ -401,7 +401,7 @@ export class SqlDeploymentStore implements DeploymentStore {
     return stored;
   }
 
-  private write<T>(work: (trx: Transaction<RegistryTables>) => Promise<T>): Promise<T> {
+  private write<T>(work: (trx: Transaction<DeploymentDatabase>) => Promise<T>): Promise<T> {
     return writeTransaction(this.db, this.immediate, work);
   }
 }
@@ -421,7 +421,7 @@ const wireTraffic = (revision: Pick<Revision, 'traffic' | 'tags' | 'shadow'>) =>
   shadow: revision.shadow,
 });
 
-function toRevision(row: Selectable<RegistryTables['revisions']>): Revision {
+function toRevision(row: Selectable<DeploymentTables['revisions']>): Revision {
   return {
     model: row.model_name,
     environment: row.environment,
@@ -438,7 +438,7 @@ function toRevision(row: Selectable<RegistryTables['revisions']>): Revision {
   };
 }
 
-function promotionRow(p: Promotion): RegistryTables['promotions'] {
+function promotionRow(p: Promotion): DeploymentTables['promotions'] {
   return {
     id: p.id,
     model_name: p.model,
@@ -459,7 +459,7 @@ function promotionRow(p: Promotion): RegistryTables['promotions'] {
   };
 }
 
-function toPromotion(row: Selectable<RegistryTables['promotions']>): Promotion {
+function toPromotion(row: Selectable<DeploymentTables['promotions']>): Promotion {
   return {
     id: row.id,
     model: row.model_name,
@@ -480,7 +480,7 @@ function toPromotion(row: Selectable<RegistryTables['promotions']>): Promotion {
   };
 }
 
-function toAudit(row: Selectable<RegistryTables['audit_events']>): AuditEvent {
+function toAudit(row: Selectable<DeploymentTables['audit_events']>): AuditEvent {
   return {
     seq: Number(row.seq),
     time: row.time,
@@ -495,7 +495,7 @@ function toAudit(row: Selectable<RegistryTables['audit_events']>): AuditEvent {
   };
 }
 
-function toToken(row: Selectable<RegistryTables['tokens']>): StoredToken {
+function toToken(row: Selectable<DeploymentTables['tokens']>): StoredToken {
   return {
     id: row.id,
     name: row.name,

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Page } from '../../domain/page.js';
 import { SlipwayError } from '../../errors/index.js';
-import type { Page } from '../../registry/registry-store.js';
-import type { RegistryTables } from '../../registry/sql/schema.js';
-import { paging, toPage, writeTransaction } from '../../registry/sql/sql-support.js';
+import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { Job, JobRun, RunLogLine, RunStatus, RunTrigger } from '../job.js';
 import type { JobStore, NewRun, RunPatch, RunQuery } from '../job-store.js';
+import type { JobTables } from './schema.js';
 
-type Db = Kysely<RegistryTables>;
-type RunRow = Selectable<RegistryTables['job_runs']>;
+type Db = Kysely<JobTables>;
+type RunRow = Selectable<JobTables['job_runs']>;
 
 const later = (now: string, ms: number) => new Date(Date.parse(now) + ms).toISOString();
 
@@ -327,12 +327,12 @@ export class SqlJobStore implements JobStore {
     }));
   }
 
-  private write<T>(work: (trx: Transaction<RegistryTables>) => Promise<T>): Promise<T> {
+  private write<T>(work: (trx: Transaction<JobTables>) => Promise<T>): Promise<T> {
     return writeTransaction(this.db, this.immediate, work);
   }
 }
 
-function toJob(row: Selectable<RegistryTables['jobs']>): Job {
+function toJob(row: Selectable<JobTables['jobs']>): Job {
   return JSON.parse(row.spec) as Job;
 }
 

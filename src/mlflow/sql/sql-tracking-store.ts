@@ -1,6 +1,6 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { SlipwayError } from '../../errors/index.js';
-import { writeTransaction } from '../../registry/sql/sql-support.js';
+import { writeTransaction } from '../../storage/sql-support.js';
 import type {
   Experiment,
   KeyValue,

@@ -1,17 +1,10 @@
-import { type Kysely, Migrator, type Selectable, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Model, ModelVersion, VersionStatus } from '../../domain/model.js';
+import type { Page } from '../../domain/page.js';
 import { SlipwayError } from '../../errors/index.js';
-import type {
-  ModelQuery,
-  NewModel,
-  NewVersion,
-  Page,
-  RegistryStore,
-  VersionQuery,
-} from '../registry-store.js';
-import { registryMigrations } from './migrations.js';
+import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import type { ModelQuery, NewModel, NewVersion, RegistryStore, VersionQuery } from '../registry-store.js';
 import type { RegistryTables } from './schema.js';
-import { paging, toPage, writeTransaction } from './sql-support.js';
 
 type Db = Kysely<RegistryTables>;
 type Executor = Db | Transaction<RegistryTables>;
@@ -36,20 +29,6 @@ export class SqlRegistryStore implements RegistryStore {
   constructor(options: SqlRegistryStoreOptions) {
     this.db = options.db;
     this.immediate = options.immediateTransactions;
-  }
-
-  async migrate(): Promise<void> {
-    const { error, results } = await new Migrator({
-      db: this.db,
-      provider: registryMigrations,
-    }).migrateToLatest();
-    if (error) {
-      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new SlipwayError(
-        'UNAVAILABLE',
-        `Registry migration ${failed} failed: ${(error as Error).message}`,
-      );
-    }
   }
 
   async createModel(model: NewModel): Promise<Model> {
@@ -417,10 +396,6 @@ export class SqlRegistryStore implements RegistryStore {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) await this.throwVersionNotFound(trx, model, version);
     });
-  }
-
-  async close(): Promise<void> {
-    await this.db.destroy();
   }
 
   private async throwVersionNotFound(db: Executor, model: string, version: number): Promise<never> {

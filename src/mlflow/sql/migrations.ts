@@ -1,12 +1,11 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 
 /**
- * Migration `0004_mlflow`: the MLflow tracking tables, the MLflow view of registry versions, and a
- * reason on `model_versions` for versions that are stored but cannot serve (a pickled flavor).
+ * Migration `0004_mlflow`: the MLflow tracking tables and the MLflow view of registry versions. (The
+ * registry's own `unservable_reason` column is the registry's migration `0005`.)
  */
-export const mlflowMigration: Migration = {
+const mlflowTables: Migration = {
   async up(db: Kysely<unknown>) {
-    await db.schema.alterTable('model_versions').addColumn('unservable_reason', 'text').execute();
     await db.schema
       .createTable('mlflow_experiments')
       .addColumn('experiment_id', 'integer', (c) => c.primaryKey())
@@ -140,3 +139,6 @@ export const mlflowMigration: Migration = {
     );
   },
 };
+
+/** The MLflow module's schema migrations (names are global; storage/migrations.ts runs them all). */
+export const mlflowMigrations: Record<string, Migration> = { '0004_mlflow': mlflowTables };

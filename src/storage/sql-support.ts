@@ -1,7 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { SlipwayError } from '../../errors/index.js';
-import { decodePageToken, encodePageToken } from '../page-token.js';
-import type { Page, PageRequest } from '../registry-store.js';
+import type { Page, PageRequest } from '../domain/page.js';
+import { SlipwayError } from '../errors/index.js';
+import { decodePageToken, encodePageToken } from './page-token.js';
 
 /**
  * Runs `work` in one write transaction. SQLite allows one writer, and a transaction that reads

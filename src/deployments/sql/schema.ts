@@ -1,0 +1,75 @@
+import type { RegistryTables } from '../../registry/sql/schema.js';
+
+/** The deployments module's tables as Kysely sees them (JSON columns hold text). */
+export interface DeploymentTables {
+  /** Deployment history; `seq` orders every revision of every deployment, for replicas that follow. */
+  revisions: {
+    seq: number;
+    model_name: string;
+    environment: string;
+    number: number;
+    traffic: string;
+    tags: string;
+    shadow: string | null;
+    kind: string;
+    actor: string;
+    reason: string;
+    promotion_id: string | null;
+    request_id: string | null;
+    created_at: string;
+  };
+  promotions: {
+    id: string;
+    model_name: string;
+    environment: string;
+    version: number;
+    status: string;
+    requested_by: string;
+    reason: string;
+    options: string;
+    gate_results: string;
+    approval: string | null;
+    rollout: string | null;
+    baseline: string | null;
+    failure: string | null;
+    request_id: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  audit_events: {
+    seq: number;
+    time: string;
+    actor: string;
+    action: string;
+    target: string;
+    before: string | null;
+    after: string | null;
+    result: string;
+    request_id: string | null;
+    details: string | null;
+  };
+  tokens: {
+    id: string;
+    name: string;
+    role: string;
+    hash: string;
+    created_by: string;
+    created_at: string;
+    revoked_at: string | null;
+  };
+  datasets: {
+    model_name: string;
+    name: string;
+    label: string;
+    rows: string;
+    row_count: number;
+    created_by: string;
+    created_at: string;
+  };
+}
+
+/**
+ * What the deployment store's queries see: its own tables, and the registry's `models`, read only to
+ * tell "no such model" from other failures before writing a row that references it.
+ */
+export type DeploymentDatabase = DeploymentTables & Pick<RegistryTables, 'models'>;

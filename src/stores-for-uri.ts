@@ -1,0 +1,44 @@
+import type { DeploymentStore } from './deployments/deployment-store.js';
+import { deploymentMigrations } from './deployments/sql/migrations.js';
+import { SqlDeploymentStore } from './deployments/sql/sql-deployment-store.js';
+import type { JobStore } from './jobs/job-store.js';
+import { jobMigrations } from './jobs/sql/migrations.js';
+import { SqlJobStore } from './jobs/sql/sql-job-store.js';
+import { mlflowMigrations } from './mlflow/sql/migrations.js';
+import { SqlTrackingStore } from './mlflow/sql/sql-tracking-store.js';
+import type { TrackingStore } from './mlflow/tracking-store.js';
+import type { RegistryStore } from './registry/registry-store.js';
+import { registryMigrations } from './registry/sql/migrations.js';
+import { SqlRegistryStore } from './registry/sql/sql-registry-store.js';
+import { openDatabase, type SqlDatabase } from './storage/database.js';
+
+/**
+ * Every module's store on the one database `SLIPWAY_REGISTRY_URI` names. `database` opens, migrates
+ * and closes it; each store sees only its module's tables.
+ */
+export interface Stores {
+  readonly database: Pick<SqlDatabase, 'migrate' | 'close'>;
+  readonly registry: RegistryStore;
+  /** Revisions, promotions, datasets, the audit trail and tokens. */
+  readonly deployments: DeploymentStore;
+  /** Batch jobs, runs and leases. */
+  readonly jobs: JobStore;
+  /** The MLflow tracking domain (experiments, runs, logged models). */
+  readonly tracking: TrackingStore;
+}
+
+/** The migrations of every module that keeps tables in the database. */
+const MODULES = [registryMigrations, deploymentMigrations, jobMigrations, mlflowMigrations];
+
+/** Opens the database a URI names and builds each module's store on it (nothing is migrated yet). */
+export function storesForUri(uri: string): Stores {
+  const database = openDatabase(uri, MODULES);
+  const { db, immediateTransactions } = database;
+  return {
+    database,
+    registry: new SqlRegistryStore({ db, immediateTransactions }),
+    deployments: new SqlDeploymentStore(db, immediateTransactions),
+    jobs: new SqlJobStore(db, immediateTransactions),
+    tracking: new SqlTrackingStore(db, immediateTransactions),
+  };
+}
