@@ -7,12 +7,12 @@ import { type Dataset, FINAL_STATUSES, type GateResult, type Promotion } from '.
 import {
   assertTraffic,
   deploymentName,
-  primaryVersion,
   type Revision,
   type RevisionKind,
   type Shadow,
   sameTraffic,
   type TrafficShare,
+  versionInService,
   versionsOf,
 } from '../domain/revision.js';
 import { type RequestContext, requireRole, SYSTEM_CONTEXT } from '../domain/roles.js';
@@ -165,7 +165,7 @@ export class DeploymentService {
     await this.audit(context, 'promotion.request', promotion, { version: candidate.version, canary });
 
     const incumbent = current
-      ? await this.options.registry.getVersion(candidate.model, primaryVersion(current))
+      ? await this.options.registry.getVersion(candidate.model, versionInService(current))
       : null;
     const gates = await runGates(
       { policy, candidate, incumbent, allowSchemaChange: promotion.options.allowSchemaChange },

@@ -89,11 +89,21 @@ export function versionsOf(revision: Pick<Revision, 'traffic' | 'tags' | 'shadow
   return [...versions].sort((a, b) => a - b);
 }
 
-/** The version with the largest share (the first listed on a tie): what "the version in service" means. */
-export function primaryVersion(revision: Pick<Revision, 'traffic'>): number {
-  let best = revision.traffic[0] as TrafficShare;
-  for (const share of revision.traffic) if (share.percent > best.percent) best = share;
-  return best.version;
+/**
+ * "The version in service": the one definition every part uses (the schema and validation gates'
+ * incumbent, the version a batch job scores with when it names an environment). It is the version with
+ * the largest share. On a tie (a 50/50 step) it is the stable one: a rollout step lists its canary first
+ * (`withCanary`), so the canary loses a tie; in any other split the lowest version number wins.
+ */
+export function versionInService(revision: Pick<Revision, 'traffic' | 'kind'>): number {
+  const canary = revision.kind === 'rollout-step' ? revision.traffic[0]?.version : undefined;
+  const ranked = [...revision.traffic].sort(
+    (a, b) =>
+      b.percent - a.percent ||
+      Number(a.version === canary) - Number(b.version === canary) ||
+      a.version - b.version,
+  );
+  return (ranked[0] as TrafficShare).version;
 }
 
 /** Two splits send the same share to the same versions. */

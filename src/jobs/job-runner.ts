@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
 import type { ModelVersion } from '../domain/model.js';
+import { versionInService } from '../domain/revision.js';
 import type { TensorSpec } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
-import type { NamedTensors, Tensor } from '../runtime/tensor.js';
+import { concatRows, type NamedTensors, sliceRows, type Tensor } from '../runtime/tensor.js';
 import type { ModelHost } from '../serving/model-host.js';
 import { describeReference, type Job, type JobRun, parseModelReference, renderQuery } from './job.js';
 import { RowEncoder, type RowError } from './row-encoder.js';
@@ -218,9 +219,8 @@ export class JobRunner {
           { model: reference.model, environment: reference.environment },
         );
       }
-      // During a canary the batch follows the version taking most of the traffic: the stable one.
-      number = [...revision.traffic].sort((a, b) => b.percent - a.percent || a.version - b.version)[0]!
-        .version;
+      // During a canary the batch follows the version in service: the stable one.
+      number = versionInService(revision);
     }
     const version = await registry.getVersion(reference.model, number);
     if (version.status !== 'READY') {
@@ -278,11 +278,16 @@ export class JobRunner {
           errors: [{ row: rows[0]!, code: error.code, message: error.message }],
         };
       const half = Math.ceil(rows.length / 2);
-      const left = await this.infer(version, slice(tensors, 0, half), outputs, rows.slice(0, half));
-      const right = await this.infer(version, slice(tensors, half, rows.length), outputs, rows.slice(half));
+      const left = await this.infer(version, sliceRows(tensors, 0, half), outputs, rows.slice(0, half));
+      const right = await this.infer(
+        version,
+        sliceRows(tensors, half, rows.length),
+        outputs,
+        rows.slice(half),
+      );
       return {
         rows: [...left.rows, ...right.rows],
-        results: concat([left.results, right.results], names),
+        results: joinResults([left.results, right.results]),
         errors: [...left.errors, ...right.errors],
       };
     }
@@ -454,45 +459,8 @@ function jsonSafe(value: unknown, type: ColumnType): unknown {
   return typeof integer === 'bigint' ? integer.toString() : integer;
 }
 
-function slice(tensors: NamedTensors, start: number, end: number): NamedTensors {
-  const out: Record<string, Tensor> = {};
-  for (const [name, tensor] of Object.entries(tensors)) {
-    const width = tensor.shape.slice(1).reduce((a, b) => a * b, 1);
-    out[name] = {
-      ...tensor,
-      shape: [end - start, ...tensor.shape.slice(1)],
-      data: tensor.data.slice(start * width, end * width),
-    };
-  }
-  return out;
-}
-
-function concat(parts: readonly (NamedTensors | null)[], names: readonly string[]): NamedTensors | null {
-  const present = parts.filter((p): p is NamedTensors => p !== null);
-  if (present.length === 0) return null;
-  if (present.length === 1) return present[0]!;
-  const out: Record<string, Tensor> = {};
-  for (const name of names) {
-    const tensors = present.map((p) => p[name]!);
-    const rows = tensors.reduce((n, t) => n + t.shape[0]!, 0);
-    const first = tensors[0]!;
-    let data: Tensor['data'];
-    if (Array.isArray(first.data)) data = tensors.flatMap((t) => t.data as string[]);
-    else {
-      const length = tensors.reduce((n, t) => n + t.data.length, 0);
-      const merged = new (
-        first.data.constructor as new (
-          length: number,
-        ) => Exclude<Tensor['data'], readonly string[]>
-      )(length);
-      let at = 0;
-      for (const t of tensors) {
-        (merged as Float32Array).set(t.data as Float32Array, at);
-        at += t.data.length;
-      }
-      data = merged;
-    }
-    out[name] = { datatype: first.datatype, shape: [rows, ...first.shape.slice(1)], data };
-  }
-  return out;
+/** The results of a batch scored in parts, in order; null where no part had rows to score. */
+function joinResults(parts: readonly (NamedTensors | null)[]): NamedTensors | null {
+  const present = parts.filter((part): part is NamedTensors => part !== null);
+  return present.length === 0 ? null : concatRows(present);
 }

@@ -99,3 +99,53 @@ export function toJsonValues(tensor: Tensor): (number | string | boolean)[] {
 }
 
 export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Joins tensors along the batch dimension (0), name by name: the inputs of several requests merged into
+ * one call, or the results of a batch scored in parts. Every part has the names of the first.
+ */
+export function concatRows(parts: readonly NamedTensors[]): NamedTensors {
+  if (parts.length === 1) return parts[0] as NamedTensors;
+  const merged: Record<string, Tensor> = {};
+  for (const name of Object.keys(parts[0] as NamedTensors)) {
+    const tensors = parts.map((part) => part[name] as Tensor);
+    const first = tensors[0] as Tensor;
+    const rows = tensors.reduce((sum, t) => sum + (t.shape[0] as number), 0);
+    const shape = [rows, ...first.shape.slice(1)];
+    if (first.datatype === 'BYTES') {
+      merged[name] = {
+        datatype: 'BYTES',
+        shape,
+        data: tensors.flatMap((t) => [...(t.data as readonly string[])]),
+      };
+      continue;
+    }
+    const length = tensors.reduce((sum, t) => sum + t.data.length, 0);
+    const data = allocate(first.datatype, length) as NumericArray;
+    let at = 0;
+    for (const tensor of tensors) {
+      (data as unknown as { set(array: ArrayLike<number | bigint>, offset: number): void }).set(
+        tensor.data as ArrayLike<number | bigint>,
+        at,
+      );
+      at += tensor.data.length;
+    }
+    merged[name] = { datatype: first.datatype, shape, data };
+  }
+  return merged;
+}
+
+/**
+ * The rows [start, end) of every tensor, copied (a copy, not a view: the part may be sent to a worker
+ * process, and a view would carry the whole buffer with it).
+ */
+export function sliceRows(tensors: NamedTensors, start: number, end: number): NamedTensors {
+  const sliced: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(tensors)) {
+    const rows = tensor.shape[0] as number;
+    const width = rows > 0 ? tensor.data.length / rows : tensor.shape.slice(1).reduce((a, b) => a * b, 1);
+    const data = tensor.data.slice(start * width, end * width) as Tensor['data'];
+    sliced[name] = { datatype: tensor.datatype, shape: [end - start, ...tensor.shape.slice(1)], data };
+  }
+  return sliced;
+}

@@ -1,5 +1,5 @@
 import { isSlipwayError } from '../errors/index.js';
-import { allocate, type NamedTensors, type Tensor } from '../runtime/tensor.js';
+import { concatRows, type NamedTensors, sliceRows } from '../runtime/tensor.js';
 
 /** How requests for one model are merged into batches. */
 export interface BatchPolicy {
@@ -110,7 +110,7 @@ export class Batcher {
     }
     let merged: NamedTensors;
     try {
-      merged = await this.execute(concat(batch.map((q) => q.inputs)), outputs);
+      merged = await this.execute(concatRows(batch.map((q) => q.inputs)), outputs);
     } catch (error) {
       // The model refused something in the merged data: find whose, one request at a time.
       if (isSlipwayError(error) && error.code === 'INFERENCE_FAILED') {
@@ -122,7 +122,7 @@ export class Batcher {
     }
     let offset = 0;
     for (const q of batch) {
-      q.resolve(slice(merged, offset, q.rows));
+      q.resolve(sliceRows(merged, offset, offset + q.rows));
       offset += q.rows;
     }
   }
@@ -139,47 +139,4 @@ export function isBatchable(signature: {
 function rowsOf(inputs: NamedTensors): number {
   const first = Object.values(inputs)[0];
   return first?.shape[0] ?? 1;
-}
-
-/** Concatenates each input along dimension 0. */
-function concat(requests: readonly NamedTensors[]): NamedTensors {
-  const merged: Record<string, Tensor> = {};
-  for (const name of Object.keys(requests[0] as NamedTensors)) {
-    const parts = requests.map((r) => r[name] as Tensor);
-    const first = parts[0] as Tensor;
-    const rows = parts.reduce((sum, t) => sum + (t.shape[0] as number), 0);
-    const shape = [rows, ...first.shape.slice(1)];
-    if (first.datatype === 'BYTES') {
-      merged[name] = {
-        datatype: 'BYTES',
-        shape,
-        data: parts.flatMap((t) => [...(t.data as readonly string[])]),
-      };
-      continue;
-    }
-    const length = parts.reduce((sum, t) => sum + t.data.length, 0);
-    const data = allocate(first.datatype, length) as Exclude<Tensor['data'], readonly string[]>;
-    let at = 0;
-    for (const part of parts) {
-      (data as unknown as { set(array: ArrayLike<number | bigint>, offset: number): void }).set(
-        part.data as ArrayLike<number | bigint>,
-        at,
-      );
-      at += part.data.length;
-    }
-    merged[name] = { datatype: first.datatype, shape, data };
-  }
-  return merged;
-}
-
-/** The rows [offset, offset + rows) of every output. */
-function slice(outputs: NamedTensors, offset: number, rows: number): NamedTensors {
-  const sliced: Record<string, Tensor> = {};
-  for (const [name, tensor] of Object.entries(outputs)) {
-    const total = tensor.shape[0] as number;
-    const width = total === 0 ? 0 : tensor.data.length / total;
-    const data = tensor.data.slice(offset * width, (offset + rows) * width) as Tensor['data'];
-    sliced[name] = { datatype: tensor.datatype, shape: [rows, ...tensor.shape.slice(1)], data };
-  }
-  return sliced;
 }
