@@ -400,8 +400,9 @@ describe('MLflow REST API', () => {
     const predict = await server.request('POST', '/v1/models/penguins:predict', { instances: complete });
     expect(predict.status, predict.text).toBe(200);
     expect(predict.headers.get('x-slipway-model-version')).toBe('1');
+    // The version's files are its own copy, not the run's (which stay writable).
     expect((await get('model-versions/get-download-uri', { name: 'penguins', version: '1' })).body).toEqual({
-      artifact_uri: source,
+      artifact_uri: 'mlflow-artifacts:/registry/penguins/1',
     });
 
     const pickled = await modelDirectory(runUri, 'pickled', 'sklearn');
@@ -419,7 +420,7 @@ describe('MLflow REST API', () => {
       model: 'penguins',
       version: 2,
     });
-    expect(deploy.status).toBe(409);
+    expect([deploy.status, deploy.body.code]).toEqual([409, 'VERSION_NOT_SERVABLE']);
     expect(deploy.body.details.reason).toBe('NOT_SERVABLE');
     // Version 1 still serves.
     const still = await server.request('POST', '/v1/models/penguins:predict', {
