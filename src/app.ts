@@ -135,8 +135,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     store,
     artifacts,
     gate: {
-      inspect: (bytes) => runtime.inspect(bytes),
-      prepare: (bytes, model) => host.prepare(bytes, model),
+      validate: (bytes) => host.validate(bytes),
+      prepare: (upload, warmup) => host.prepare(upload, warmup),
     },
     maxUploadBytes: config.maxUploadBytes,
     hooks: {

@@ -187,7 +187,7 @@ def test_a_pickle_flavor_is_stored_but_not_servable(slipway, tracking, penguin_e
         timeout=30,
     )
     assert deploy.status_code == 409, deploy.text
-    assert deploy.json()["code"] == "FAILED_PRECONDITION"
+    assert deploy.json()["code"] == "VERSION_NOT_SERVABLE"
     assert deploy.json()["details"]["reason"] == "NOT_SERVABLE"
 
 

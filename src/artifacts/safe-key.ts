@@ -2,13 +2,16 @@ import { isAbsolute, join, sep } from 'node:path';
 import { SlipwayError } from '../errors/index.js';
 
 const MAX_KEY_LENGTH = 1024;
+/** File systems cap a file or folder name at 255 bytes (ENAMETOOLONG past it). */
+const MAX_SEGMENT_BYTES = 255;
 
 /**
  * Resolves an artifact key to a path under `root`, or throws INVALID_ARGUMENT. Keys are taken
  * literally (never URL-decoded), and anything that could mean "elsewhere" to this or any later layer
  * is refused rather than normalised: empty, `.` or `..` segments, absolute paths, drive letters,
- * backslashes, NUL and control characters, and segments that would become `.`/`..` or gain a slash
- * after one or two rounds of percent-decoding. Symlinks are checked by the store on access.
+ * backslashes, NUL and control characters, segments that would become `.`/`..` or gain a slash
+ * after one or two rounds of percent-decoding, and segments longer than a file name may be (255
+ * bytes of UTF-8). Symlinks are checked by the store on access.
  */
 export function resolveKey(root: string, key: string): string {
   const refuse = (why: string): never => {
@@ -28,6 +31,10 @@ export function resolveKey(root: string, key: string): string {
   if (key.startsWith('/') || isAbsolute(key) || /^[A-Za-z]:/.test(key)) refuse('it is absolute');
   for (const segment of key.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') refuse('it has an empty, "." or ".." segment');
+    if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES)
+      refuse(
+        `a segment is longer than ${MAX_SEGMENT_BYTES} bytes; expected names of at most ${MAX_SEGMENT_BYTES}`,
+      );
     let decoded = segment;
     for (let round = 0; round < 2 && decoded.includes('%'); round += 1) {
       try {

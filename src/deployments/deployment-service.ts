@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy, RolloutPlan } from '../domain/environment.js';
-import { assertServable, type ModelVersion } from '../domain/model.js';
+import type { ModelVersion } from '../domain/model.js';
 import { assertAliasName } from '../domain/names.js';
 import { type Dataset, FINAL_STATUSES, type GateResult, type Promotion } from '../domain/promotion.js';
 import {
@@ -16,6 +16,7 @@ import {
   versionsOf,
 } from '../domain/revision.js';
 import { type RequestContext, requireRole, SYSTEM_CONTEXT } from '../domain/roles.js';
+import { toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { DataPlane } from '../serving/data-plane.js';
@@ -119,15 +120,7 @@ export class DeploymentService {
         { environment: policy.name },
       );
     }
-    const candidate = await this.options.registry.getVersion(request.model, request.version);
-    assertServable(candidate);
-    if (candidate.status !== 'READY') {
-      throw new SlipwayError(
-        'FAILED_PRECONDITION',
-        `Version ${candidate.version} of "${candidate.model}" is ${candidate.status} and cannot be deployed.`,
-        { model: candidate.model, version: candidate.version, status: candidate.status },
-      );
-    }
+    const candidate = toServable(await this.options.registry.getVersion(request.model, request.version));
     if (policy.promotesFrom) await this.assertServing(candidate, policy.promotesFrom);
     const current = await this.options.store.currentRevision(candidate.model, policy.name);
     const canary = request.canary ?? policy.canaryByDefault;
@@ -701,18 +694,7 @@ export class DeploymentService {
     details?: Record<string, unknown>,
   ): Promise<Revision> {
     for (const version of versionsOf(routing)) {
-      const found = await this.options.registry.getVersion(routing.model, version);
-      assertServable(found);
-      if (found.status !== 'READY') {
-        throw new SlipwayError(
-          'FAILED_PRECONDITION',
-          `Version ${version} of "${routing.model}" is ${found.status} and cannot serve.`,
-          {
-            model: routing.model,
-            version,
-          },
-        );
-      }
+      toServable(await this.options.registry.getVersion(routing.model, version));
       await this.options.dataPlane.preload(routing.model, version);
     }
     const revision = await this.options.store.appendRevision(

@@ -1,4 +1,3 @@
-import { SlipwayError } from '../errors/index.js';
 import type { Signature } from './signature.js';
 
 /** A named model: a family of immutable versions. */
@@ -60,15 +59,4 @@ export interface ModelVersion {
    * in a flavor other than ONNX (a pickle) is stored as bytes, never loaded, and says why here.
    */
   readonly unservableReason?: string | null;
-}
-
-/** Refuses a version that is stored but can never serve (FAILED_PRECONDITION, with the reason). */
-export function assertServable(version: ModelVersion): void {
-  if (version.unservableReason) {
-    throw new SlipwayError(
-      'FAILED_PRECONDITION',
-      `Version ${version.version} of "${version.model}" cannot serve: ${version.unservableReason}`,
-      { model: version.model, version: version.version, reason: 'NOT_SERVABLE' },
-    );
-  }
 }

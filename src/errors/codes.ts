@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: 'No route matches the method and path.',
   ALREADY_EXISTS: 'The resource being created already exists.',
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',
+  VERSION_NOT_SERVABLE:
+    'The version cannot be loaded to serve: it is PENDING or FAILED, or stored as bytes Slipway never loads.',
   CONFIRMATION_REQUIRED:
     'The environment requires a typed confirmation: send `confirm` equal to its name (CLI: `--confirm <env>`).',
   GATE_FAILED:

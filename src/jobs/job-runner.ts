@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
 import type { ModelVersion } from '../domain/model.js';
 import { versionInService } from '../domain/revision.js';
+import { type ServableVersion, toServable } from '../domain/servable.js';
 import type { TensorSpec } from '../domain/signature.js';
-import { SlipwayError } from '../errors/index.js';
+import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { concatRows, type NamedTensors, sliceRows, type Tensor } from '../runtime/tensor.js';
 import type { ModelHost } from '../serving/model-host.js';
@@ -202,8 +203,8 @@ export class JobRunner {
     }
   }
 
-  /** The version a job's model reference names right now. */
-  async resolve(job: Job): Promise<ModelVersion> {
+  /** The version a job's model reference names right now; VERSION_NOT_SERVABLE if it cannot serve. */
+  async resolve(job: Job): Promise<ServableVersion> {
     const { registry, revisions } = this.options;
     const reference = parseModelReference(job.model, job.environment);
     let number: number;
@@ -223,14 +224,17 @@ export class JobRunner {
       number = versionInService(revision);
     }
     const version = await registry.getVersion(reference.model, number);
-    if (version.status !== 'READY') {
+    try {
+      return toServable(version);
+    } catch (error) {
+      // An alias or a deployment may have moved since the job was written: name what it resolved to.
+      if (!isSlipwayError(error)) throw error;
       throw new SlipwayError(
-        'FAILED_PRECONDITION',
-        `${describeReference(reference)} is version ${number}, which is ${version.status}, not READY.`,
-        { model: reference.model, version: number },
+        error.code,
+        `${describeReference(reference)} is version ${number}. ${error.message}`,
+        error.details,
       );
     }
-    return version;
   }
 
   private async score(

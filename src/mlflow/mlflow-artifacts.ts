@@ -58,8 +58,15 @@ export class MlflowArtifacts {
     return Buffer.concat(chunks);
   }
 
-  /** The entries of a folder; none for a file or a path that does not exist. */
-  async list(path: string): Promise<ArtifactEntry[]> {
+  /**
+   * The entries of a folder, or of `relative` below it (checked on its own, so an absolute or `..`
+   * spelling is refused rather than joined); none for a file or a path that does not exist.
+   */
+  async list(path: string, relative = ''): Promise<ArtifactEntry[]> {
+    if (relative !== '') {
+      checkPath(relative);
+      return this.list(path === '' ? relative : `${path}/${relative}`);
+    }
     const key = path === '' ? ROOT : this.keyOf(path, false);
     if (!(await this.store.isFolder(key))) return [];
     return this.store.list(key);
@@ -96,22 +103,29 @@ export class MlflowArtifacts {
         field: 'path',
       });
     }
-    try {
-      // The store checks again; checking the client's own spelling first names it in the error.
-      resolveKey('/', path);
-    } catch (error) {
-      if (error instanceof SlipwayError) {
-        throw new SlipwayError(
-          'INVALID_ARGUMENT',
-          `Invalid path '${path}': ${error.message.split(': ').pop()}`,
-          {
-            field: 'path',
-          },
-        );
-      }
-      throw error;
-    }
+    checkPath(path);
     return `${ROOT}/${path}`;
+  }
+}
+
+/**
+ * Refuses an artifact path that breaks the key rules, naming the client's own spelling (the store
+ * checks the full key again).
+ */
+function checkPath(path: string): void {
+  try {
+    resolveKey('/', path);
+  } catch (error) {
+    if (error instanceof SlipwayError) {
+      throw new SlipwayError(
+        'INVALID_ARGUMENT',
+        `Invalid path '${path}': ${error.message.split(': ').pop()}`,
+        {
+          field: 'path',
+        },
+      );
+    }
+    throw error;
   }
 }
 

@@ -67,6 +67,22 @@ export const STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
 
 /** An MLmodel file is a small YAML manifest; anything larger is refused before it is parsed. */
 const MAX_MLMODEL_BYTES = 1024 * 1024;
+/** Files a registered MLflow model directory may hold; each is copied into the version's own folder. */
+const MAX_MODEL_FILES = 1000;
+
+/** An MLflow model directory as registration read it. */
+interface ModelDirectory {
+  /** Its artifact path. */
+  readonly path: string;
+  /** The MLmodel file's bytes, exactly as they were parsed. */
+  readonly manifest: Uint8Array;
+  /** `onnx`, or the flavor kept as bytes. */
+  readonly flavor: string;
+  /** The file (relative to `path`) that holds the model, if the flavor names one. */
+  readonly dataFile: string | null;
+  /** Every file, relative to `path`. */
+  readonly files: readonly string[];
+}
 
 const LIMITS = {
   name: 500,
@@ -506,25 +522,23 @@ export class MlflowService {
     const name = canonicalName(request.name);
     await this.options.registry.store.getModel(name);
     const resolved = await this.resolveSource(request.source, request.modelId);
-    const location = artifactPathOf(resolved.storageLocation)!;
-    const manifestBytes = await this.artifacts.read(`${location}/MLmodel`, MAX_MLMODEL_BYTES);
-    if (manifestBytes === null) {
-      throw invalid(
-        `Invalid model version source '${request.source}': it has no MLmodel file (expected an MLflow model directory).`,
-        'source',
-      );
-    }
-    const flavors = parseMlmodel(Buffer.from(manifestBytes).toString('utf8'));
+    const directory = await this.modelDirectory(artifactPathOf(resolved.storageLocation)!, request.source);
     const runId = request.runId || resolved.runId;
     const tags = Object.fromEntries(request.tags.map((t) => [t.key, t.value]));
+    const data = directory.dataFile
+      ? await this.artifacts.open(`${directory.path}/${directory.dataFile}`).catch(() => null)
+      : null;
     let version: ModelVersion;
-    const onnx = flavors.onnx;
-    if (onnx) {
-      const data = flavorFile(onnx, 'data') ?? 'model.onnx';
-      const { stream } = await this.artifacts.open(`${location}/${data}`);
+    if (directory.flavor === 'onnx') {
+      if (!data) {
+        throw invalid(
+          `Invalid model version source '${request.source}': its ONNX flavor's file '${directory.dataFile}' does not exist.`,
+          'source',
+        );
+      }
       version = await this.options.registry.pushVersion(
         name,
-        stream,
+        data.stream,
         {
           manifest: { tags, ...(runId ? { lineage: { run_id: runId } } : {}) },
           ...(request.description ? { description: request.description } : {}),
@@ -532,22 +546,13 @@ export class MlflowService {
         context,
       );
     } else {
-      const flavorNames = Object.keys(flavors).filter((f) => f !== 'python_function');
-      const flavor = flavorNames[0] ?? 'python_function';
-      const candidate = [flavors[flavor], flavors.python_function]
-        .map((f) =>
-          f ? (flavorFile(f, 'pickled_model') ?? flavorFile(f, 'model_path') ?? flavorFile(f, 'data')) : null,
-        )
-        .find((f): f is string => typeof f === 'string');
       // The flavor's data file is copied as a stream, byte for byte: nothing here reads it.
-      const data = candidate ? await this.artifacts.open(`${location}/${candidate}`).catch(() => null) : null;
-      const fileName = data ? candidate!.split('/').pop()! : 'MLmodel';
       version = await this.options.registry.storeUnservableVersion(
         name,
-        data ? data.stream : Readable.from([Buffer.from(manifestBytes)]),
+        data ? data.stream : Readable.from([Buffer.from(directory.manifest)]),
         {
-          fileName,
-          unservableReason: `its MLflow flavor is "${flavor}", not ONNX; Slipway keeps the files but never loads them (a pickled model runs code when it is loaded)`,
+          fileName: data ? directory.dataFile!.split('/').pop()! : 'MLmodel',
+          unservableReason: `its MLflow flavor is "${directory.flavor}", not ONNX; Slipway keeps the files but never loads them (a pickled model runs code when it is loaded)`,
           tags,
           runId: runId || null,
           ...(request.description ? { description: request.description } : {}),
@@ -555,11 +560,13 @@ export class MlflowService {
         context,
       );
     }
+    // From here on the version's files are its own copy: later writes to the run change nothing.
+    const storageLocation = await this.exportVersion(version, directory);
     const record: VersionRecord = {
       model: name,
       version: version.version,
       source: request.source,
-      storageLocation: resolved.storageLocation,
+      storageLocation,
       modelId: resolved.modelId,
       runLink: request.runLink ?? '',
       stage: 'None',
@@ -570,13 +577,19 @@ export class MlflowService {
   }
 
   /**
-   * Where a version's files are, as an `mlflow-artifacts:` URI. A version pushed through Slipway's
-   * own API is laid out once in MLflow's format (MLmodel + model.onnx) under `registry/`.
+   * Where a version's files are, as an `mlflow-artifacts:` URI: always its own folder under
+   * `registry/`, which clients can read but never write, holding the bytes the version serves.
    */
   async downloadUri(name: string, version: number): Promise<string> {
     const entry = await this.getVersion(name, version);
-    if (entry.record?.storageLocation) return entry.record.storageLocation;
-    return this.exportVersion(entry.version);
+    const recorded = artifactPathOf(entry.record?.storageLocation ?? '');
+    // A version registered before its files were copied at registration points into a run's
+    // artifacts: copy them now, with the registered bytes as the model file.
+    const legacy =
+      recorded && recorded.split('/')[0] !== EXPORTS
+        ? await this.modelDirectory(recorded, entry.record!.storageLocation).catch(() => null)
+        : null;
+    return this.exportVersion(entry.version, legacy);
   }
 
   async transitionStage(
@@ -599,36 +612,106 @@ export class MlflowService {
     return this.getVersion(entry.version.model, version);
   }
 
-  private async exportVersion(version: ModelVersion): Promise<string> {
-    if (version.unservableReason || version.status !== 'READY' || !version.artifactKey.endsWith('.onnx')) {
+  /**
+   * Lays out a version's MLflow model directory under `registry/<model>/<version>` once, and returns
+   * its URI. The model file is always the version's own artifact (verified against its sha256), so
+   * what clients download is what serves; the other files of an MLflow directory are copied from
+   * `directory`. Without one, an ONNX version gets a generated MLmodel. MLmodel is written last: its
+   * presence says the folder is complete.
+   */
+  private async exportVersion(version: ModelVersion, directory: ModelDirectory | null): Promise<string> {
+    const folder = `${EXPORTS}/${version.model}/${version.version}`;
+    if ((await this.artifacts.read(`${folder}/MLmodel`)) !== null) return `mlflow-artifacts:/${folder}`;
+    const onnx = !version.unservableReason && version.artifactKey.endsWith('.onnx');
+    if (version.status !== 'READY' || (!directory && !onnx)) {
       throw new SlipwayError(
         'FAILED_PRECONDITION',
         `Version ${version.version} of "${version.model}" has no MLflow model directory to download.`,
         { model: version.model, version: version.version },
       );
     }
-    const folder = `${EXPORTS}/${version.model}/${version.version}`;
-    if ((await this.artifacts.read(`${folder}/MLmodel`)) === null) {
-      const bytes = await this.options.registry.readArtifact(version);
-      await this.artifacts.putInternal(`${folder}/model.onnx`, Readable.from([Buffer.from(bytes)]));
-      const mlmodel = [
-        `artifact_path: mlflow-artifacts:/${folder}`,
-        'flavors:',
-        '  onnx:',
-        '    data: model.onnx',
-        '    providers:',
-        '    - CPUExecutionProvider',
-        '  python_function:',
-        '    data: model.onnx',
-        '    loader_module: mlflow.onnx',
-        `model_size_bytes: ${version.sizeBytes}`,
-        `utc_time_created: '${version.createdAt.replace('T', ' ').replace('Z', '')}'`,
-        '',
-      ].join('\n');
-      // MLmodel last: its presence says the folder is complete.
-      await this.artifacts.putInternal(`${folder}/MLmodel`, Readable.from([Buffer.from(mlmodel)]));
+    const bytes = Buffer.from(await this.options.registry.readArtifact(version));
+    if (directory) {
+      // A flavor without a model file was registered as its MLmodel bytes.
+      const dataFile = version.artifactKey.endsWith('/MLmodel')
+        ? 'MLmodel'
+        : (directory.dataFile ?? 'MLmodel');
+      for (const file of directory.files) {
+        if (file === dataFile || file === 'MLmodel') continue;
+        // A file the client deleted since registration began is simply not part of the copy.
+        const source = await this.artifacts.open(`${directory.path}/${file}`).catch(() => null);
+        if (source) await this.artifacts.putInternal(`${folder}/${file}`, source.stream);
+      }
+      if (dataFile !== 'MLmodel')
+        await this.artifacts.putInternal(`${folder}/${dataFile}`, Readable.from([bytes]));
+      const manifest = dataFile === 'MLmodel' ? bytes : Buffer.from(directory.manifest);
+      await this.artifacts.putInternal(`${folder}/MLmodel`, Readable.from([manifest]));
+      return `mlflow-artifacts:/${folder}`;
     }
+    await this.artifacts.putInternal(`${folder}/model.onnx`, Readable.from([bytes]));
+    const mlmodel = [
+      `artifact_path: mlflow-artifacts:/${folder}`,
+      'flavors:',
+      '  onnx:',
+      '    data: model.onnx',
+      '    providers:',
+      '    - CPUExecutionProvider',
+      '  python_function:',
+      '    data: model.onnx',
+      '    loader_module: mlflow.onnx',
+      `model_size_bytes: ${version.sizeBytes}`,
+      `utc_time_created: '${version.createdAt.replace('T', ' ').replace('Z', '')}'`,
+      '',
+    ].join('\n');
+    await this.artifacts.putInternal(`${folder}/MLmodel`, Readable.from([Buffer.from(mlmodel)]));
     return `mlflow-artifacts:/${folder}`;
+  }
+
+  /**
+   * Reads an MLflow model directory: its MLmodel (parsed once, here), the flavor Slipway registers,
+   * the file holding the model, and every file path in it (at most MAX_MODEL_FILES).
+   */
+  private async modelDirectory(path: string, source: string): Promise<ModelDirectory> {
+    const manifest = await this.artifacts.read(`${path}/MLmodel`, MAX_MLMODEL_BYTES);
+    if (manifest === null) {
+      throw invalid(
+        `Invalid model version source '${source}': it has no MLmodel file (expected an MLflow model directory).`,
+        'source',
+      );
+    }
+    const flavors = parseMlmodel(Buffer.from(manifest).toString('utf8'));
+    let flavor: string;
+    let dataFile: string | null;
+    if (flavors.onnx) {
+      flavor = 'onnx';
+      dataFile = flavorFile(flavors.onnx, 'data') ?? 'model.onnx';
+    } else {
+      flavor = Object.keys(flavors).find((f) => f !== 'python_function') ?? 'python_function';
+      dataFile =
+        [flavors[flavor], flavors.python_function]
+          .map((f) =>
+            f
+              ? (flavorFile(f, 'pickled_model') ?? flavorFile(f, 'model_path') ?? flavorFile(f, 'data'))
+              : null,
+          )
+          .find((f): f is string => typeof f === 'string') ?? null;
+    }
+    const files: string[] = [];
+    const walk = async (folder: string): Promise<void> => {
+      for (const entry of await this.artifacts.list(`${path}${folder ? `/${folder}` : ''}`)) {
+        const file = folder ? `${folder}/${entry.name}` : entry.name;
+        if (entry.isDir) await walk(file);
+        else files.push(file);
+        if (files.length > MAX_MODEL_FILES) {
+          throw invalid(
+            `Invalid model version source '${source}': the model directory has more than ${MAX_MODEL_FILES} files.`,
+            'source',
+          );
+        }
+      }
+    };
+    await walk('');
+    return { path, manifest, flavor, dataFile, files };
   }
 
   /** Resolves a version source to the folder its files are in; refuses every other kind of URI. */

@@ -8,22 +8,18 @@ import type { NewAuditEvent } from '../domain/promotion.js';
 import type { RequestContext } from '../domain/roles.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
-import type { ModelInspection } from '../runtime/inference-runtime.js';
+import type { UploadWarmup, ValidatedUpload } from '../serving/model-host.js';
 import type { NewModel, RegistryStore } from './registry-store.js';
 
-/** What the registry needs from the serving side to accept a version: validate, then load and warm. */
+/**
+ * What the registry needs from the serving side to accept a version: validate, then load and warm.
+ * `prepare` takes only what `validate` returned, so no upload is loaded before it was validated.
+ */
 export interface VersionGate {
-  inspect(bytes: Uint8Array): Promise<ModelInspection>;
-  /** Loads and warms the model with its sample; throws INVALID_MODEL if it cannot. */
-  prepare(
-    bytes: Uint8Array,
-    model: {
-      sha256: string;
-      signature: Signature;
-      inputPolicies: readonly InputPolicy[];
-      sample: readonly Record<string, unknown>[];
-    },
-  ): Promise<void>;
+  /** Validates upload bytes; throws INVALID_MODEL or UNSUPPORTED_MODEL if they are refused. */
+  validate(bytes: Uint8Array): Promise<ValidatedUpload>;
+  /** Loads and warms validated bytes with their sample; throws INVALID_MODEL if they cannot. */
+  prepare(upload: ValidatedUpload, warmup: UploadWarmup): Promise<void>;
 }
 
 /** What the registry tells the rest of Slipway about its changes. */
@@ -106,20 +102,20 @@ export class RegistryService {
           { field: 'sha256' },
         );
       }
-      const bytes = await artifacts.readStaged(staged);
-      const inspection = await gate.inspect(bytes);
+      const upload = await gate.validate(await artifacts.readStaged(staged));
+      const { inspection } = upload;
       const manifest = options.manifest ?? {};
       const signature = withManifestLabels(inspection.signature, manifest);
       const inputPolicies = policiesFrom(signature, manifest);
       const sample = manifest.sample ?? [];
       const tags = assertTags({ ...(manifest.tags ?? {}) }, 'manifest.tags');
-      await gate.prepare(bytes, { sha256: staged.sha256, signature, inputPolicies, sample });
+      await gate.prepare(upload, { signature, inputPolicies, sample });
 
       const version = await store.createVersion(
         model,
         {
           description: options.description ?? manifest.description ?? '',
-          sha256: staged.sha256,
+          sha256: upload.sha256,
           sizeBytes: staged.sizeBytes,
           signature,
           metrics: manifest.metrics ?? {},

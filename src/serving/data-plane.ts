@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy } from '../domain/environment.js';
-import { assertServable, type ModelVersion } from '../domain/model.js';
+import type { ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
+import { type ServableVersion, toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { NamedTensors } from '../runtime/tensor.js';
@@ -43,7 +44,7 @@ export interface InferenceResult {
 
 /** A version ready to take requests, with its input decoder built once. */
 interface Servable {
-  readonly version: ModelVersion;
+  readonly version: ServableVersion;
   readonly decoder: InputDecoder;
 }
 
@@ -387,20 +388,15 @@ export class DataPlane {
     return servable;
   }
 
-  /** The servable of a READY version, built once: versions are immutable. */
+  /**
+   * The servable of a version that passed `toServable` (VERSION_NOT_SERVABLE otherwise), built once:
+   * versions are immutable.
+   */
   private async servableOf(model: string, number: number): Promise<Servable> {
     const key = `${model}@${number}`;
     const cached = this.versions.get(key);
     if (cached) return cached;
-    const version = await this.options.registry.getVersion(model, number);
-    assertServable(version);
-    if (version.status !== 'READY') {
-      throw new SlipwayError(
-        'FAILED_PRECONDITION',
-        `Version ${number} of "${model}" is ${version.status} and cannot serve.`,
-        { model, version: number, status: version.status },
-      );
-    }
+    const version = toServable(await this.options.registry.getVersion(model, number));
     const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
     this.versions.set(key, servable);
     return servable;

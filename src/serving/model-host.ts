@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
-import type { InputPolicy, ModelVersion } from '../domain/model.js';
+import type { InputPolicy } from '../domain/model.js';
+import type { ServableVersion } from '../domain/servable.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
-import type { InferenceRuntime } from '../runtime/inference-runtime.js';
+import type { InferenceRuntime, ModelInspection } from '../runtime/inference-runtime.js';
 import { allocate, elementCount, type NamedTensors, type Tensor } from '../runtime/tensor.js';
 import { Batcher, type BatchPolicy, isBatchable } from './batcher.js';
 import { InputDecoder } from './input-decoder.js';
@@ -18,6 +20,22 @@ export interface Loadable {
   readonly inputPolicies: readonly InputPolicy[];
   readonly sample: readonly Record<string, unknown>[];
 }
+
+declare const validated: unique symbol;
+
+/**
+ * Upload bytes that passed the runtime's validation (`ModelHost.validate`), keyed by their own
+ * sha256. The only bytes `prepare` loads: nothing unvalidated reaches onnxruntime on the upload path.
+ */
+export interface ValidatedUpload {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+  readonly inspection: ModelInspection;
+  readonly [validated]: true;
+}
+
+/** What warming an upload needs besides its bytes. */
+export type UploadWarmup = Omit<Loadable, 'sha256'>;
 
 interface Entry {
   state: LoadState;
@@ -60,17 +78,32 @@ export class ModelHost {
   constructor(private readonly options: ModelHostOptions) {}
 
   /**
-   * Loads and warms bytes that are not yet registered (an upload being validated). The warm-up always
+   * Runs the runtime's validation on upload bytes (INVALID_MODEL / UNSUPPORTED_MODEL if refused):
+   * the one way to obtain a `ValidatedUpload`. The sha256 is computed here, from the bytes
+   * themselves, so a loaded model is never cached under another file's hash.
+   */
+  async validate(bytes: Uint8Array): Promise<ValidatedUpload> {
+    const inspection = await this.options.runtime.inspect(bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    return { bytes, sha256, inspection } as ValidatedUpload;
+  }
+
+  /**
+   * Loads and warms validated bytes that are not yet registered (an upload). The warm-up always
    * runs this upload's own sample, even when identical bytes are already loaded for another version.
    */
-  async prepare(bytes: Uint8Array, model: Loadable): Promise<void> {
+  async prepare(upload: ValidatedUpload, warmup: UploadWarmup): Promise<void> {
+    const model: Loadable = { ...warmup, sha256: upload.sha256 };
     const alreadyLoaded = this.entries.get(model.sha256)?.state === 'READY';
-    await this.ensure(model, async () => bytes);
+    await this.ensure(model, async () => upload.bytes);
     if (alreadyLoaded) await this.warm(model);
   }
 
-  /** Loads and warms a registered version, reading and verifying its artifact if needed. */
-  load(version: ModelVersion): Promise<void> {
+  /**
+   * Loads and warms a registered version, reading and verifying its artifact if needed. Only a
+   * `ServableVersion` (see `toServable`) is accepted.
+   */
+  load(version: ServableVersion): Promise<void> {
     return this.ensure(version, async () => {
       try {
         return await this.options.artifacts.read(version.artifactKey, version.sha256);
@@ -194,6 +227,8 @@ export class ModelHost {
       await this.options.runtime.unload(model.sha256);
       throw error;
     }
+    // Operators (and tests) see every model that reaches the runtime, and when.
+    this.options.logger.info({ sha256: model.sha256 }, 'model loaded');
   }
 
   /** Predicts the model's sample rows (or one synthetic row); throws INVALID_MODEL/WARMUP_FAILED. */

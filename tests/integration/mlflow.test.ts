@@ -378,6 +378,62 @@ describe('MLflow REST API', () => {
     expect(artifactFiles()).toEqual(before);
   });
 
+  it.each([
+    ['a 256-byte file name', (base: string) => `${base}/${'f'.repeat(256)}`],
+    ['a 256-byte folder name', (base: string) => `${base}/${'d'.repeat(256)}/file.txt`],
+    ['a file name of 86 three-byte characters', (base: string) => `${base}/${'€'.repeat(86)}`],
+  ])('refuses %s with 400 on PUT, GET, DELETE and list, and writes nothing', async (_name, pathOf) => {
+    const path = pathOf(runUri.replace('mlflow-artifacts:/', ''));
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    const before = artifactFiles();
+    for (const method of ['PUT', 'GET', 'DELETE']) {
+      const response = await raw(method, `${ARTIFACTS}/${encoded}`, method === 'PUT' ? 'payload' : '');
+      expect([response.status, response.body.error_code], `${method} ${path}`).toEqual([
+        400,
+        'INVALID_PARAMETER_VALUE',
+      ]);
+    }
+    const listed = await raw('GET', `${ARTIFACTS}?path=${encodeURIComponent(path)}`);
+    expect([listed.status, listed.body.error_code]).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    const relative = path.split('/').slice(3).join('/');
+    const runList = await get('artifacts/list', { run_id: runId, path: relative });
+    expect([runList.status, runList.body.error_code]).toEqual([400, 'INVALID_PARAMETER_VALUE']);
+    expect(artifactFiles()).toEqual(before);
+  });
+
+  it.each([
+    '/etc',
+    '/etc/passwd',
+    '//etc',
+    '..',
+    '../..',
+    '../../../../etc',
+    'dir/../..',
+    '%2e%2e/%2e%2e',
+    'C:/Windows',
+    'a\\..\\..',
+    './dir',
+  ])('answers artifacts/list with path %j by 400 INVALID_PARAMETER_VALUE, as MLflow does', async (path) => {
+    await put(`${runUri.replace('mlflow-artifacts:/', '')}/dir/kept.txt`, 'kept');
+    const response = await get('artifacts/list', { run_id: runId, path });
+    expect([response.status, response.body.error_code], response.text).toEqual([
+      400,
+      'INVALID_PARAMETER_VALUE',
+    ]);
+  });
+
+  it('lists a run artifact folder given relative to the run root, with or without a trailing slash', async () => {
+    await put(`${runUri.replace('mlflow-artifacts:/', '')}/listed/a.txt`, 'a');
+    for (const path of ['listed', 'listed/']) {
+      const response = await get('artifacts/list', { run_id: runId, path });
+      expect(response.body.files, path).toEqual([{ path: 'listed/a.txt', is_dir: false, file_size: 1 }]);
+    }
+    expect((await get('artifacts/list', { run_id: runId })).body.files).toContainEqual({
+      path: 'listed',
+      is_dir: true,
+    });
+  });
+
   it('registers an ONNX model directory as a servable Slipway version, and a pickle as stored only', async () => {
     expect((await post('registered-models/create', { name: 'penguins' })).status).toBe(200);
     const again = await post('registered-models/create', { name: 'penguins' });
@@ -400,8 +456,9 @@ describe('MLflow REST API', () => {
     const predict = await server.request('POST', '/v1/models/penguins:predict', { instances: complete });
     expect(predict.status, predict.text).toBe(200);
     expect(predict.headers.get('x-slipway-model-version')).toBe('1');
+    // The version's files are its own copy, not the run's (which stay writable).
     expect((await get('model-versions/get-download-uri', { name: 'penguins', version: '1' })).body).toEqual({
-      artifact_uri: source,
+      artifact_uri: 'mlflow-artifacts:/registry/penguins/1',
     });
 
     const pickled = await modelDirectory(runUri, 'pickled', 'sklearn');
@@ -419,7 +476,7 @@ describe('MLflow REST API', () => {
       model: 'penguins',
       version: 2,
     });
-    expect(deploy.status).toBe(409);
+    expect([deploy.status, deploy.body.code]).toEqual([409, 'VERSION_NOT_SERVABLE']);
     expect(deploy.body.details.reason).toBe('NOT_SERVABLE');
     // Version 1 still serves.
     const still = await server.request('POST', '/v1/models/penguins:predict', {

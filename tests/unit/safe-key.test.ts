@@ -96,6 +96,40 @@ describe('artifact key safety', () => {
     expect(() => resolveKey(ROOT, key)).toThrow(SlipwayError);
   });
 
+  it.each([
+    ['256 ASCII bytes', 'a'.repeat(256)],
+    ['a long middle segment', `models/${'x'.repeat(300)}/model.onnx`],
+    ['86 three-byte characters (258 bytes)', '€'.repeat(86)],
+    ['64 four-byte characters (256 bytes)', '😀'.repeat(64)],
+    ['a segment too long once percent-decoded is still its encoded length', `%41${'b'.repeat(253)}`],
+  ])('refuses a segment longer than a file name may be: %s', (_name, segment) => {
+    expect(() => resolveKey(ROOT, `mlflow/1/${segment}`)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'path' } }),
+    );
+  });
+
+  it.each([
+    ['255 ASCII bytes', 'a'.repeat(255)],
+    ['85 three-byte characters (255 bytes)', '€'.repeat(85)],
+    ['63 four-byte characters (252 bytes)', '😀'.repeat(63)],
+  ])('accepts a segment of at most 255 bytes: %s', (_name, segment) => {
+    expect(resolveKey(ROOT, `mlflow/1/${segment}`)).toBe(join(ROOT, 'mlflow', '1', segment));
+  });
+
+  it('answers a long segment with INVALID_ARGUMENT on every store operation, never ENAMETOOLONG', async () => {
+    const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'slipway-long-')));
+    const key = `mlflow/${'n'.repeat(256)}`;
+    const refused = { code: 'INVALID_ARGUMENT' };
+    const staged = await store.stage(Readable.from([Buffer.from('bytes')]), { maxBytes: 100 });
+    await expect(store.commit(staged, key)).rejects.toMatchObject(refused);
+    await expect(store.read(key)).rejects.toMatchObject(refused);
+    await expect(store.exists(key)).rejects.toMatchObject(refused);
+    await expect(store.openRead(key)).rejects.toMatchObject(refused);
+    await expect(store.list(key)).rejects.toMatchObject(refused);
+    await expect(store.isFolder(key)).rejects.toMatchObject(refused);
+    await expect(store.remove(key)).rejects.toMatchObject(refused);
+  });
+
   it('accepts ordinary keys inside the root', () => {
     expect(resolveKey(ROOT, 'models/penguin-species/3/model.onnx')).toBe(
       join(ROOT, 'models/penguin-species/3/model.onnx'),

@@ -234,10 +234,10 @@ export function trackingRoutes(app: FastifyInstance, mlflow: MlflowService): voi
   });
   endpoint(app, ['GET'], '/artifacts/list', 'viewer', async (f) => {
     const run = await tracking.getRun(f.runId());
-    const path = (f.string('path') ?? '').replace(/^\/+|\/+$/g, '');
+    // Relative to the run's root: an absolute or escaping path is refused, as MLflow refuses it.
+    const path = (f.string('path') ?? '').replace(/\/+$/, '');
     const root = run.info.artifactUri;
-    const base = root.replace(/^mlflow-artifacts:\/?/, '');
-    const entries = await mlflow.artifacts.list(path ? `${base}/${path}` : base);
+    const entries = await mlflow.artifacts.list(root.replace(/^mlflow-artifacts:\/?/, ''), path);
     return {
       root_uri: root,
       files: entries.map((e) => ({
