@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactStoreForUri } from '../../src/artifacts/artifact-store-for-uri.js';
-import { storesForUri } from '../../src/registry/store-for-uri.js';
+import { storesForUri } from '../../src/stores-for-uri.js';
 import { EXAMPLE, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -92,7 +92,7 @@ describe('a version that cannot serve never reaches the runtime', () => {
       await stores.registry.markVersionFailed('penguins', pending.version, 'the upload was interrupted');
       failed = pending.version;
     } finally {
-      await stores.registry.close();
+      await stores.database.close();
     }
   });
   afterAll(() => server.stop());
@@ -209,7 +209,7 @@ describe('a version that cannot serve never reaches the runtime', () => {
         )
       ).number;
     } finally {
-      await stores.registry.close();
+      await stores.database.close();
     }
     const restored = await server.request('PUT', '/api/v1/environments/dev/deployments/penguins/traffic', {
       traffic: [{ version: 1, percent: 100 }],

@@ -1,0 +1,104 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The import rules of docs/architecture.md ("Dependency rules"), checked on the source: a module's
+ * store and SQL are its own, only storage/ opens the database, and the layers point one way.
+ */
+const SRC = resolve(import.meta.dirname, '../../src');
+
+interface Import {
+  readonly from: string; // file, relative to src/
+  readonly to: string; // imported file relative to src/, or a package name
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sources(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const IMPORTS: Import[] = sources(SRC).flatMap((file) => {
+  const text = readFileSync(file, 'utf8');
+  const found = [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1] as string);
+  return found.map((specifier) => ({
+    from: relative(SRC, file),
+    to: specifier.startsWith('.')
+      ? relative(SRC, resolve(dirname(file), specifier)).replace(/\.js$/, '.ts')
+      : specifier,
+  }));
+});
+
+const moduleOf = (path: string) => (path.includes('/') ? path.split('/')[0] : '');
+/** The composition: the only files that may know every module's concrete classes. */
+const COMPOSITION = new Set(['app.ts', 'stores-for-uri.ts', 'index.ts', 'cluster.ts']);
+
+function violations(rule: (i: Import) => boolean): string[] {
+  return IMPORTS.filter(rule).map((i) => `${i.from} -> ${i.to}`);
+}
+
+describe('dependency rules', () => {
+  it('reads some imports (the scanner works)', () => {
+    expect(IMPORTS.length).toBeGreaterThan(200);
+    expect(IMPORTS).toContainEqual({ from: 'app.ts', to: 'stores-for-uri.ts' });
+  });
+
+  it('only storage/ opens a database (better-sqlite3, Kysely instances)', () => {
+    expect(violations((i) => i.to === 'better-sqlite3' && !i.from.startsWith('storage/'))).toEqual([]);
+    const kyselyInstances = sources(SRC)
+      .filter((file) => /new Kysely\b/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(kyselyInstances).toEqual(['storage/database.ts']);
+  });
+
+  it('no module reaches another module’s store or SQL', () => {
+    const isStore = (path: string) => /(^|\/)[a-z-]+-store\.ts$/.test(path) || /\/sql\//.test(path);
+    expect(
+      violations(
+        (i) =>
+          isStore(i.to) &&
+          i.to.includes('/') &&
+          !COMPOSITION.has(i.from) &&
+          moduleOf(i.from) !== moduleOf(i.to) &&
+          // storage/'s SQL helpers and the artifact store are infrastructure every module builds on
+          !i.to.startsWith('storage/') &&
+          i.to !== 'artifacts/artifact-store.ts',
+      ),
+    ).toEqual([]);
+  });
+
+  it('storage/ knows no module; domain/ and errors/ stay at the bottom', () => {
+    expect(
+      violations(
+        (i) =>
+          i.from.startsWith('storage/') && i.to.endsWith('.ts') && !/^(storage|errors|domain)\//.test(i.to),
+      ),
+    ).toEqual([]);
+    expect(
+      violations(
+        (i) => i.from.startsWith('domain/') && i.to.endsWith('.ts') && !/^(domain|errors)\//.test(i.to),
+      ),
+    ).toEqual([]);
+    expect(
+      violations((i) => i.from.startsWith('errors/') && i.to.endsWith('.ts') && !i.to.startsWith('errors/')),
+    ).toEqual([]);
+  });
+
+  it('only the composition, the entry points and the MLflow routes import http/; nothing imports cli/', () => {
+    expect(
+      violations(
+        (i) =>
+          i.to.startsWith('http/') &&
+          !i.from.startsWith('http/') &&
+          !i.from.startsWith('mlflow/http/') &&
+          !COMPOSITION.has(i.from) &&
+          // the CLI shares the API's wire schemas, and nothing else of http/
+          !(i.from.startsWith('cli/') && i.to.startsWith('http/wire')),
+      ),
+    ).toEqual([]);
+    expect(violations((i) => i.to.startsWith('cli/') && !i.from.startsWith('cli/'))).toEqual([]);
+  });
+});
