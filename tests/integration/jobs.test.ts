@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
 import { FilesWarehouse } from '../../src/jobs/warehouse/files-warehouse.js';
 import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
+import type { Warehouse } from '../../src/jobs/warehouse/warehouse.js';
 import { jobServer } from '../helpers/jobs.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { killed, serveProcess } from '../helpers/serve-process.js';
@@ -31,7 +32,7 @@ async function finished(server: Caller, job: string, run: string) {
 
 describe('batch scoring jobs', () => {
   let server: TestServer;
-  let warehouse: DuckDbWarehouse;
+  let warehouse: Warehouse;
 
   let stop: () => Promise<void>;
   beforeAll(async () => {
