@@ -25,7 +25,8 @@ export function demoManifest(model = DEMO_MODEL): Manifest & { sample: Record<st
 /**
  * The daily batch job of the demo: score one day of flights from the Parquet file in vega-datasets,
  * with the version prod serves, into the DuckDB warehouse table `flight_delay_scores`, one partition
- * per logical date. The features are derived in the query.
+ * per logical date. The features are derived in the query. The source is the vega-datasets folder as
+ * a `files:` warehouse, the one folder its query may read.
  */
 export function demoJob(): JobSpec {
   const flights = join(VEGA_DATA, 'flights-3m.parquet').replaceAll("'", "''");
@@ -35,7 +36,7 @@ export function demoJob(): JobSpec {
     model: 'flight-delay',
     environment: 'prod',
     source: {
-      warehouse: 'default',
+      warehouse: `files:${VEGA_DATA}`,
       query: [
         'SELECT date, origin, destination, distance, delay,',
         '       hour(date) AS hour, dayofweek(date) AS weekday, month(date) AS month',

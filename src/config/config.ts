@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
-import { isWarehouseReference, redactUri } from '../jobs/warehouse/references.js';
+import { isWarehouseReference, maskConnectionString } from '../jobs/warehouse/references.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
@@ -220,7 +220,7 @@ function compileJobs(value: unknown, source: string, warehouses: Record<string, 
       for (const reference of [spec.source.warehouse, spec.sink.warehouse]) {
         if (reference !== undefined && !isWarehouseReference(reference, warehouses)) {
           throw new Error(
-            `warehouse "${redactUri(reference)}" is neither "default", a name under warehouses: (${Object.keys(warehouses).join(', ') || 'none'}), nor a duckdb:, files: or postgres:// URI`,
+            `warehouse "${maskConnectionString(reference)}" is neither "default", a name under warehouses: (${Object.keys(warehouses).join(', ') || 'none'}), nor a duckdb:, files: or postgres:// URI`,
           );
         }
       }

@@ -10,8 +10,10 @@ import { concatRows, type NamedTensors, sliceRows, type Tensor } from '../runtim
 import type { ModelHost } from '../serving/model-host.js';
 import { describeReference, type Job, type JobRun, parseModelReference, renderQuery } from './job.js';
 import { RowEncoder, type RowError } from './row-encoder.js';
-import { redactUri } from './warehouse/references.js';
+import { maskConnectionString } from './warehouse/references.js';
+import { checkSourceQuery } from './warehouse/source-query.js';
 import {
+  asSubquery,
   type Column,
   type ColumnType,
   type ConstantColumn,
@@ -100,15 +102,23 @@ export class JobRunner {
       'info',
       `model ${job.model}${job.environment ? ` (${job.environment})` : ''} resolved to ${version.model}/${version.version}`,
     );
+    // Checked again as the run reads it: a job stored before the check existed, or edited in the
+    // registry database, still runs only what the check accepts.
+    const query = await checkSourceQuery(renderQuery(job.source.query, run.logicalDate));
+    const source = this.options.warehouse(job.source.warehouse);
+    let target: Warehouse;
+    try {
+      target =
+        job.sink.warehouse === job.source.warehouse ? source : this.options.warehouse(job.sink.warehouse);
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
     const { host } = this.options;
     await host.load(version);
     const release = host.hold(version.sha256);
-    const source = this.options.warehouse(job.source.warehouse);
-    const target =
-      job.sink.warehouse === job.source.warehouse ? source : this.options.warehouse(job.sink.warehouse);
     let sink: Sink | undefined;
     try {
-      const query = renderQuery(job.source.query, run.logicalDate);
       const cursor = await source.read(query, job.batchRows);
       signal.addEventListener('abort', () => void cursor.close(), { once: true });
       const encoder = new RowEncoder(version.signature, version.inputPolicies, cursor.columns, job.inputs);
@@ -116,9 +126,9 @@ export class JobRunner {
       const columns = [...cursor.columns, ...outputs.flatMap((o) => o.columns)];
       assertDistinct([...columns, ...METADATA_COLUMNS], cursor.columns);
       // Counting re-runs the query: cheap for DuckDB's files and tables, not for a remote database.
-      if (source.kind === 'duckdb')
+      if (source.kind !== 'postgres')
         void source
-          .query(`SELECT count(*) AS n FROM (${query.trim().replace(/;\s*$/, '')}) AS counted`)
+          .query(`SELECT count(*) AS n FROM (${asSubquery(query)}) AS counted`)
           .then((rows) => context.expected(Number(rows[0]?.n ?? 0)))
           .catch(() => undefined);
       const constants = metadataColumns({
@@ -143,7 +153,7 @@ export class JobRunner {
       });
       log(
         'info',
-        `reading ${redactUri(job.source.warehouse)}; writing ${job.sink.table} in ${redactUri(job.sink.warehouse)} (${job.writeMode})`,
+        `reading ${maskConnectionString(job.source.warehouse)}; writing ${job.sink.table} in ${maskConnectionString(job.sink.warehouse)} (${job.writeMode})`,
       );
 
       const totals = { rowsRead: 0, rowsWritten: 0, rowsFailed: 0 };
@@ -201,6 +211,14 @@ export class JobRunner {
       await source.close();
       if (target !== source) await target.close();
     }
+  }
+
+  /**
+   * Checks a warehouse reference the way a run opens it (its paths, its URI), connecting to nothing:
+   * a job is refused when saved for what would refuse its runs.
+   */
+  async checkWarehouse(reference: string): Promise<void> {
+    await this.options.warehouse(reference).close();
   }
 
   /** The version a job's model reference names right now; VERSION_NOT_SERVABLE if it cannot serve. */

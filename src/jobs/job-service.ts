@@ -17,10 +17,12 @@ import {
   type Reprocess,
   type RunLogLine,
   type RunTrigger,
+  renderQuery,
 } from './job.js';
 import type { JobRunner, RunProgress } from './job-runner.js';
 import type { JobStore, RunQuery } from './job-store.js';
-import { isWarehouseReference, redactUri } from './warehouse/references.js';
+import { isWarehouseReference, maskConnectionString } from './warehouse/references.js';
+import { checkSourceQuery } from './warehouse/source-query.js';
 
 /** Backfills and catch-up never queue more than this many runs at once. */
 export const MAX_QUEUED_DATES = 1000;
@@ -73,18 +75,7 @@ export class JobService {
     context: RequestContext,
     origin: Job['origin'] = 'api',
   ): Promise<{ job: Job; created: boolean }> {
-    for (const [field, reference] of [
-      ['source.warehouse', spec.source.warehouse],
-      ['sink.warehouse', spec.sink.warehouse],
-    ] as const) {
-      if (reference !== undefined && !isWarehouseReference(reference, this.options.warehouses)) {
-        throw new SlipwayError(
-          'INVALID_ARGUMENT',
-          `${field} "${redactUri(reference)}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb:, files: or postgres:// URI.`,
-          { field },
-        );
-      }
-    }
+    await this.checkSpec(spec);
     const previous = await this.options.store.findJob(spec.name);
     const stored = compileJob(spec, context.actor.name, origin, previous ?? undefined);
     const { created } = await this.options.store.putJob(stored);
@@ -95,6 +86,34 @@ export class JobService {
       await this.audit(context, created ? 'job.create' : 'job.update', stored.name, { origin });
     }
     return { job: stored, created };
+  }
+
+  /**
+   * What a spec needs beyond its shape before it is stored: warehouse references that name a
+   * warehouse and stay out of Slipway's own data, and a query the source-query check accepts (with
+   * `{{ logical_date }}` rendered, as a run renders it).
+   */
+  private async checkSpec(spec: JobSpec): Promise<void> {
+    for (const [field, reference] of [
+      ['source.warehouse', spec.source.warehouse],
+      ['sink.warehouse', spec.sink.warehouse],
+    ] as const) {
+      if (reference === undefined) continue;
+      if (!isWarehouseReference(reference, this.options.warehouses)) {
+        throw new SlipwayError(
+          'INVALID_ARGUMENT',
+          `${field} "${maskConnectionString(reference)}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb:, files: or postgres:// URI.`,
+          { field },
+        );
+      }
+      await this.options.runner.checkWarehouse(reference).catch((error: unknown) => {
+        if (error instanceof SlipwayError) {
+          throw new SlipwayError(error.code, `${field}: ${error.message}`, { ...error.details, field });
+        }
+        throw error;
+      });
+    }
+    await checkSourceQuery(renderQuery(spec.source.query, '2000-01-01'));
   }
 
   getJob(name: string): Promise<Job> {
@@ -234,8 +253,20 @@ export class JobService {
     return { run, lines: await this.options.store.listLogs(run.id, afterSeq) };
   }
 
-  /** Declares the jobs of slipway.yaml: created or updated; jobs made over the API are left alone. */
+  /**
+   * Declares the jobs of slipway.yaml: created or updated; jobs made over the API are left alone.
+   * Every spec is checked first, so a bad entry declares none and its error names the entry.
+   */
   async declare(specs: readonly JobSpec[], context: RequestContext): Promise<void> {
+    for (const [i, spec] of specs.entries()) {
+      await this.checkSpec(spec).catch((error: unknown) => {
+        if (!(error instanceof SlipwayError)) throw error;
+        throw new SlipwayError(error.code, `slipway.yaml: jobs.${i} (${spec.name}): ${error.message}`, {
+          ...error.details,
+          field: `jobs.${i}`,
+        });
+      });
+    }
     for (const spec of specs) await this.putJob(spec, context, 'config');
   }
 

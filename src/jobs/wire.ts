@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { type Job, type JobRun, toSpec } from './job.js';
-import { redactUri } from './warehouse/references.js';
+import { maskConnectionString } from './warehouse/references.js';
 
 /** The API's spelling of jobs and runs (snake_case), shared by the HTTP routes and the CLI. */
 
@@ -13,8 +13,8 @@ export function toWireJob(job: Job) {
   }
   return {
     ...spec,
-    source: { ...spec.source, warehouse: redactUri(job.source.warehouse) },
-    sink: { ...spec.sink, warehouse: redactUri(job.sink.warehouse) },
+    source: { ...spec.source, warehouse: maskConnectionString(job.source.warehouse) },
+    sink: { ...spec.sink, warehouse: maskConnectionString(job.sink.warehouse) },
     origin: job.origin,
     created_by: job.createdBy,
     created_at: job.createdAt,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
 import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
+import { checkSourceQuery } from '../../src/jobs/warehouse/source-query.js';
 import {
   type Column,
   integerValue,
@@ -63,7 +64,7 @@ const ROWS = [
 ];
 
 async function readAll(warehouse: Warehouse, query: string, batchRows = 100) {
-  const cursor = await warehouse.read(query, batchRows);
+  const cursor = await warehouse.read(await checkSourceQuery(query), batchRows);
   const sizes: number[] = [];
   const rows: unknown[][] = [];
   for await (const b of cursor.batches()) {
@@ -151,10 +152,12 @@ for (const backend of BACKENDS) {
 
     it('runs one SELECT only: a second statement or a bad query is the job’s error, and changes nothing', async () => {
       await write(warehouse, 'scores', ROWS);
-      await expect(warehouse.read('SELECT 1; DROP TABLE scores', 10)).rejects.toMatchObject({
+      await expect(checkSourceQuery('SELECT 1; DROP TABLE scores')).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
-      await expect(warehouse.read('SELECT * FROM no_such_table', 10)).rejects.toMatchObject({
+      await expect(
+        warehouse.read(await checkSourceQuery('SELECT * FROM no_such_table'), 10),
+      ).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
       expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ConfigOverrides } from '../../src/config/index.js';
-import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
+import type { Warehouse } from '../../src/jobs/warehouse/warehouse.js';
+import { warehouseFor } from '../../src/jobs/warehouse/warehouse-for-uri.js';
 import { FIXTURES, startServer, type TestServer } from './server.js';
 
 /**
@@ -11,10 +12,11 @@ import { FIXTURES, startServer, type TestServer } from './server.js';
  */
 export async function jobServer(
   overrides: ConfigOverrides = {},
-): Promise<{ server: TestServer; warehouse: DuckDbWarehouse; stop: () => Promise<void> }> {
+): Promise<{ server: TestServer; warehouse: Warehouse; stop: () => Promise<void> }> {
   const server = await startServer(overrides, { allInOne: true });
   expect((await server.push('marked', join(FIXTURES, 'fails-on-marked.onnx'))).status).toBe(201);
-  const warehouse = new DuckDbWarehouse(join(server.dataDir, 'warehouse.duckdb'));
+  // Opened as the server opens it, so both share one DuckDB instance with the same sandbox.
+  const warehouse = warehouseFor('default', {}, server.dataDir);
   await warehouse.query(`CREATE TABLE events AS
     SELECT i AS id, DATE '2001-01-01' + CAST(i % 3 AS INTEGER) AS day, CAST(i % 2 AS DOUBLE) AS x
     FROM range(12) t(i)`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import type { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
+import type { Warehouse } from '../../src/jobs/warehouse/warehouse.js';
 import { slipway } from '../helpers/cli.js';
 import { jobServer } from '../helpers/jobs.js';
 import type { TestServer } from '../helpers/server.js';
@@ -18,7 +18,7 @@ const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
  */
 describe('slipway jobs', () => {
   let server: TestServer;
-  let warehouse: DuckDbWarehouse;
+  let warehouse: Warehouse;
   const scratch = mkdtempSync(join(tmpdir(), 'slipway-cli-jobs-'));
   const run = (...args: string[]) => slipway(['--server', server.url, ...args]);
   /** Runs a command with --json, expects success, and returns what it printed. */

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/jobs/warehouse/duckdb-warehouse.js';
+import { FilesWarehouse } from '../../src/jobs/warehouse/files-warehouse.js';
 import { PostgresWarehouse } from '../../src/jobs/warehouse/postgres-warehouse.js';
+import type { Warehouse } from '../../src/jobs/warehouse/warehouse.js';
 import { jobServer } from '../helpers/jobs.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { killed, serveProcess } from '../helpers/serve-process.js';
@@ -30,7 +32,7 @@ async function finished(server: Caller, job: string, run: string) {
 
 describe('batch scoring jobs', () => {
   let server: TestServer;
-  let warehouse: DuckDbWarehouse;
+  let warehouse: Warehouse;
 
   let stop: () => Promise<void>;
   beforeAll(async () => {
@@ -196,10 +198,16 @@ describe('batch scoring jobs', () => {
     for (const date of ['2001-01-01', '2001-01-02', '2001-01-01'])
       expect((await run('to-files', date)).status).toBe('succeeded');
     const root = join(server.dataDir, 'exports/scores');
-    expect(readdirSync(root).sort()).toEqual(['logical_date=2001-01-01', 'logical_date=2001-01-02']);
+    expect(readdirSync(root).sort()).toEqual([
+      '.slipway-sink',
+      'logical_date=2001-01-01',
+      'logical_date=2001-01-02',
+    ]);
     expect(readdirSync(join(root, 'logical_date=2001-01-01'))).toHaveLength(1);
+    // The exports folder as a files: warehouse: the default warehouse's queries cannot read it.
+    const exports = new FilesWarehouse(join(server.dataDir, 'exports'), 'parquet');
     const read = (path: string) =>
-      warehouse.query(
+      exports.query(
         `SELECT logical_date::VARCHAR AS day, count(*) AS n, bool_and(y = x) AS exact, min(model_name) AS model FROM read_parquet('${path}/**/*.parquet', hive_partitioning = false) GROUP BY 1 ORDER BY 1`,
       );
     expect(await read(root)).toEqual([
@@ -217,6 +225,7 @@ describe('batch scoring jobs', () => {
     const csv = join(server.dataDir, 'exports/log/logical_date=2001-01-03');
     expect(readdirSync(csv).filter((f) => f.endsWith('.csv'))).toHaveLength(2);
     expect(readdirSync(join(server.dataDir, 'exports/.slipway-staging'))).toEqual([]);
+    await exports.close();
   });
 
   it('resolves an environment to the version it serves, and writes the environment on every row', async () => {

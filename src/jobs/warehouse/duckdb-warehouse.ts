@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   BIGINT,
   BOOLEAN,
@@ -26,9 +26,11 @@ import {
   timestampValue,
   VARCHAR,
 } from '@duckdb/node-api';
-import { SlipwayError } from '../../errors/index.js';
+import type { SlipwayError } from '../../errors/index.js';
 import { ColumnCollector } from './duckdb-columns.js';
+import { engineError } from './engine-error.js';
 import { checkSinkColumns } from './sink-columns.js';
+import type { SourceQuery } from './source-query.js';
 import {
   asSubquery,
   type Column,
@@ -56,22 +58,74 @@ const DAY_MS = 86_400_000;
 /**
  * Staged rows spill to disk past the memory limit, so a run's memory stays bounded: with 128 MB,
  * scoring the 3 million flights of the demo's file peaks under 1 GB for the server and its workers
- * together (bench/batch-scoring.ts).
+ * together (bench/batch-scoring.ts). Extensions are never installed or loaded behind a query's back.
  */
-const SETTINGS = { memory_limit: '128MB', threads: '2' };
+const SETTINGS = {
+  memory_limit: '128MB',
+  threads: '2',
+  autoinstall_known_extensions: 'false',
+  autoload_known_extensions: 'false',
+};
+
+/**
+ * What a warehouse's queries may reach besides its own tables: files under these folders (its
+ * database file and spill folder are always reachable). Nothing else on the file system or network.
+ */
+export interface DuckDbAccess {
+  readonly readable: readonly string[];
+}
+
+const NO_FILES: DuckDbAccess = { readable: [] };
+
+/**
+ * Opens a DuckDB database sandboxed before any query runs: external access is limited to the
+ * readable folders (as absolute paths and as paths relative to the server's working directory, the
+ * two ways a query may spell them), then turned off, then the configuration is locked so that no
+ * statement can widen it again (`SET`, `RESET` and `PRAGMA` of a setting fail once it is locked).
+ * DuckDB takes list settings only by `SET`, hence the setup connection.
+ */
+async function createSandboxed(path: string, access: DuckDbAccess): Promise<DuckDBInstance> {
+  const instance = await DuckDBInstance.create(path, SETTINGS);
+  const setup = await instance.connect();
+  try {
+    const folders = access.readable.flatMap(spellings);
+    if (folders.length > 0) {
+      await setup.run(`SET allowed_directories = [${folders.map(stringLiteral).join(', ')}]`);
+    }
+    await setup.run('SET enable_external_access = false');
+    await setup.run('SET lock_configuration = true');
+  } catch (error) {
+    setup.closeSync();
+    instance.closeSync();
+    throw error;
+  }
+  setup.closeSync();
+  return instance;
+}
+
+/** A folder as DuckDB compares it: absolute, and relative to the working directory when inside it. */
+function spellings(folder: string): string[] {
+  const absolute = `${resolve(folder)}${sep}`;
+  const fromCwd = relative(process.cwd(), resolve(folder));
+  const inside = fromCwd !== '' && !fromCwd.startsWith('..') && !isAbsolute(fromCwd);
+  return inside ? [absolute, `${fromCwd}${sep}`] : [absolute];
+}
+
+const stringLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /**
  * One DuckDB instance per database file in this process, shared by every reader and writer and closed
  * when the last one is done, so the file is unlocked between runs (DuckDB lets one process at a time
- * open a file for writing).
+ * open a file for writing). The instance keeps the access it was opened with; Slipway derives the
+ * access from the file's place (warehouse-for-uri.ts), so every opener asks for the same.
  */
 const instances = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
 
-async function acquire(path: string): Promise<DuckDBInstance> {
+async function acquire(path: string, access: DuckDbAccess): Promise<DuckDBInstance> {
   let entry = instances.get(path);
   if (!entry) {
     mkdirSync(dirname(path), { recursive: true });
-    entry = { instance: DuckDBInstance.create(path, SETTINGS), users: 0 };
+    entry = { instance: createSandboxed(path, access), users: 0 };
     instances.set(path, entry);
   }
   entry.users += 1;
@@ -79,8 +133,9 @@ async function acquire(path: string): Promise<DuckDBInstance> {
     return await entry.instance;
   } catch (error) {
     instances.delete(path);
-    throw new SlipwayError('UNAVAILABLE', `DuckDB could not open ${path}: ${(error as Error).message}`, {
-      warehouse: `duckdb:${path}`,
+    throw engineError('DuckDB', error, `to open ${path}`, {
+      unavailable: true,
+      details: { warehouse: `duckdb:${path}` },
     });
   }
 }
@@ -96,7 +151,7 @@ function release(path: string): void {
 
 /**
  * The embedded warehouse: a DuckDB database file. Its queries can also read CSV, Parquet and JSON
- * files directly (`SELECT … FROM 'flights.parquet'`), so files need no warehouse of their own.
+ * files directly (`SELECT … FROM 'flights.parquet'`), in the folders its access names and nowhere else.
  */
 export class DuckDbWarehouse implements Warehouse {
   readonly kind: string = 'duckdb';
@@ -104,12 +159,16 @@ export class DuckDbWarehouse implements Warehouse {
   private readonly path: string | null;
   private opened: Promise<DuckDBInstance> | null = null;
 
-  constructor(path: string | null) {
+  constructor(
+    path: string | null,
+    private readonly access: DuckDbAccess = NO_FILES,
+  ) {
     this.path = path === null ? null : resolve(path);
   }
 
   private instance(): Promise<DuckDBInstance> {
-    this.opened ??= this.path === null ? DuckDBInstance.create(':memory:', SETTINGS) : acquire(this.path);
+    this.opened ??=
+      this.path === null ? createSandboxed(':memory:', this.access) : acquire(this.path, this.access);
     return this.opened;
   }
 
@@ -117,7 +176,7 @@ export class DuckDbWarehouse implements Warehouse {
     return (await this.instance()).connect();
   }
 
-  async read(query: string, batchRows: number): Promise<ReadCursor> {
+  async read(query: SourceQuery, batchRows: number): Promise<ReadCursor> {
     const connection = await this.connect();
     let result: DuckDBResult;
     try {
@@ -308,12 +367,7 @@ export class DuckDbWarehouse implements Warehouse {
 }
 
 /** A DuckDB error in a job's SQL is the job's fault: it is reported as such, not as a server fault. */
-export function queryError(error: unknown, what: string): SlipwayError {
-  if (error instanceof SlipwayError) return error;
-  return new SlipwayError('INVALID_ARGUMENT', `DuckDB refused ${what}: ${(error as Error).message}`, {
-    warehouse: 'duckdb',
-  });
-}
+export const queryError = (error: unknown, what: string): SlipwayError => engineError('DuckDB', error, what);
 
 /**
  * Copies a typed array of numbers into a DOUBLE or BIGINT vector in one move (model outputs arrive

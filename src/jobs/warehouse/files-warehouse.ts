@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { SlipwayError } from '../../errors/index.js';
@@ -13,6 +13,12 @@ export type FileFormat = (typeof FILE_FORMATS)[number];
 const STAGING = '.slipway-staging';
 
 /**
+ * The file Slipway writes in every table folder it creates. A sink replaces or writes into a folder
+ * only when it holds this file, so a sink pointed at someone else's folder deletes nothing.
+ */
+export const SINK_MARKER = '.slipway-sink';
+
+/**
  * A folder of files as a sink: each table is a folder of Hive-style partitions,
  * `<root>/<table>/logical_date=YYYY-MM-DD/part-<run id>.parquet` (or `.csv`, `.json`), which DuckDB, Spark,
  * pandas and the cloud warehouses read as one partitioned table. Rows are staged in a private in-memory
@@ -24,7 +30,11 @@ const STAGING = '.slipway-staging';
  * - `append` adds the run's file to the date's folder;
  * - `replace` swaps the whole table folder for one holding only the run's partition.
  *
- * As a source it is an in-memory DuckDB: queries read files with `read_parquet`, `read_csv` or `read_json`.
+ * A table folder is Slipway's when it holds `.slipway-sink` (written when the folder is created); an
+ * existing folder without it is refused in every mode and left as it is.
+ *
+ * As a source it is an in-memory DuckDB: queries read files with `read_parquet`, `read_csv` or
+ * `read_json`, in this folder only.
  */
 export class FilesWarehouse extends DuckDbWarehouse {
   override readonly kind = 'files';
@@ -34,7 +44,7 @@ export class FilesWarehouse extends DuckDbWarehouse {
     root: string,
     private readonly format: FileFormat,
   ) {
-    super(null);
+    super(null, { readable: [resolve(root)] });
     this.root = resolve(root);
   }
 
@@ -54,10 +64,12 @@ export class FilesWarehouse extends DuckDbWarehouse {
     const staging = join(this.root, STAGING, `${run}-${randomUUID().slice(0, 8)}`);
     const file = `part-${run}.${this.format}`;
     try {
+      for (const table of options.tables) await assertOwned(join(this.root, table.table), table.table);
       // Every file is written before anything is moved: a failure here publishes nothing.
       for (const [i, table] of options.tables.entries()) {
         const folder = join(staging, String(i), partition);
         await mkdir(folder, { recursive: true });
+        await writeMarker(join(staging, String(i)), table.table);
         await connection.run(
           `COPY (${selectAll(table.columns, table.constants ?? [], staged[i]!)}) TO ${stringLiteral(join(folder, file))} (${this.copyOptions()})`,
         );
@@ -68,9 +80,10 @@ export class FilesWarehouse extends DuckDbWarehouse {
         if (options.mode === 'replace') {
           await swap(written, target, join(staging, `old-${i}`));
         } else if (options.mode === 'replace_partition') {
-          await mkdir(target, { recursive: true });
+          await ensureTableFolder(target, table.table);
           await swap(join(written, partition), join(target, partition), join(staging, `old-${i}`));
         } else {
+          await ensureTableFolder(target, table.table);
           await mkdir(join(target, partition), { recursive: true });
           await rename(join(written, partition, file), join(target, partition, file));
         }
@@ -87,6 +100,37 @@ export class FilesWarehouse extends DuckDbWarehouse {
     if (this.format === 'json') return 'FORMAT json';
     return 'FORMAT parquet';
   }
+}
+
+/**
+ * Refuses a table folder that exists but is not Slipway's (no `.slipway-sink`): neither replaced,
+ * nor written into, nor deleted. Checked for every table before a run moves anything.
+ */
+async function assertOwned(folder: string, table: string): Promise<void> {
+  const entries: string[] | null = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    if (error.code === 'ENOTDIR') return [];
+    throw error;
+  });
+  if (entries === null || entries.includes(SINK_MARKER)) return;
+  throw new SlipwayError(
+    'FAILED_PRECONDITION',
+    `The files sink would write table ${table} into ${folder}, which exists and was not created by a Slipway sink (it has no ${SINK_MARKER} file); nothing was written or deleted. Choose another table or folder, or empty and remove that folder first.`,
+    { path: folder, table },
+  );
+}
+
+async function writeMarker(folder: string, table: string): Promise<void> {
+  await writeFile(
+    join(folder, SINK_MARKER),
+    `${JSON.stringify({ table, created_at: new Date().toISOString(), created_by: 'slipway files sink' })}\n`,
+  );
+}
+
+/** Creates a table folder with its marker; a folder already there passed `assertOwned`. */
+async function ensureTableFolder(folder: string, table: string): Promise<void> {
+  const created = await mkdir(folder, { recursive: true });
+  if (created !== undefined) await writeMarker(folder, table);
 }
 
 /** Puts `replacement` where `target` is, moving the old one aside (then deleted with the staging folder). */

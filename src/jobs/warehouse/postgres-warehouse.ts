@@ -1,7 +1,9 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { SlipwayError } from '../../errors/index.js';
+import type { SlipwayError } from '../../errors/index.js';
+import { engineError } from './engine-error.js';
 import { checkSinkColumns } from './sink-columns.js';
+import type { SourceQuery } from './source-query.js';
 import {
   asSubquery,
   type Column,
@@ -90,20 +92,25 @@ export class PostgresWarehouse implements Warehouse {
     try {
       return await this.pool.connect();
     } catch (error) {
-      throw new SlipwayError('UNAVAILABLE', `Postgres is unreachable: ${(error as Error).message}`, {
-        warehouse: 'postgres',
-      });
+      throw engineError('Postgres', error, 'the connection', { unavailable: true });
     }
   }
 
-  async read(query: string, batchRows: number): Promise<ReadCursor> {
+  /**
+   * Reads a job's query as one statement (the cursor's extended-protocol Parse takes exactly one) in
+   * a read-only transaction, so that a SELECT of a function that writes fails instead of writing.
+   */
+  async read(query: SourceQuery, batchRows: number): Promise<ReadCursor> {
     const client = await this.client();
-    const cursor = client.query(new Cursor(asSubquery(query), [], { rowMode: 'array', types }));
+    let cursor: Cursor;
     let first: unknown[][];
     try {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      cursor = client.query(new Cursor(asSubquery(query), [], { rowMode: 'array', types }));
       first = await cursor.read(batchRows);
     } catch (error) {
-      client.release();
+      // The session may be mid-transaction: it is discarded, not returned to the pool.
+      client.release(true);
       throw queryError(error, 'the source query');
     }
     const fields = (cursor as unknown as { _result: pg.QueryResult })._result.fields;
@@ -116,7 +123,11 @@ export class PostgresWarehouse implements Warehouse {
       if (closed) return;
       closed = true;
       await cursor.close().catch(() => undefined);
-      client.release();
+      const ended = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(!ended);
     };
     const toBatch = (rows: unknown[][]): RowBatch => ({
       columns,
@@ -242,15 +253,12 @@ export class PostgresWarehouse implements Warehouse {
 }
 
 function queryError(error: unknown, what: string): SlipwayError {
-  if (error instanceof SlipwayError) return error;
   const code = (error as { code?: string }).code;
   // Class 08 is a broken connection: the warehouse, not the job, is at fault.
-  const unavailable = typeof code === 'string' && code.startsWith('08');
-  return new SlipwayError(
-    unavailable ? 'UNAVAILABLE' : 'INVALID_ARGUMENT',
-    `Postgres refused ${what}: ${(error as Error).message}`,
-    { warehouse: 'postgres', ...(code ? { sqlstate: code } : {}) },
-  );
+  return engineError('Postgres', error, what, {
+    unavailable: typeof code === 'string' && code.startsWith('08'),
+    details: code ? { sqlstate: code } : {},
+  });
 }
 
 /** PostgreSQL's names of the column types (also the element types of the `unnest` arrays). */

@@ -16,7 +16,29 @@ export function isWarehouseReference(reference: string, named: Readonly<Record<s
   );
 }
 
-/** A URI with its password replaced, fit for logs and API answers. */
-export function redactUri(uri: string): string {
-  return uri.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/, '$1***@');
+/** Keys whose value is a secret, in a URI's query string or a `key=value` connection string. */
+const SECRET_KEYS = 'password|passwd|pwd|pass|sslpassword|secret|token|api[_-]?key|access[_-]?key';
+
+/**
+ * `scheme://user:secret@host`: everything between the user's colon and the last `@` of the URI is
+ * the password, so a password holding `@`, `:` or `/` is masked whole.
+ */
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s]*@/gi;
+/** `?password=…` and `&sslpassword=…` in a URI: the value runs to the next `&`, `#` or space. */
+const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_KEYS})=)[^&#\\s]*`, 'gi');
+/** `password=…` in a libpq `key=value` string: a quoted value (with `\\'` escapes) or one word. */
+const KEYWORD_SECRET = new RegExp(
+  `(^|[\\s;,])((?:${SECRET_KEYS})\\s*=\\s*)(?:'(?:[^'\\\\]|\\\\.)*'?|[^\\s;,]*)`,
+  'gi',
+);
+
+/**
+ * A connection string, or any text that may hold one, with every password masked as `***`: URI user
+ * info (`postgres://u:pw@host`, `postgresql://…`, any scheme), secret query parameters
+ * (`?password=`, `sslpassword=`…) and `key=value` strings (`host=db password='a b'`). The one function
+ * every warehouse reference and engine message passes before it reaches a log, an API answer, an
+ * error or the CLI.
+ */
+export function maskConnectionString(text: string): string {
+  return text.replace(USERINFO, '$1***@').replace(QUERY_SECRET, '$1***').replace(KEYWORD_SECRET, '$1$2***');
 }

@@ -3,7 +3,8 @@ import { SlipwayError } from '../../errors/index.js';
 import { DuckDbWarehouse } from './duckdb-warehouse.js';
 import { FILE_FORMATS, type FileFormat, FilesWarehouse } from './files-warehouse.js';
 import { PostgresWarehouse } from './postgres-warehouse.js';
-import { DEFAULT_WAREHOUSE, redactUri, WAREHOUSE_SCHEMES } from './references.js';
+import { DEFAULT_WAREHOUSE, maskConnectionString, WAREHOUSE_SCHEMES } from './references.js';
+import { assertNotSlipwayData, readableFolder } from './slipway-paths.js';
 import type { Warehouse } from './warehouse.js';
 
 /**
@@ -11,6 +12,11 @@ import type { Warehouse } from './warehouse.js';
  * DuckDB file `warehouse.duckdb` in the data directory), or a URI: `duckdb:path/to/file.duckdb`
  * (relative to the data directory), `files:path/to/folder` (Parquet; `?format=csv` or `?format=json`),
  * or `postgres://user:password@host:port/database`.
+ *
+ * Nothing is connected yet, but every path is checked here, when a job is saved and when a run starts:
+ * no warehouse reads or writes Slipway's own data. A DuckDB file's queries may read files in the
+ * folder holding it (the data folder's `files/` for the default warehouse); a `files:` folder's, in
+ * that folder.
  */
 export function warehouseFor(
   reference: string,
@@ -25,7 +31,11 @@ export function warehouseFor(
         warehouse: reference,
       });
     }
-    return new DuckDbWarehouse(isAbsolute(path) ? path : join(dataDir, path));
+    const file = isAbsolute(path) ? path : join(dataDir, path);
+    assertNotSlipwayData(file, dataDir, maskConnectionString(reference), 'is a DuckDB file at');
+    return new DuckDbWarehouse(file, {
+      readable: [readableFolder(file, dataDir, maskConnectionString(reference))],
+    });
   }
   if (uri.startsWith('files:')) {
     const [path = '', query = ''] = uri.slice('files:'.length).split('?', 2);
@@ -37,14 +47,14 @@ export function warehouseFor(
         { warehouse: reference },
       );
     }
-    return new FilesWarehouse(isAbsolute(path) ? path : join(dataDir, path), format as FileFormat);
+    const root = isAbsolute(path) ? path : join(dataDir, path);
+    assertNotSlipwayData(root, dataDir, maskConnectionString(reference), 'reads and writes files in');
+    return new FilesWarehouse(root, format as FileFormat);
   }
   if (uri.startsWith('postgres://') || uri.startsWith('postgresql://')) return new PostgresWarehouse(uri);
   throw new SlipwayError(
     'INVALID_ARGUMENT',
-    `Warehouse "${redactUri(reference)}" is neither a name declared in slipway.yaml nor a URI starting with ${WAREHOUSE_SCHEMES.join(', ')}.`,
-    { warehouse: redactUri(reference), named: Object.keys(named) },
+    `Warehouse "${maskConnectionString(reference)}" is neither a name declared in slipway.yaml nor a URI starting with ${WAREHOUSE_SCHEMES.join(', ')}.`,
+    { warehouse: maskConnectionString(reference), named: Object.keys(named) },
   );
 }
-
-/** Whether a reference is well formed (a declared name, `default`, or a URI of a known scheme). */

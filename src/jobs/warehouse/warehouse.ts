@@ -10,6 +10,8 @@
  * since the epoch).
  */
 
+import type { SourceQuery } from './source-query.js';
+
 /** The column types Slipway moves between warehouses; anything else is read as text or JSON. */
 export const COLUMN_TYPES = [
   'boolean',
@@ -94,13 +96,20 @@ export interface Sink {
 export interface Warehouse {
   /** `duckdb` or `postgres`. */
   readonly kind: string;
-  /** Runs a query (one SELECT; a second statement is refused) and reads it in batches. */
-  read(query: string, batchRows: number): Promise<ReadCursor>;
+  /**
+   * Runs a job's query and reads it in batches. Only a query `checkSourceQuery` accepted gets here,
+   * and the warehouse runs it read-only in its sandbox (DuckDB: no file outside its folders, no
+   * extension; PostgreSQL: one statement in a read-only transaction).
+   */
+  read(query: SourceQuery, batchRows: number): Promise<ReadCursor>;
   /** Creates missing tables and checks existing ones, then opens staging for a run. */
   openSink(options: SinkOptions): Promise<Sink>;
   /** Columns of a table, or null when it does not exist. */
   describeTable(table: string): Promise<Column[] | null>;
-  /** Runs a query and returns all its rows as objects (small results: tests, checks, the CLI). */
+  /**
+   * Runs SQL Slipway wrote and returns all its rows as objects (small results: tests, checks, the
+   * CLI). Never a job's query text on its own: that goes through `read`.
+   */
   query(sql: string): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;
 }
@@ -138,8 +147,8 @@ export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"'
 /** Quotes a `schema.table` name part by part. */
 export const quoteTable = (table: string): string => table.split('.').map(quoteIdentifier).join('.');
 
-/** Wraps a job's query so that only one SELECT (or WITH … SELECT) can run. */
-export const asSubquery = (query: string): string =>
+/** Wraps a checked query as a subquery, the one form in which warehouses run it. */
+export const asSubquery = (query: SourceQuery): string =>
   `SELECT * FROM (${query.trim().replace(/;\s*$/, '')}\n) AS slipway_source`;
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
