@@ -110,6 +110,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     environments: config.environments,
     served: served.map((e) => e.name),
     analysisIntervalMs: config.analysisIntervalMs,
+    promotionLeaseMs: config.promotionLeaseMs,
     logger,
   });
   const tokens = new TokenService(deploymentStore);

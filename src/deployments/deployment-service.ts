@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { type Cancel, type Clock, isoNow, systemClock } from '../domain/clock.js';
 import type { EnvironmentPolicy, RolloutPlan } from '../domain/environment.js';
 import { assertServable, type ModelVersion } from '../domain/model.js';
 import { assertAliasName } from '../domain/names.js';
@@ -20,7 +22,7 @@ import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TrafficStats } from '../serving/traffic-stats.js';
-import type { DeploymentStore } from './deployment-store.js';
+import type { DeploymentStore, PromotionLease } from './deployment-store.js';
 import { runGates } from './gates.js';
 
 export interface PromoteRequest {
@@ -53,8 +55,14 @@ export interface DeploymentServiceOptions {
   readonly served: readonly string[];
   /** How often a rollout's analysis looks at the canary's figures. */
   readonly analysisIntervalMs: number;
+  /** How long this process holds a promotion it gates without renewing (see `recover`). */
+  readonly promotionLeaseMs: number;
+  readonly clock?: Clock;
   readonly logger: Logger;
 }
+
+/** Why recovery ends a promotion whose process died while it gated. */
+export const INTERRUPTED_GATING = 'the server stopped while its gates ran; promote again';
 
 /**
  * Environments, promotions, traffic and rollback. Every change to what serves is a new revision,
@@ -64,9 +72,16 @@ export interface DeploymentServiceOptions {
  */
 export class DeploymentService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly holds = new Map<string, Cancel>();
+  private cancelRecovery: Cancel | null = null;
   private stopped = false;
+  private readonly clock: Clock;
+  /** Names this process in the promotions it holds; unique across restarts and servers. */
+  private readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
-  constructor(private readonly options: DeploymentServiceOptions) {}
+  constructor(private readonly options: DeploymentServiceOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   get store(): DeploymentStore {
     return this.options.store;
@@ -89,21 +104,54 @@ export class DeploymentService {
     return policy;
   }
 
-  /** Picks up rollouts that were in progress when the server last stopped. */
+  /**
+   * Picks up rollouts that were in progress when the server last stopped, and ends promotions whose
+   * process died while it gated them, now and then every lease.
+   */
   async start(): Promise<void> {
+    await this.recover();
     // Only a server that serves an environment sees its traffic, so only such a server analyses it.
     const active = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
     for (const promotion of active.items) {
       if (this.options.served.includes(promotion.environment)) this.watch(promotion);
     }
+    this.scheduleRecovery();
   }
 
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    for (const release of this.holds.values()) release();
+    this.holds.clear();
+    this.cancelRecovery?.();
   }
 
+  /**
+   * Ends every GATING promotion whose holder stopped renewing its lease (killed, out of memory).
+   * One whose deploy step had already written its revision is finished as that revision left it
+   * (SUCCEEDED, or ROLLING_OUT from its first step); any other is FAILED with the reason, changing
+   * nothing in service. A live holder renews well within the lease, so several servers sharing the
+   * registry can all run this without ending each other's promotions.
+   */
+  async recover(): Promise<Promotion[]> {
+    const ended: Promotion[] = [];
+    for (const promotion of await this.options.store.abandonedPromotions(isoNow(this.clock))) {
+      try {
+        ended.push(await this.recoverOne(promotion));
+      } catch (error) {
+        // Another server recovered it first, or its holder came back: either way it is not stuck.
+        if (!(isSlipwayError(error) && error.code === 'FAILED_PRECONDITION')) throw error;
+      }
+    }
+    if (ended.length > 0) {
+      this.options.logger.warn(
+        { promotions: ended.map((p) => ({ id: p.id, status: p.status })) },
+        'ended promotions interrupted by a stopped server',
+      );
+    }
+    return ended;
+  }
   /**
    * Moves a version into an environment: checks role, confirmation and source environment, runs the
    * gates, then waits for approval or deploys (all at once, or as a canary). A failed gate ends the
@@ -137,31 +185,54 @@ export class DeploymentService {
       });
     }
     const now = new Date().toISOString();
-    let promotion: Promotion = await this.options.store.createPromotion({
-      id: `prm_${randomBytes(6).toString('hex')}`,
-      model: candidate.model,
-      environment: policy.name,
-      version: candidate.version,
-      status: 'GATING',
-      requestedBy: context.actor.name,
-      // A first deployment has nothing to compare a canary with, so it takes all traffic at once.
-      reason: [request.reason ?? '', canary && !current ? 'canary skipped: nothing is deployed here yet' : '']
-        .filter(Boolean)
-        .join('; '),
-      options: {
-        canary: canary && current !== null,
-        allowSchemaChange: request.allowSchemaChange ?? false,
-        confirm: request.confirm ?? null,
+    const promotion: Promotion = await this.options.store.createPromotion(
+      {
+        id: `prm_${randomBytes(6).toString('hex')}`,
+        model: candidate.model,
+        environment: policy.name,
+        version: candidate.version,
+        status: 'GATING',
+        requestedBy: context.actor.name,
+        // A first deployment has nothing to compare a canary with, so it takes all traffic at once.
+        reason: [
+          request.reason ?? '',
+          canary && !current ? 'canary skipped: nothing is deployed here yet' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        options: {
+          canary: canary && current !== null,
+          allowSchemaChange: request.allowSchemaChange ?? false,
+          confirm: request.confirm ?? null,
+        },
+        gates: [],
+        approval: null,
+        rollout: null,
+        baseline: current?.traffic ?? null,
+        failure: null,
+        requestId: context.requestId,
+        createdAt: now,
+        updatedAt: now,
       },
-      gates: [],
-      approval: null,
-      rollout: null,
-      baseline: current?.traffic ?? null,
-      failure: null,
-      requestId: context.requestId,
-      createdAt: now,
-      updatedAt: now,
-    });
+      this.lease(),
+    );
+    const release = this.hold(promotion.id);
+    try {
+      return await this.gateAndBegin(promotion, policy, candidate, current, canary, context);
+    } finally {
+      release();
+    }
+  }
+
+  private async gateAndBegin(
+    created: Promotion,
+    policy: EnvironmentPolicy,
+    candidate: ModelVersion,
+    current: Revision | null,
+    canary: boolean,
+    context: RequestContext,
+  ): Promise<Promotion> {
+    let promotion = created;
     await this.audit(context, 'promotion.request', promotion, { version: candidate.version, canary });
 
     const incumbent = current
@@ -235,13 +306,23 @@ export class DeploymentService {
       message: `Approved by ${context.actor.name}${reason ? `: ${reason}` : ''}.`,
       at: new Date().toISOString(),
     };
-    const approved = await this.transition(promotion, 'AWAITING_APPROVAL', {
-      status: 'GATING',
-      gates: [...promotion.gates, gate],
-      approval: { by: context.actor.name, at: gate.at, reason },
-    });
-    await this.audit(context, 'promotion.approve', approved, { reason });
-    return this.begin(approved, 'GATING', context);
+    const approved = await this.transition(
+      promotion,
+      'AWAITING_APPROVAL',
+      {
+        status: 'GATING',
+        gates: [...promotion.gates, gate],
+        approval: { by: context.actor.name, at: gate.at, reason },
+      },
+      this.lease(),
+    );
+    const release = this.hold(approved.id);
+    try {
+      await this.audit(context, 'promotion.approve', approved, { reason });
+      return await this.begin(approved, 'GATING', context);
+    } finally {
+      release();
+    }
   }
 
   async reject(id: string, reason: string, context: RequestContext): Promise<Promotion> {
@@ -376,19 +457,25 @@ export class DeploymentService {
     return resumed;
   }
 
-  /** Stops a rollout and restores the traffic from before it began. */
+  /**
+   * Ends any promotion that has not ended. One that changed traffic (a rollout, or a deploy step
+   * whose revision is in force) gets the traffic from before it back; one that changed nothing (its
+   * gates still running, or waiting for approval) just ends ABORTED, and its gates' process finds
+   * that when it next moves it.
+   */
   async abort(id: string, reason: string, context: RequestContext): Promise<Promotion> {
     const promotion = await this.options.store.getPromotion(id);
-    requireRole(context.actor, this.policy(promotion.environment).role, 'Aborting a rollout');
-    this.assertStatus(promotion, ['ROLLING_OUT', 'PAUSED']);
+    requireRole(context.actor, this.policy(promotion.environment).role, 'Aborting a promotion');
+    this.assertStatus(promotion, ['GATING', 'AWAITING_APPROVAL', 'ROLLING_OUT', 'PAUSED']);
     this.unwatch(id);
-    return this.restoreBaseline(
-      promotion,
-      'ABORTED',
-      'rollback',
-      `aborted by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
-      context,
-    );
+    const why = `aborted by ${context.actor.name}${reason ? `: ${reason}` : ''}`;
+    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
+    const changedTraffic =
+      promotion.status === 'ROLLING_OUT' || promotion.status === 'PAUSED' || current?.promotionId === id;
+    if (changedTraffic) return this.restoreBaseline(promotion, 'ABORTED', 'rollback', why, context);
+    const ended = await this.transition(promotion, promotion.status, { status: 'ABORTED', failure: why });
+    await this.audit(context, 'promotion.abort', ended, { reason }, 'failed');
+    return ended;
   }
 
   /** Registers (or replaces) a labelled dataset that validation gates score candidates on. */
@@ -446,6 +533,73 @@ export class DeploymentService {
 
   // --- internals ----------------------------------------------------------------------------------
 
+  private async recoverOne(promotion: Promotion): Promise<Promotion> {
+    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
+    if (current?.promotionId === promotion.id) {
+      const plan = this.policy(promotion.environment).rollout;
+      const rolling =
+        promotion.options.canary && plan && !current.traffic.every((s) => s.version === promotion.version);
+      const finished = await this.transition(
+        promotion,
+        'GATING',
+        rolling
+          ? { status: 'ROLLING_OUT', rollout: { step: 0, stepStartedAt: isoNow(this.clock), note: null } }
+          : { status: 'SUCCEEDED' },
+      );
+      await this.audit(SYSTEM_CONTEXT, rolling ? 'promotion.recover' : 'promotion.succeed', finished, {
+        revision: current.number,
+      });
+      if (rolling && this.options.served.includes(finished.environment)) this.watch(finished);
+      return finished;
+    }
+    const failed = await this.transition(promotion, 'GATING', {
+      status: 'FAILED',
+      failure: INTERRUPTED_GATING,
+    });
+    await this.audit(SYSTEM_CONTEXT, 'promotion.fail', failed, { reason: INTERRUPTED_GATING }, 'failed');
+    return failed;
+  }
+
+  private scheduleRecovery(): void {
+    if (this.stopped) return;
+    this.cancelRecovery = this.clock.schedule(this.options.promotionLeaseMs, async () => {
+      await this.recover().catch((error: unknown) =>
+        this.options.logger.error({ err: error }, 'could not recover interrupted promotions; retrying'),
+      );
+      this.scheduleRecovery();
+    });
+  }
+
+  private lease(): PromotionLease {
+    return {
+      holder: this.holder,
+      until: new Date(this.clock.now() + this.options.promotionLeaseMs).toISOString(),
+    };
+  }
+
+  /** Renews this process's hold on a promotion every third of the lease, until `release`. */
+  private hold(id: string): () => void {
+    const renew = () => {
+      this.holds.set(
+        id,
+        this.clock.schedule(Math.floor(this.options.promotionLeaseMs / 3), async () => {
+          const held = await this.options.store
+            .renewPromotionLease(id, this.lease())
+            .catch((error: unknown) => {
+              this.options.logger.warn({ promotion: id, err: error }, 'could not renew a promotion lease');
+              return true;
+            });
+          if (held && this.holds.has(id)) renew();
+        }),
+      );
+    };
+    renew();
+    return () => {
+      this.holds.get(id)?.();
+      this.holds.delete(id);
+    };
+  }
+
   /**
    * After gates (and approval): all traffic at once, or the first canary step. If the deployment
    * cannot change (a version no longer loads, a concurrent change won), the promotion ends FAILED
@@ -487,7 +641,7 @@ export class DeploymentService {
         'promotion',
         `canary step 1 of ${plan.steps.length}: ${plan.steps[step]}% to version ${promotion.version}`,
         context,
-        promotion.id,
+        { id: promotion.id, status: from },
       );
       const rolling = await this.transition(promotion, from, {
         status: 'ROLLING_OUT',
@@ -509,7 +663,7 @@ export class DeploymentService {
       policy.promotesFrom ? 'promotion' : 'deploy',
       promotion.reason || `version ${promotion.version} promoted`,
       context,
-      promotion.id,
+      { id: promotion.id, status: from },
     );
     const done = await this.transition(promotion, from, {
       status: 'SUCCEEDED',
@@ -618,7 +772,7 @@ export class DeploymentService {
       'rollout-step',
       `canary step ${next + 1} of ${plan.steps.length}: ${nextShare}% to version ${promotion.version} (previous step: ${figures.requests} requests, error rate ${pct(figures.errorRate)}, p99 ${figures.p99Ms?.toFixed(1) ?? '-'} ms)`,
       SYSTEM_CONTEXT,
-      promotion.id,
+      { id: promotion.id, status: 'ROLLING_OUT' },
     );
     if (nextShare >= 100) {
       const done = await this.transition(promotion, 'ROLLING_OUT', {
@@ -656,7 +810,7 @@ export class DeploymentService {
         kind,
         reason,
         context,
-        promotion.id,
+        { id: promotion.id, status: promotion.status },
         figures ? { figures } : undefined,
       );
     }
@@ -697,9 +851,10 @@ export class DeploymentService {
     kind: RevisionKind,
     reason: string,
     context: RequestContext,
-    promotionId: string | null,
+    promotion: { readonly id: string; readonly status: Promotion['status'] } | null,
     details?: Record<string, unknown>,
   ): Promise<Revision> {
+    const promotionId = promotion?.id ?? null;
     for (const version of versionsOf(routing)) {
       const found = await this.options.registry.getVersion(routing.model, version);
       assertServable(found);
@@ -726,6 +881,7 @@ export class DeploymentService {
         details: { reason, ...(promotionId ? { promotion: promotionId } : {}), ...details },
       },
       current?.number ?? null,
+      promotion?.status,
     );
     if (this.options.served.includes(routing.environment)) {
       await this.options.dataPlane.refresh(routing.environment, routing.model);
@@ -789,8 +945,9 @@ export class DeploymentService {
     promotion: Promotion,
     from: Promotion['status'],
     change: Partial<Promotion>,
+    lease?: PromotionLease,
   ): Promise<Promotion> {
-    return this.options.store.updatePromotion({ ...promotion, ...change }, from);
+    return this.options.store.updatePromotion({ ...promotion, ...change }, from, lease);
   }
 
   private async audit(

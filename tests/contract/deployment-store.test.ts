@@ -35,6 +35,24 @@ const routing = (model: string, environment: string, version: number): NewRevisi
   requestId: 'req-1',
 });
 const audit = { actor: 'ada', action: 'revision.deploy', target: 'm-dev', result: 'ok' as const };
+const promotionAt = (status: Promotion['status']): Promotion => ({
+  id: 'prm_1',
+  model: 'm',
+  environment: 'prod',
+  version: 1,
+  status,
+  requestedBy: 'ada',
+  reason: '',
+  options: { canary: false, allowSchemaChange: false, confirm: 'prod' },
+  gates: [],
+  approval: null,
+  rollout: null,
+  baseline: null,
+  failure: null,
+  requestId: null,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
 
 for (const backend of BACKENDS) {
   describe(`DeploymentStore on ${backend.name}`, () => {
@@ -135,6 +153,52 @@ for (const backend of BACKENDS) {
         'prm_1',
       ]);
       await expect(store.getPromotion('prm_2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('finds GATING promotions whose hold lapsed, and only those', async () => {
+      const now = '2026-01-01T00:00:10.000Z';
+      const gating = (id: string): Promotion => ({ ...promotionAt('GATING'), id });
+      await store.createPromotion(gating('held'), { holder: 'a', until: '2026-01-01T00:00:20.000Z' });
+      await store.createPromotion(gating('lapsed'), { holder: 'b', until: '2026-01-01T00:00:05.000Z' });
+      await store.createPromotion(gating('never-held'));
+      await store.createPromotion({ ...promotionAt('AWAITING_APPROVAL'), id: 'waiting' });
+      expect((await store.abandonedPromotions(now)).map((p) => p.id).sort()).toEqual([
+        'lapsed',
+        'never-held',
+      ]);
+      // Only the holder renews, and only while the promotion gates.
+      expect(
+        await store.renewPromotionLease('lapsed', { holder: 'a', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(false);
+      expect(
+        await store.renewPromotionLease('lapsed', { holder: 'b', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(true);
+      expect((await store.abandonedPromotions(now)).map((p) => p.id)).toEqual(['never-held']);
+      await store.updatePromotion({ ...gating('held'), status: 'FAILED' }, 'GATING');
+      expect(
+        await store.renewPromotionLease('held', { holder: 'a', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(false);
+      // A transition can hand the promotion to a new holder.
+      await store.updatePromotion({ ...gating('waiting') }, 'AWAITING_APPROVAL', {
+        holder: 'c',
+        until: '2026-01-01T00:00:01.000Z',
+      });
+      expect((await store.abandonedPromotions(now)).map((p) => p.id).sort()).toEqual([
+        'never-held',
+        'waiting',
+      ]);
+    });
+
+    it("writes a promotion's revision only while the promotion is in the status it was built in", async () => {
+      await store.createPromotion({ ...promotionAt('GATING'), id: 'prm_x' });
+      const revision = { ...routing('m', 'prod', 1), promotionId: 'prm_x' };
+      await expect(store.appendRevision(revision, audit, null, 'ROLLING_OUT')).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { status: 'GATING' },
+      });
+      expect(await store.currentRevision('m', 'prod')).toBeNull();
+      expect((await store.listAudit({})).items).toEqual([]);
+      expect((await store.appendRevision(revision, audit, null, 'GATING')).promotionId).toBe('prm_x');
     });
 
     it('stores datasets, replacing by name', async () => {

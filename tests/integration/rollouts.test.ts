@@ -27,8 +27,10 @@ describe('canary rollouts and shadows', () => {
     server = await startServer({ SLIPWAY_ANALYSIS_INTERVAL_MS: 50 }, { allInOne: true, configYaml: yaml });
     for (const file of ['echo.onnx', 'plus-one.onnx']) {
       expect((await server.push('m', join(FIXTURES, file), { sample: [{ x: 1 }] })).status).toBe(201);
-      if (file === 'echo.onnx')
-        await ok('POST', '/api/v1/environments/prod/promotions', { model: 'm', version: 1 });
+      if (file !== 'echo.onnx') continue;
+      const first = await ok('POST', '/api/v1/environments/prod/promotions', { model: 'm', version: 1 });
+      if (first.status === 'AWAITING_APPROVAL')
+        await ok('POST', `/api/v1/promotions/${first.id}/approve`, {});
     }
   };
   const promotion = (id: string) => ok('GET', `/api/v1/promotions/${id}`);
@@ -94,6 +96,35 @@ describe('canary rollouts and shadows', () => {
     const again = await server.request('POST', `/api/v1/promotions/${started.id}/resume`, {});
     expect(again.status).toBe(409);
     expect(again.body.details).toMatchObject({ status: 'ABORTED', final: true });
+  });
+
+  it('aborts a promotion waiting for approval without touching traffic, and a rolling one back to its baseline', async () => {
+    await setUp(config(60, 0).replace('approval: null', 'approval: { role: approver, allow_self: true }'));
+    const before = await ok('GET', '/api/v1/environments/prod/deployments/m');
+    const waiting = await ok('POST', '/api/v1/environments/prod/promotions', {
+      model: 'm',
+      version: 2,
+      canary: true,
+    });
+    expect(waiting.status).toBe('AWAITING_APPROVAL');
+    const aborted = await ok('POST', `/api/v1/promotions/${waiting.id}/abort`, {});
+    expect(aborted.status).toBe('ABORTED');
+    expect((await ok('GET', '/api/v1/environments/prod/deployments/m')).revision).toEqual(before.revision);
+    const late = await server.request('POST', `/api/v1/promotions/${waiting.id}/approve`, {});
+    expect(late.status).toBe(409);
+
+    const again = await ok('POST', '/api/v1/environments/prod/promotions', {
+      model: 'm',
+      version: 2,
+      canary: true,
+    });
+    const rolling = await ok('POST', `/api/v1/promotions/${again.id}/approve`, {});
+    expect(rolling.status).toBe('ROLLING_OUT');
+    expect((await ok('POST', `/api/v1/promotions/${rolling.id}/abort`, {})).status).toBe('ABORTED');
+    expect((await ok('GET', '/api/v1/environments/prod/deployments/m')).revision).toMatchObject({
+      kind: 'rollback',
+      traffic: [{ version: 1, percent: 100 }],
+    });
   });
 
   it('mirrors requests to a shadow, compares its answers, and never returns them', async () => {

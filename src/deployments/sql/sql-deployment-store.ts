@@ -6,7 +6,13 @@ import { SlipwayError } from '../../errors/index.js';
 import type { Page, PageRequest } from '../../registry/registry-store.js';
 import type { RegistryTables } from '../../registry/sql/schema.js';
 import { paging, toPage, writeTransaction } from '../../registry/sql/sql-support.js';
-import type { AuditQuery, DeploymentStore, NewRevision, StoredToken } from '../deployment-store.js';
+import type {
+  AuditQuery,
+  DeploymentStore,
+  NewRevision,
+  PromotionLease,
+  StoredToken,
+} from '../deployment-store.js';
 
 type Db = Kysely<RegistryTables>;
 type Executor = Db | Transaction<RegistryTables>;
@@ -22,8 +28,23 @@ export class SqlDeploymentStore implements DeploymentStore {
     revision: NewRevision,
     audit: NewAuditEvent,
     expectedCurrent?: number | null,
+    promotionStatus?: Promotion['status'],
   ): Promise<Revision> {
     return this.write(async (trx) => {
+      if (promotionStatus !== undefined && revision.promotionId !== null) {
+        const promotion = await trx
+          .selectFrom('promotions')
+          .select('status')
+          .where('id', '=', revision.promotionId)
+          .executeTakeFirst();
+        if (promotion?.status !== promotionStatus) {
+          throw new SlipwayError(
+            'FAILED_PRECONDITION',
+            `Promotion ${revision.promotionId} is ${promotion?.status ?? 'gone'}, not ${promotionStatus}; it changed meanwhile, so the deployment was left as it is.`,
+            { promotion: revision.promotionId, status: promotion?.status ?? null },
+          );
+        }
+      }
       const model = await trx
         .selectFrom('models')
         .select('name')
@@ -162,17 +183,24 @@ export class SqlDeploymentStore implements DeploymentStore {
     return { cursor: Number(rows.at(-1)?.seq ?? cursor), deployments: [...deployments.values()] };
   }
 
-  async createPromotion(promotion: Promotion): Promise<Promotion> {
-    await this.db.insertInto('promotions').values(promotionRow(promotion)).execute();
+  async createPromotion(promotion: Promotion, lease?: PromotionLease): Promise<Promotion> {
+    await this.db
+      .insertInto('promotions')
+      .values({ ...promotionRow(promotion), ...leaseRow(lease) })
+      .execute();
     return promotion;
   }
 
-  async updatePromotion(promotion: Promotion, from: Promotion['status']): Promise<Promotion> {
+  async updatePromotion(
+    promotion: Promotion,
+    from: Promotion['status'],
+    lease?: PromotionLease,
+  ): Promise<Promotion> {
     const updated = { ...promotion, updatedAt: new Date().toISOString() };
     const { id: _id, created_at: _created, ...values } = promotionRow(updated);
     const result = await this.db
       .updateTable('promotions')
-      .set(values)
+      .set({ ...values, ...(lease ? leaseRow(lease) : {}) })
       .where('id', '=', promotion.id)
       .where('status', '=', from)
       .executeTakeFirst();
@@ -185,6 +213,28 @@ export class SqlDeploymentStore implements DeploymentStore {
       );
     }
     return updated;
+  }
+
+  async renewPromotionLease(id: string, lease: PromotionLease): Promise<boolean> {
+    const result = await this.db
+      .updateTable('promotions')
+      .set({ lease_until: lease.until })
+      .where('id', '=', id)
+      .where('holder', '=', lease.holder)
+      .where('status', '=', 'GATING')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async abandonedPromotions(now: string): Promise<Promotion[]> {
+    const rows = await this.db
+      .selectFrom('promotions')
+      .selectAll()
+      .where('status', '=', 'GATING')
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toPromotion);
   }
 
   async getPromotion(id: string): Promise<Promotion> {
@@ -438,7 +488,12 @@ function toRevision(row: Selectable<RegistryTables['revisions']>): Revision {
   };
 }
 
-function promotionRow(p: Promotion): RegistryTables['promotions'] {
+const leaseRow = (lease: PromotionLease | undefined) => ({
+  holder: lease?.holder ?? null,
+  lease_until: lease?.until ?? null,
+});
+
+function promotionRow(p: Promotion): Omit<RegistryTables['promotions'], 'holder' | 'lease_until'> {
   return {
     id: p.id,
     model_name: p.model,

@@ -318,7 +318,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
   promotionAction('reject', 'Reject a promotion that waits for approval');
   promotionAction('pause', 'Pause a canary rollout');
   promotionAction('resume', 'Resume a paused rollout (its step bakes again)');
-  promotionAction('abort', 'Abort a rollout and restore the traffic from before it');
+  promotionAction('abort', 'Abort a promotion that has not ended; a rollout gets its baseline traffic back');
 
   app.put(
     '/api/v1/environments/:env/deployments/:model/traffic',

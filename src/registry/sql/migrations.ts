@@ -218,6 +218,15 @@ const migrations: Record<string, Migration> = {
     },
   },
   '0004_mlflow': mlflowMigration,
+  // Who runs a promotion's gates, and until when: a promotion whose holder stopped renewing is
+  // found and ended by recovery instead of staying GATING forever.
+  '0005_promotion_lease': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('promotions').addColumn('holder', 'text').execute();
+      await db.schema.alterTable('promotions').addColumn('lease_until', 'text').execute();
+      await db.schema.createIndex('promotions_status').on('promotions').columns(['status']).execute();
+    },
+  },
 };
 
 export const registryMigrations: MigrationProvider = {

@@ -67,6 +67,10 @@ export interface RegistryTables {
     request_id: string | null;
     created_at: string;
     updated_at: string;
+    /** The process running the promotion's gates or deploy step (0005). */
+    holder: string | null;
+    /** When that process's hold lapses unless renewed (0005). */
+    lease_until: string | null;
   };
   audit_events: {
     seq: number;
