@@ -1,6 +1,5 @@
-import type { AuditEvent, Dataset, NewAuditEvent, Promotion } from '../domain/promotion.js';
+import type { Dataset, NewAuditEvent, Promotion } from '../domain/promotion.js';
 import type { Revision } from '../domain/revision.js';
-import type { Role } from '../domain/roles.js';
 import type { Page, PageRequest } from '../registry/registry-store.js';
 
 export type NewRevision = Omit<Revision, 'number' | 'createdAt'>;
@@ -15,25 +14,10 @@ export interface PromotionLease {
   readonly until: string;
 }
 
-export interface AuditQuery extends PageRequest {
-  readonly target?: string;
-  readonly actor?: string;
-  /** Action, or a prefix ending in `.` (`promotion.`). */
-  readonly action?: string;
-}
-
-export interface StoredToken {
-  readonly id: string;
-  readonly name: string;
-  readonly role: Role;
-  readonly createdBy: string;
-  readonly createdAt: string;
-  readonly revokedAt: string | null;
-}
-
 /**
- * Durable deployment state beside the registry: revision histories, promotions, validation datasets,
- * the audit trail and API tokens. Revisions and audit events are append-only.
+ * Durable deployment state beside the registry: revision histories, promotions and validation
+ * datasets. Revisions are append-only; each is written with its audit event (`AuditStore`'s trail)
+ * in one transaction.
  *
  * Errors: NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, MODEL_NOT_FOUND.
  */
@@ -87,14 +71,4 @@ export interface DeploymentStore {
 
   putDataset(dataset: Dataset): Promise<{ replaced: boolean }>;
   getDataset(model: string, name: string): Promise<Dataset>;
-
-  recordAudit(event: NewAuditEvent): Promise<AuditEvent>;
-  listAudit(query: AuditQuery): Promise<Page<AuditEvent>>;
-
-  createToken(token: StoredToken, hash: string): Promise<StoredToken>;
-  /** The live (not revoked) token with this hash. */
-  findToken(hash: string): Promise<StoredToken | null>;
-  listTokens(): Promise<StoredToken[]>;
-  revokeToken(name: string): Promise<StoredToken>;
-  countTokens(): Promise<number>;
 }

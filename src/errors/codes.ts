@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: 'No route matches the method and path.',
   ALREADY_EXISTS: 'The resource being created already exists.',
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',
+  INVALID_TRANSITION:
+    "The promotion's status does not allow this action (approve, reject, pause, resume, abort); `details.status` is its status and `details.allowed` the ones the action needs.",
   CONFIRMATION_REQUIRED:
     'The environment requires a typed confirmation: send `confirm` equal to its name (CLI: `--confirm <env>`).',
   GATE_FAILED:

@@ -2,6 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { AuditStore } from '../audit/audit-store.js';
+import { SqlAuditStore } from '../audit/sql/sql-audit-store.js';
+import { SqlTokenStore } from '../auth/sql/sql-token-store.js';
+import type { TokenStore } from '../auth/token-store.js';
 import type { DeploymentStore } from '../deployments/deployment-store.js';
 import { SqlDeploymentStore } from '../deployments/sql/sql-deployment-store.js';
 import { SlipwayError } from '../errors/index.js';
@@ -18,13 +22,15 @@ import { SqlRegistryStore } from './sql/sql-registry-store.js';
 export const REGISTRY_SCHEMES = ['sqlite:'] as const;
 
 /**
- * The stores that live in the registry database: the registry itself, and deployment state
- * (revisions, promotions, audit trail, tokens) and batch jobs (jobs, runs, leases). `registry.migrate()` migrates both; `registry.close()`
- * closes the database.
+ * The stores that live in the registry database: the registry itself, deployment state (revisions,
+ * promotions, datasets), the audit trail, API tokens, batch jobs (jobs, runs, leases) and MLflow
+ * tracking. `registry.migrate()` migrates them all; `registry.close()` closes the database.
  */
 export interface Stores {
   readonly registry: RegistryStore;
   readonly deployments: DeploymentStore;
+  readonly audit: AuditStore;
+  readonly tokens: TokenStore;
   readonly jobs: JobStore;
   /** The MLflow tracking domain (experiments, runs, logged models). */
   readonly tracking: TrackingStore;
@@ -66,6 +72,8 @@ function openSqlite(path: string): Stores {
   return {
     registry: new SqlRegistryStore({ db, immediateTransactions: true }),
     deployments: new SqlDeploymentStore(db, true),
+    audit: new SqlAuditStore(db, true),
+    tokens: new SqlTokenStore(db, true),
     jobs: new SqlJobStore(db, true),
     // One handle for every store of the database; the tracking store only sees its own tables.
     tracking: new SqlTrackingStore(db as unknown as Kysely<MlflowTables>, true),

@@ -91,10 +91,10 @@ async function createLocally(
     import('../../auth/token-service.js'),
     import('../../http/routes/control-deployments.js'),
   ]);
-  const { registry, deployments } = storesForUri(config.registryUri);
+  const { registry, tokens, audit } = storesForUri(config.registryUri);
   try {
     await registry.migrate();
-    const { token, secret } = await new TokenService(deployments).create(name, role, {
+    const { token, secret } = await new TokenService(tokens, audit).create(name, role, {
       actor: LOCAL_ACTOR,
       requestId: null,
     });

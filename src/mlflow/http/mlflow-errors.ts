@@ -40,6 +40,7 @@ export const MLFLOW_ERRORS: Readonly<Record<ErrorCode, MlflowError>> = {
   // MLflow answers a duplicate name with 400 RESOURCE_ALREADY_EXISTS, which its client tolerates.
   ALREADY_EXISTS: { errorCode: 'RESOURCE_ALREADY_EXISTS', status: 400 },
   FAILED_PRECONDITION: INVALID,
+  INVALID_TRANSITION: INVALID,
   CONFIRMATION_REQUIRED: INVALID,
   GATE_FAILED: INVALID,
   UNAUTHENTICATED: { errorCode: 'UNAUTHENTICATED', status: 401 },
