@@ -9,24 +9,24 @@ import type { AuditEvent, Dataset, GateResult, Promotion } from '../domain/promo
 import {
   assertTraffic,
   deploymentName,
-  primaryVersion,
   type Revision,
   type RevisionKind,
   type Shadow,
   sameTraffic,
   type TrafficShare,
 } from '../domain/revision.js';
-import { type RequestContext, requireRole, SYSTEM_CONTEXT } from '../domain/roles.js';
+import { type RequestContext, requireRole } from '../domain/roles.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { Page, PageRequest, RegistryStore } from '../registry/registry-store.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TrafficStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
-import { runGates } from './gates.js';
 import { PromotionLeases } from './promotion-leases.js';
 import { PromotionMachine } from './promotion-machine.js';
+import { PromotionRecovery } from './promotion-recovery.js';
+import { PromotionRunner } from './promotion-runner.js';
 import { RevisionWriter } from './revision-writer.js';
-import { RolloutController, withCanary } from './rollout-controller.js';
+import { RolloutController } from './rollout-controller.js';
 
 export interface PromoteRequest {
   readonly model: string;
@@ -72,9 +72,6 @@ export interface DeploymentServiceOptions {
   readonly logger: Logger;
 }
 
-/** Why recovery ends a promotion whose process died while it gated. */
-export const INTERRUPTED_GATING = 'the server stopped while its gates ran; promote again';
-
 /**
  * Environments, promotions, traffic and rollback: what the routes call. It checks roles and
  * policies, runs the gates, and hands the rest to its parts: the promotion state machine (every
@@ -87,8 +84,8 @@ export class DeploymentService {
   private readonly writer: RevisionWriter;
   private readonly rollouts: RolloutController;
   private readonly leases: PromotionLeases;
-  private cancelRecovery: (() => void) | null = null;
-  private stopped = false;
+  private readonly recovery: PromotionRecovery;
+  private readonly runner: PromotionRunner;
 
   constructor(private readonly options: DeploymentServiceOptions) {
     this.clock = options.clock ?? systemClock;
@@ -110,6 +107,27 @@ export class DeploymentService {
       logger: options.logger,
     });
     this.leases = new PromotionLeases(options.store, this.clock, options.promotionLeaseMs, options.logger);
+    this.runner = new PromotionRunner({
+      registry: options.registry,
+      dataPlane: options.dataPlane,
+      audit: options.audit,
+      store: options.store,
+      machine: this.machine,
+      writer: this.writer,
+      rollouts: this.rollouts,
+      policy: (environment) => this.policy(environment),
+      dataset: (model, name) => this.findDataset(model, name),
+      clock: this.clock,
+    });
+    this.recovery = new PromotionRecovery({
+      store: options.store,
+      machine: this.machine,
+      rollouts: this.rollouts,
+      served: options.served,
+      clock: this.clock,
+      intervalMs: options.promotionLeaseMs,
+      logger: options.logger,
+    });
   }
 
   environments(): readonly EnvironmentPolicy[] {
@@ -134,20 +152,19 @@ export class DeploymentService {
    * were in progress when the server last stopped, then looks for orphaned promotions every lease.
    */
   async start(): Promise<void> {
-    await this.recover();
+    await this.recovery.recover();
     // Only a server that serves an environment sees its traffic, so only such a server analyses it.
     const active = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
     for (const promotion of active.items) {
       if (this.options.served.includes(promotion.environment)) this.rollouts.watch(promotion);
     }
-    this.scheduleRecovery();
+    this.recovery.start();
   }
 
   stop(): void {
-    this.stopped = true;
     this.rollouts.stop();
     this.leases.stop();
-    this.cancelRecovery?.();
+    this.recovery.stop();
   }
 
   // --- reads ---------------------------------------------------------------------------------------
@@ -270,7 +287,7 @@ export class DeploymentService {
         version: candidate.version,
         canary,
       });
-      return await this.gate(promotion, policy, candidate, current, context);
+      return await this.runner.gate(promotion, policy, candidate, current, context);
     } finally {
       release();
     }
@@ -309,7 +326,7 @@ export class DeploymentService {
     const release = this.leases.hold(approved.id);
     try {
       await this.machine.record(context, 'promotion.approve', approved, { reason });
-      return await this.begin(approved, context);
+      return await this.runner.begin(approved, context);
     } finally {
       release();
     }
@@ -378,30 +395,9 @@ export class DeploymentService {
     return ended;
   }
 
-  /**
-   * Ends every GATING promotion whose holder stopped renewing its lease (killed, out of memory).
-   * One whose deploy step had already written its revision is finished as that revision left it
-   * (SUCCEEDED, or ROLLING_OUT from its first step); any other is FAILED with the reason, changing
-   * nothing in service. A live holder renews well within the lease, so several servers sharing the
-   * registry can all run this without ending each other's promotions.
-   */
-  async recover(): Promise<Promotion[]> {
-    const ended: Promotion[] = [];
-    for (const promotion of await this.options.store.abandonedPromotions(isoNow(this.clock))) {
-      try {
-        ended.push(await this.recoverOne(promotion));
-      } catch (error) {
-        // Another server recovered it first, or its holder came back: either way it is not stuck.
-        if (!(isSlipwayError(error) && error.code === 'FAILED_PRECONDITION')) throw error;
-      }
-    }
-    if (ended.length > 0) {
-      this.options.logger.warn(
-        { promotions: ended.map((p) => ({ id: p.id, status: p.status })) },
-        'ended promotions interrupted by a stopped server',
-      );
-    }
-    return ended;
+  /** Ends the promotions whose server died while gating them (see `PromotionRecovery`). */
+  recover(): Promise<Promotion[]> {
+    return this.recovery.recover();
   }
 
   // --- traffic -------------------------------------------------------------------------------------
@@ -548,163 +544,6 @@ export class DeploymentService {
   }
 
   // --- internals ----------------------------------------------------------------------------------
-
-  /** Runs the gates of a GATING promotion, then fails it, waits for approval, or begins it. */
-  private async gate(
-    promotion: Promotion,
-    policy: EnvironmentPolicy,
-    candidate: ModelVersion,
-    current: Revision | null,
-    context: RequestContext,
-  ): Promise<Promotion> {
-    const incumbent = current
-      ? await this.options.registry.getVersion(candidate.model, primaryVersion(current))
-      : null;
-    const gates = await runGates(
-      { policy, candidate, incumbent, allowSchemaChange: promotion.options.allowSchemaChange },
-      {
-        preload: (model, version) => this.options.dataPlane.preload(model, version),
-        predict: (model, version, inputs) => this.options.dataPlane.inferVersion(model, version, inputs),
-        dataset: (model, name) => this.findDataset(model, name),
-      },
-    );
-    for (const gate of gates) {
-      await this.options.audit.record({
-        actor: context.actor.name,
-        action: `gate.${gate.gate}`,
-        target: deploymentName(promotion.model, promotion.environment),
-        result: gate.status === 'failed' ? 'failed' : 'ok',
-        after: gate,
-        requestId: context.requestId,
-        details: { promotion: promotion.id },
-      });
-    }
-    const failed = gates.find((g) => g.status === 'failed');
-    if (failed) {
-      const ended = await this.machine.transition(promotion, 'fail', {
-        gates,
-        failure: `${failed.gate} gate: ${failed.message}`,
-      });
-      throw new SlipwayError(
-        'GATE_FAILED',
-        `Promotion of ${candidate.model} version ${candidate.version} to ${policy.name} stopped at the ${failed.gate} gate: ${failed.message} Nothing changed in ${policy.name}.`,
-        { promotion: ended.id, gate: failed.gate, gates },
-      );
-    }
-    if (policy.approval) {
-      const waiting = await this.machine.transition(promotion, 'await-approval', { gates });
-      await this.machine.record(context, 'promotion.await-approval', waiting, { role: policy.approval.role });
-      return waiting;
-    }
-    return this.begin(await this.machine.transition(promotion, 'record-gates', { gates }), context);
-  }
-
-  /**
-   * After gates (and approval): all traffic at once, or the first canary step. If the deployment
-   * cannot change (a version no longer loads, a concurrent change won), the promotion ends FAILED
-   * with the reason rather than staying in flight.
-   */
-  private async begin(promotion: Promotion, context: RequestContext): Promise<Promotion> {
-    try {
-      return await this.deploy(promotion, context);
-    } catch (error) {
-      const reason = isSlipwayError(error) ? error.message : 'the deployment could not change';
-      // Already moved on (aborted meanwhile): that move stands.
-      await this.machine.transition(promotion, 'fail', { failure: reason }).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async deploy(promotion: Promotion, context: RequestContext): Promise<Promotion> {
-    const policy = this.policy(promotion.environment);
-    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
-    const plan = policy.rollout;
-    if (promotion.options.canary && plan && current && (plan.steps[0] as number) < 100) {
-      this.machine.check(promotion, 'start-rollout');
-      await this.writer.append({
-        routing: {
-          model: promotion.model,
-          environment: promotion.environment,
-          traffic: withCanary(current.traffic, promotion.version, plan.steps[0] as number),
-          tags: current.tags,
-          shadow: current.shadow,
-        },
-        current,
-        kind: 'promotion',
-        reason: `canary step 1 of ${plan.steps.length}: ${plan.steps[0]}% to version ${promotion.version}`,
-        context,
-        promotion,
-      });
-      const rolling = await this.machine.transition(promotion, 'start-rollout', {
-        baseline: current.traffic,
-        rollout: { step: 0, stepStartedAt: isoNow(this.clock), note: null },
-      });
-      this.rollouts.watch(rolling);
-      return rolling;
-    }
-    this.machine.check(promotion, 'deploy');
-    await this.writer.append({
-      routing: {
-        model: promotion.model,
-        environment: promotion.environment,
-        traffic: [{ version: promotion.version, percent: 100 }],
-        tags: current?.tags ?? {},
-        shadow: null,
-      },
-      current,
-      kind: policy.promotesFrom ? 'promotion' : 'deploy',
-      reason: promotion.reason || `version ${promotion.version} promoted`,
-      context,
-      promotion,
-    });
-    const done = await this.machine.transition(promotion, 'deploy', { baseline: current?.traffic ?? null });
-    await this.machine.record(context, 'promotion.succeed', done, null);
-    return done;
-  }
-
-  private async recoverOne(promotion: Promotion): Promise<Promotion> {
-    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
-    if (current?.promotionId === promotion.id) {
-      // The deploy step wrote its revision and the server died before marking the promotion.
-      const rolling =
-        promotion.options.canary &&
-        !sameTraffic(current.traffic, [{ version: promotion.version, percent: 100 }]);
-      const finished = rolling
-        ? await this.machine.transition(promotion, 'start-rollout', {
-            rollout: { step: 0, stepStartedAt: isoNow(this.clock), note: null },
-          })
-        : await this.machine.transition(promotion, 'deploy');
-      await this.machine.record(
-        SYSTEM_CONTEXT,
-        rolling ? 'promotion.recover' : 'promotion.succeed',
-        finished,
-        {
-          revision: current.number,
-        },
-      );
-      if (rolling && this.options.served.includes(finished.environment)) this.rollouts.watch(finished);
-      return finished;
-    }
-    const failed = await this.machine.transition(promotion, 'fail', { failure: INTERRUPTED_GATING });
-    await this.machine.record(
-      SYSTEM_CONTEXT,
-      'promotion.fail',
-      failed,
-      { reason: INTERRUPTED_GATING },
-      'failed',
-    );
-    return failed;
-  }
-
-  private scheduleRecovery(): void {
-    if (this.stopped) return;
-    this.cancelRecovery = this.clock.schedule(this.options.promotionLeaseMs, async () => {
-      await this.recover().catch((error: unknown) =>
-        this.options.logger.error({ err: error }, 'could not recover interrupted promotions; retrying'),
-      );
-      this.scheduleRecovery();
-    });
-  }
 
   private async previousDifferent(current: Revision): Promise<Revision> {
     let pageToken: string | undefined;

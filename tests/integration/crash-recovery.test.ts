@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { INTERRUPTED_GATING } from '../../src/deployments/deployment-service.js';
+import { INTERRUPTED_GATING } from '../../src/deployments/promotion-recovery.js';
 import { killed, serveProcess as serve } from '../helpers/serve-process.js';
 import { EXAMPLE, FIXTURES, uploadForm } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INTERRUPTED_GATING } from '../../src/deployments/deployment-service.js';
 import type { DeploymentStore } from '../../src/deployments/deployment-store.js';
+import { INTERRUPTED_GATING } from '../../src/deployments/promotion-recovery.js';
 import type { Promotion } from '../../src/domain/promotion.js';
 import { type Stores, storesForUri } from '../../src/registry/store-for-uri.js';
 import { ManualClock } from '../helpers/manual-clock.js';
