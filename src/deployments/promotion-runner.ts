@@ -53,6 +53,7 @@ export class PromotionRunner {
         preload: (model, version) => this.options.dataPlane.preload(model, version),
         predict: (model, version, inputs) => this.options.dataPlane.inferVersion(model, version, inputs),
         dataset: (model, name) => this.options.dataset(model, name),
+        clock: this.options.clock,
       },
     );
     for (const gate of gates) {

@@ -57,6 +57,12 @@ describe('canary rollouts and shadows', () => {
       canary: true,
     });
     expect(started.status).toBe('ROLLING_OUT');
+    // Gate verdicts and the step's start are stamped by the server's clock, not the wall clock.
+    const now = new Date(clock.now()).toISOString();
+    expect([...started.gates.map((g: { at: string }) => g.at), started.rollout.step_started_at]).toEqual([
+      now,
+      now,
+    ]);
     // Each step moves on at the first look after its 200 ms bake, and not one look before.
     const seen = [];
     for (let i = 0; i < 2; i++) {
