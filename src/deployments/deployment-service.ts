@@ -73,10 +73,11 @@ export interface DeploymentServiceOptions {
 }
 
 /**
- * Environments, promotions, traffic and rollback: what the routes call. It checks roles and
- * policies, runs the gates, and hands the rest to its parts: the promotion state machine (every
- * status change), the revision writer (every change to what serves), the rollout controller
- * (canary analysis) and the promotion leases (recovery of promotions whose server died).
+ * Environments, promotions, traffic and rollback: what the routes call. It checks roles, policies
+ * and requests, and hands the work to its parts: the promotion runner (gates, deploy step), the
+ * state machine (every status change), the revision writer (every change to what serves), the
+ * rollout controller (canary analysis), and the leases and recovery that end promotions whose
+ * server died.
  */
 export class DeploymentService {
   private readonly clock: Clock;
