@@ -4,6 +4,7 @@ import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import type { Clock } from './domain/clock.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
 import { SlipwayError } from './errors/index.js';
 import { buildHttpServer } from './http/server.js';
@@ -44,6 +45,8 @@ export interface CreateAppOptions {
    * first one alone recovers interrupted uploads and resumes rollouts after a restart.
    */
   readonly leader?: boolean;
+  /** Time and timers for deployments (rollout analysis, promotion leases); tests move it by hand. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -61,6 +64,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     database,
     registry: store,
     deployments: deploymentStore,
+    audit,
+    tokens: tokenStore,
     jobs: jobStore,
     tracking,
   } = storesForUri(config.registryUri);
@@ -93,7 +98,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const served = config.environments.filter(
     (e) => config.environment === null || e.name === config.environment,
   );
-  const stats = new TrafficStats();
+  const stats = new TrafficStats(options.clock);
   const dataPlane = new DataPlane({
     registry: store,
     revisions: deploymentStore,
@@ -106,17 +111,20 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const deployments = new DeploymentService({
     registry: store,
     store: deploymentStore,
+    audit,
     dataPlane,
     stats,
     environments: config.environments,
     served: served.map((e) => e.name),
     analysisIntervalMs: config.analysisIntervalMs,
+    promotionLeaseMs: config.promotionLeaseMs,
+    ...(options.clock ? { clock: options.clock } : {}),
     logger,
   });
-  const tokens = new TokenService(deploymentStore);
+  const tokens = new TokenService(tokenStore, audit);
   const jobs = new JobService({
     store: jobStore,
-    audit: deploymentStore,
+    audit,
     runner: new JobRunner({
       registry: store,
       revisions: deploymentStore,
@@ -142,7 +150,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     hooks: {
       versionReady: (version, context) => deployments.autoDeploy(version, context),
       audit: async (event) => {
-        await deploymentStore.recordAudit(event);
+        await audit.record(event);
       },
     },
     logger,
@@ -163,6 +171,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       dataPlane,
       deployments,
       tokens,
+      audit,
       jobs,
       mlflow,
       version: SLIPWAY_VERSION,
@@ -203,7 +212,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         }
         throw error;
       }
-      if (config.auth && (await deploymentStore.countTokens()) === 0) {
+      if (config.auth && (await tokens.count()) === 0) {
         logger.warn(
           'authentication is on and no API token exists yet: create the first with `slipway tokens create admin --role admin --local`',
         );

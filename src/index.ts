@@ -13,6 +13,7 @@ export type {
 export { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 export { LocalArtifactStore } from './artifacts/local/local-artifact-store.js';
 export { type Config, type ConfigOverrides, compileConfig, VARIABLES } from './config/index.js';
+export type { Cancel, Clock } from './domain/clock.js';
 export type { InputPolicy, Lineage, Model, ModelVersion, VersionStatus } from './domain/model.js';
 export type { Page, PageRequest } from './domain/page.js';
 export type { Datatype, Signature, TensorSpec } from './domain/signature.js';

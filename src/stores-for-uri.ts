@@ -1,3 +1,7 @@
+import type { AuditStore } from './audit/audit-store.js';
+import { SqlAuditStore } from './audit/sql/sql-audit-store.js';
+import { SqlTokenStore } from './auth/sql/sql-token-store.js';
+import type { TokenStore } from './auth/token-store.js';
 import type { DeploymentStore } from './deployments/deployment-store.js';
 import { deploymentMigrations } from './deployments/sql/migrations.js';
 import { SqlDeploymentStore } from './deployments/sql/sql-deployment-store.js';
@@ -19,8 +23,12 @@ import { openDatabase, type SqlDatabase } from './storage/database.js';
 export interface Stores {
   readonly database: Pick<SqlDatabase, 'migrate' | 'close'>;
   readonly registry: RegistryStore;
-  /** Revisions, promotions, datasets, the audit trail and tokens. */
+  /** Revisions, promotions (with their leases) and datasets. */
   readonly deployments: DeploymentStore;
+  /** The audit trail. */
+  readonly audit: AuditStore;
+  /** API tokens (their sha256, never the secret). */
+  readonly tokens: TokenStore;
   /** Batch jobs, runs and leases. */
   readonly jobs: JobStore;
   /** The MLflow tracking domain (experiments, runs, logged models). */
@@ -38,6 +46,8 @@ export function storesForUri(uri: string): Stores {
     database,
     registry: new SqlRegistryStore({ db, immediateTransactions }),
     deployments: new SqlDeploymentStore(db, immediateTransactions),
+    audit: new SqlAuditStore(db, immediateTransactions),
+    tokens: new SqlTokenStore(db, immediateTransactions),
     jobs: new SqlJobStore(db, immediateTransactions),
     tracking: new SqlTrackingStore(db, immediateTransactions),
   };

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DeploymentStore, StoredToken } from '../deployments/deployment-store.js';
+import type { AuditStore } from '../audit/audit-store.js';
 import { type Actor, type RequestContext, type Role, requireRole } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
+import type { StoredToken, TokenStore } from './token-store.js';
 
 const PREFIX = 'slw_';
 const TOKEN_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -12,7 +13,10 @@ const TOKEN_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
  * and these are not guessable). Requests present it as `Authorization: Bearer slw_…`.
  */
 export class TokenService {
-  constructor(private readonly store: DeploymentStore) {}
+  constructor(
+    private readonly store: TokenStore,
+    private readonly audit: AuditStore,
+  ) {}
 
   /** Creates a token and returns its secret, which is never shown again. */
   async create(
@@ -29,7 +33,7 @@ export class TokenService {
       );
     }
     const secret = `${PREFIX}${randomBytes(32).toString('base64url')}`;
-    const token = await this.store.createToken(
+    const token = await this.store.create(
       {
         id: randomBytes(4).toString('hex'),
         name,
@@ -40,7 +44,7 @@ export class TokenService {
       },
       hashOf(secret),
     );
-    await this.store.recordAudit({
+    await this.audit.record({
       actor: context.actor.name,
       action: 'token.create',
       target: `token:${name}`,
@@ -53,8 +57,8 @@ export class TokenService {
 
   async revoke(name: string, context: RequestContext): Promise<StoredToken> {
     requireRole(context.actor, 'admin', 'Revoking a token');
-    const token = await this.store.revokeToken(name);
-    await this.store.recordAudit({
+    const token = await this.store.revoke(name);
+    await this.audit.record({
       actor: context.actor.name,
       action: 'token.revoke',
       target: `token:${name}`,
@@ -65,8 +69,13 @@ export class TokenService {
     return token;
   }
 
+  /** How many tokens are live (none means nobody can call the API with authentication on). */
+  count(): Promise<number> {
+    return this.store.count();
+  }
+
   list(): Promise<StoredToken[]> {
-    return this.store.listTokens();
+    return this.store.list();
   }
 
   /** The actor an `Authorization` header names; UNAUTHENTICATED when it names none. */
@@ -82,7 +91,7 @@ export class TokenService {
       throw new SlipwayError('UNAUTHENTICATED', 'The Authorization header must be `Bearer <token>`.');
     }
     const secret = match[1] as string;
-    const token = secret.startsWith(PREFIX) ? await this.store.findToken(hashOf(secret)) : null;
+    const token = secret.startsWith(PREFIX) ? await this.store.find(hashOf(secret)) : null;
     if (!token) {
       throw new SlipwayError('UNAUTHENTICATED', 'The API token is unknown or has been revoked.');
     }

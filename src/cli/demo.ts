@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../app.js';
 import type { Manifest } from '../domain/manifest.js';
-import { isSlipwayError } from '../errors/index.js';
 import type { JobRun, JobSpec } from '../jobs/job.js';
 
 export const DEMO_MODEL = 'penguin-species';
@@ -62,10 +61,7 @@ export async function prepareDemo(app: App): Promise<JobRun> {
   await prepareModel(app, DEMO_MODEL, 'Palmer penguins species classifier');
   await prepareModel(app, 'flight-delay', 'Will a flight leave more than 15 minutes late?');
   const { deployments, jobs } = app;
-  const dataset = await deployments.store.getDataset(DEMO_MODEL, 'validation').catch((error: unknown) => {
-    if (isSlipwayError(error) && error.code === 'NOT_FOUND') return null;
-    throw error;
-  });
+  const dataset = await deployments.findDataset(DEMO_MODEL, 'validation');
   if (!dataset) {
     await deployments.putDataset(
       { model: DEMO_MODEL, name: 'validation', label: 'species', rows: penguinRows() },
@@ -99,9 +95,10 @@ async function prepareModel(app: App, model: string, description: string): Promi
 async function promoteEverywhere(app: App, model: string): Promise<void> {
   const { deployments } = app;
   for (const policy of deployments.environments()) {
-    if (await deployments.store.currentRevision(model, policy.name)) continue;
+    const deployed = await deployments.currentRevisions(policy.name);
+    if (deployed.some((revision) => revision.model === model)) continue;
     // A run stopped between the request and its approval left the promotion waiting: approve that one.
-    const waiting = await deployments.store.listPromotions({
+    const waiting = await deployments.listPromotions({
       model,
       environment: policy.name,
       status: ['AWAITING_APPROVAL'],

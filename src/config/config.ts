@@ -52,6 +52,8 @@ export interface Config {
   readonly jobs: readonly JobSpec[];
   /** How long a batch run's lease lasts without renewal. */
   readonly jobLeaseMs: number;
+  /** How long a promotion's gates hold it without renewing (recovery ends it after that). */
+  readonly promotionLeaseMs: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -150,6 +152,12 @@ export function compileConfig(
     warehouses,
     jobs,
     jobLeaseMs: integer('SLIPWAY_JOB_LEASE_MS', raw('SLIPWAY_JOB_LEASE_MS'), 100, 3_600_000),
+    promotionLeaseMs: integer(
+      'SLIPWAY_PROMOTION_LEASE_MS',
+      raw('SLIPWAY_PROMOTION_LEASE_MS'),
+      100,
+      3_600_000,
+    ),
   };
 }
 

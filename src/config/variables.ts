@@ -89,6 +89,11 @@ export const VARIABLES = {
     default: '1000',
     describe: 'How often a canary rollout checks its error rate and p99 latency against the limits.',
   },
+  SLIPWAY_PROMOTION_LEASE_MS: {
+    default: '30000',
+    describe:
+      "How long a promotion's gates hold it without renewing; a promotion whose server died is failed after this.",
+  },
   SLIPWAY_JOB_LEASE_MS: {
     default: '30000',
     describe:

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { EnvironmentPolicy, RolloutPlan } from '../domain/environment.js';
+import type { AuditQuery, AuditStore } from '../audit/audit-store.js';
+import { type Clock, isoNow, systemClock } from '../domain/clock.js';
+import type { EnvironmentPolicy } from '../domain/environment.js';
 import type { ModelVersion } from '../domain/model.js';
 import { assertAliasName } from '../domain/names.js';
-import { type Dataset, FINAL_STATUSES, type GateResult, type Promotion } from '../domain/promotion.js';
+import type { Page, PageRequest } from '../domain/page.js';
+import type { AuditEvent, Dataset, GateResult, Promotion } from '../domain/promotion.js';
 import {
   assertTraffic,
   deploymentName,
@@ -12,17 +15,20 @@ import {
   type Shadow,
   sameTraffic,
   type TrafficShare,
-  versionInService,
-  versionsOf,
 } from '../domain/revision.js';
-import { type RequestContext, requireRole, SYSTEM_CONTEXT } from '../domain/roles.js';
+import { type RequestContext, requireRole } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TrafficStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
-import { runGates } from './gates.js';
+import { PromotionLeases } from './promotion-leases.js';
+import { PromotionMachine } from './promotion-machine.js';
+import { PromotionRecovery } from './promotion-recovery.js';
+import { PromotionRunner } from './promotion-runner.js';
+import { RevisionWriter } from './revision-writer.js';
+import { RolloutController } from './rollout-controller.js';
 
 export interface PromoteRequest {
   readonly model: string;
@@ -44,33 +50,87 @@ export interface TrafficRequest {
   readonly reason?: string;
 }
 
+export type PromotionQuery = PageRequest & {
+  readonly model?: string;
+  readonly environment?: string;
+  readonly status?: Promotion['status'][];
+};
+
 export interface DeploymentServiceOptions {
   readonly registry: RegistryStore;
   readonly store: DeploymentStore;
+  readonly audit: AuditStore;
   readonly dataPlane: DataPlane;
-  readonly stats: TrafficStats;
+  readonly stats: Pick<TrafficStats, 'since'>;
   readonly environments: readonly EnvironmentPolicy[];
   /** Environments whose routes this process holds (it refreshes them at once after a change). */
   readonly served: readonly string[];
   /** How often a rollout's analysis looks at the canary's figures. */
   readonly analysisIntervalMs: number;
+  /** How long this process holds a promotion it gates without renewing (see `recover`). */
+  readonly promotionLeaseMs: number;
+  /** Time and timers; the system clock unless a test moves time by hand. */
+  readonly clock?: Clock;
   readonly logger: Logger;
 }
 
 /**
- * Environments, promotions, traffic and rollback. Every change to what serves is a new revision,
- * appended in one transaction with its audit event, after every version it names is loaded and
- * warmed; rollback appends a copy of an earlier revision's routing. Canary rollouts advance by the
- * environment's plan, watched by analysis that rolls back automatically on a breach.
+ * Environments, promotions, traffic and rollback: what the routes call. It checks roles, policies
+ * and requests, and hands the work to its parts: the promotion runner (gates, deploy step), the
+ * state machine (every status change), the revision writer (every change to what serves), the
+ * rollout controller (canary analysis), and the leases and recovery that end promotions whose
+ * server died.
  */
 export class DeploymentService {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private stopped = false;
+  private readonly clock: Clock;
+  private readonly machine: PromotionMachine;
+  private readonly writer: RevisionWriter;
+  private readonly rollouts: RolloutController;
+  private readonly leases: PromotionLeases;
+  private readonly recovery: PromotionRecovery;
+  private readonly runner: PromotionRunner;
 
-  constructor(private readonly options: DeploymentServiceOptions) {}
-
-  get store(): DeploymentStore {
-    return this.options.store;
+  constructor(private readonly options: DeploymentServiceOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.machine = new PromotionMachine(options.store, options.audit);
+    this.writer = new RevisionWriter({
+      registry: options.registry,
+      store: options.store,
+      dataPlane: options.dataPlane,
+      served: options.served,
+    });
+    this.rollouts = new RolloutController({
+      store: options.store,
+      machine: this.machine,
+      writer: this.writer,
+      stats: options.stats,
+      plan: (environment) => this.policy(environment).rollout,
+      clock: this.clock,
+      intervalMs: options.analysisIntervalMs,
+      logger: options.logger,
+    });
+    this.leases = new PromotionLeases(options.store, this.clock, options.promotionLeaseMs, options.logger);
+    this.runner = new PromotionRunner({
+      registry: options.registry,
+      dataPlane: options.dataPlane,
+      audit: options.audit,
+      store: options.store,
+      machine: this.machine,
+      writer: this.writer,
+      rollouts: this.rollouts,
+      policy: (environment) => this.policy(environment),
+      dataset: (model, name) => this.findDataset(model, name),
+      clock: this.clock,
+    });
+    this.recovery = new PromotionRecovery({
+      store: options.store,
+      machine: this.machine,
+      rollouts: this.rollouts,
+      served: options.served,
+      clock: this.clock,
+      intervalMs: options.promotionLeaseMs,
+      logger: options.logger,
+    });
   }
 
   environments(): readonly EnvironmentPolicy[] {
@@ -90,20 +150,75 @@ export class DeploymentService {
     return policy;
   }
 
-  /** Picks up rollouts that were in progress when the server last stopped. */
+  /**
+   * Ends promotions whose process died while it gated them, resumes the analysis of rollouts that
+   * were in progress when the server last stopped, then looks for orphaned promotions every lease.
+   */
   async start(): Promise<void> {
+    await this.recovery.recover();
     // Only a server that serves an environment sees its traffic, so only such a server analyses it.
     const active = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
     for (const promotion of active.items) {
-      if (this.options.served.includes(promotion.environment)) this.watch(promotion);
+      if (this.options.served.includes(promotion.environment)) this.rollouts.watch(promotion);
     }
+    this.recovery.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    this.rollouts.stop();
+    this.leases.stop();
+    this.recovery.stop();
   }
+
+  // --- reads ---------------------------------------------------------------------------------------
+
+  /** The revision in force of every deployment, optionally of one environment. */
+  currentRevisions(environment?: string): Promise<Revision[]> {
+    if (environment !== undefined) this.policy(environment);
+    return this.options.store.currentRevisions(environment);
+  }
+
+  /** The revision in force of one deployment; NOT_DEPLOYED (or MODEL_NOT_FOUND) when there is none. */
+  async deployment(environment: string, model: string): Promise<Revision> {
+    this.policy(environment);
+    const revision = await this.options.store.currentRevision(model, environment);
+    if (revision) return revision;
+    await this.options.registry.getModel(model);
+    throw new SlipwayError('NOT_DEPLOYED', `Model "${model}" is not deployed in ${environment}.`, {
+      model,
+      environment,
+    });
+  }
+
+  /** A deployment's revisions, newest first. */
+  async history(environment: string, model: string, page: PageRequest = {}): Promise<Page<Revision>> {
+    this.policy(environment);
+    await this.options.registry.getModel(model);
+    return this.options.store.listRevisions(model, environment, page);
+  }
+
+  listPromotions(query: PromotionQuery): Promise<Page<Promotion>> {
+    return this.options.store.listPromotions(query);
+  }
+
+  getPromotion(id: string): Promise<Promotion> {
+    return this.options.store.getPromotion(id);
+  }
+
+  /** The model's dataset of that name, or null. */
+  findDataset(model: string, name: string): Promise<Dataset | null> {
+    return this.options.store.getDataset(model, name).catch((error: unknown) => {
+      if (isSlipwayError(error) && error.code === 'NOT_FOUND') return null;
+      throw error;
+    });
+  }
+
+  /** The audit trail, newest first. */
+  listAudit(query: AuditQuery): Promise<Page<AuditEvent>> {
+    return this.options.audit.list(query);
+  }
+
+  // --- promotions ----------------------------------------------------------------------------------
 
   /**
    * Moves a version into an environment: checks role, confirmation and source environment, runs the
@@ -129,125 +244,158 @@ export class DeploymentService {
         field: 'canary',
       });
     }
-    const now = new Date().toISOString();
-    let promotion: Promotion = await this.options.store.createPromotion({
-      id: `prm_${randomBytes(6).toString('hex')}`,
-      model: candidate.model,
-      environment: policy.name,
-      version: candidate.version,
-      status: 'GATING',
-      requestedBy: context.actor.name,
-      // A first deployment has nothing to compare a canary with, so it takes all traffic at once.
-      reason: [request.reason ?? '', canary && !current ? 'canary skipped: nothing is deployed here yet' : '']
-        .filter(Boolean)
-        .join('; '),
-      options: {
-        canary: canary && current !== null,
-        allowSchemaChange: request.allowSchemaChange ?? false,
-        confirm: request.confirm ?? null,
-      },
-      gates: [],
-      approval: null,
-      rollout: null,
-      baseline: current?.traffic ?? null,
-      failure: null,
-      requestId: context.requestId,
-      createdAt: now,
-      updatedAt: now,
-    });
-    await this.audit(context, 'promotion.request', promotion, { version: candidate.version, canary });
-
-    const incumbent = current
-      ? await this.options.registry.getVersion(candidate.model, versionInService(current))
-      : null;
-    const gates = await runGates(
-      { policy, candidate, incumbent, allowSchemaChange: promotion.options.allowSchemaChange },
+    const now = isoNow(this.clock);
+    const promotion = await this.options.store.createPromotion(
       {
-        preload: (model, version) => this.options.dataPlane.preload(model, version),
-        predict: (model, version, inputs) => this.options.dataPlane.inferVersion(model, version, inputs),
-        dataset: (model, name) =>
-          this.options.store.getDataset(model, name).catch((error: unknown) => {
-            if (isSlipwayError(error) && error.code === 'NOT_FOUND') return null;
-            throw error;
-          }),
-      },
-    );
-    for (const gate of gates) {
-      await this.options.store.recordAudit({
-        actor: context.actor.name,
-        action: `gate.${gate.gate}`,
-        target: promotionTarget(promotion),
-        result: gate.status === 'failed' ? 'failed' : 'ok',
-        after: gate,
+        id: `prm_${randomBytes(6).toString('hex')}`,
+        model: candidate.model,
+        environment: policy.name,
+        version: candidate.version,
+        status: 'GATING',
+        requestedBy: context.actor.name,
+        // A first deployment has nothing to compare a canary with, so it takes all traffic at once.
+        reason: [
+          request.reason ?? '',
+          canary && !current ? 'canary skipped: nothing is deployed here yet' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        options: {
+          canary: canary && current !== null,
+          allowSchemaChange: request.allowSchemaChange ?? false,
+          confirm: request.confirm ?? null,
+        },
+        gates: [],
+        approval: null,
+        rollout: null,
+        baseline: current?.traffic ?? null,
+        failure: null,
         requestId: context.requestId,
-        details: { promotion: promotion.id },
+        createdAt: now,
+        updatedAt: now,
+      },
+      this.leases.lease(),
+    );
+    const release = this.leases.hold(promotion.id);
+    try {
+      await this.machine.record(context, 'promotion.request', promotion, {
+        version: candidate.version,
+        canary,
       });
+      return await this.runner.gate(promotion, policy, candidate, current, context);
+    } finally {
+      release();
     }
-    const failed = gates.find((g) => g.status === 'failed');
-    if (failed) {
-      promotion = await this.transition(promotion, 'GATING', {
-        status: 'FAILED',
-        gates,
-        failure: `${failed.gate} gate: ${failed.message}`,
-      });
-      throw new SlipwayError(
-        'GATE_FAILED',
-        `Promotion of ${candidate.model} version ${candidate.version} to ${policy.name} stopped at the ${failed.gate} gate: ${failed.message} Nothing changed in ${policy.name}.`,
-        { promotion: promotion.id, gate: failed.gate, gates },
-      );
-    }
-    if (policy.approval) {
-      promotion = await this.transition(promotion, 'GATING', { status: 'AWAITING_APPROVAL', gates });
-      await this.audit(context, 'promotion.await-approval', promotion, { role: policy.approval.role });
-      return promotion;
-    }
-    promotion = await this.transition(promotion, 'GATING', { status: 'GATING', gates });
-    return this.begin(promotion, 'GATING', context);
   }
 
   /** Approves a promotion that waits for one; it then deploys as planned. */
   async approve(id: string, reason: string, context: RequestContext): Promise<Promotion> {
-    const promotion = await this.awaiting(id);
+    const promotion = await this.options.store.getPromotion(id);
     const policy = this.policy(promotion.environment);
-    const approval = policy.approval!;
-    requireRole(context.actor, approval.role, `Approving a promotion to ${policy.name}`);
+    this.machine.check(promotion, 'approve');
+    const approval = policy.approval;
+    requireRole(context.actor, approval?.role ?? policy.role, `Approving a promotion to ${policy.name}`);
     if (
-      !approval.allowSelf &&
+      !approval?.allowSelf &&
       context.actor.name === promotion.requestedBy &&
       context.actor.role !== 'admin'
     ) {
       throw new SlipwayError(
         'PERMISSION_DENIED',
-        `"${context.actor.name}" requested this promotion and cannot also approve it; another ${approval.role} must.`,
-        { required: approval.role, reason: 'SELF_APPROVAL' },
+        `"${context.actor.name}" requested this promotion and cannot also approve it; another ${approval?.role ?? policy.role} must.`,
+        { required: approval?.role ?? policy.role, reason: 'SELF_APPROVAL' },
       );
     }
     const gate: GateResult = {
       gate: 'approval',
       status: 'passed',
       message: `Approved by ${context.actor.name}${reason ? `: ${reason}` : ''}.`,
-      at: new Date().toISOString(),
+      at: isoNow(this.clock),
     };
-    const approved = await this.transition(promotion, 'AWAITING_APPROVAL', {
-      status: 'GATING',
-      gates: [...promotion.gates, gate],
-      approval: { by: context.actor.name, at: gate.at, reason },
-    });
-    await this.audit(context, 'promotion.approve', approved, { reason });
-    return this.begin(approved, 'GATING', context);
+    const approved = await this.machine.transition(
+      promotion,
+      'approve',
+      { gates: [...promotion.gates, gate], approval: { by: context.actor.name, at: gate.at, reason } },
+      this.leases.lease(),
+    );
+    const release = this.leases.hold(approved.id);
+    try {
+      await this.machine.record(context, 'promotion.approve', approved, { reason });
+      return await this.runner.begin(approved, context);
+    } finally {
+      release();
+    }
   }
 
   async reject(id: string, reason: string, context: RequestContext): Promise<Promotion> {
-    const promotion = await this.awaiting(id);
+    const promotion = await this.options.store.getPromotion(id);
     const policy = this.policy(promotion.environment);
-    requireRole(context.actor, policy.approval!.role, `Rejecting a promotion to ${policy.name}`);
-    const rejected = await this.transition(promotion, 'AWAITING_APPROVAL', {
-      status: 'REJECTED',
+    this.machine.check(promotion, 'reject');
+    requireRole(
+      context.actor,
+      policy.approval?.role ?? policy.role,
+      `Rejecting a promotion to ${policy.name}`,
+    );
+    const rejected = await this.machine.transition(promotion, 'reject', {
       failure: `Rejected by ${context.actor.name}${reason ? `: ${reason}` : ''}.`,
     });
-    await this.audit(context, 'promotion.reject', rejected, { reason }, 'failed');
+    await this.machine.record(context, 'promotion.reject', rejected, { reason }, 'failed');
     return rejected;
   }
+
+  async pause(id: string, reason: string, context: RequestContext): Promise<Promotion> {
+    const promotion = await this.options.store.getPromotion(id);
+    requireRole(context.actor, this.policy(promotion.environment).role, 'Pausing a rollout');
+    this.machine.check(promotion, 'pause');
+    this.rollouts.unwatch(id);
+    const paused = await this.machine.transition(promotion, 'pause', {
+      rollout: {
+        ...promotion.rollout!,
+        note: `paused by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
+      },
+    });
+    await this.machine.record(context, 'rollout.pause', paused, { reason });
+    return paused;
+  }
+
+  async resume(id: string, reason: string, context: RequestContext): Promise<Promotion> {
+    const promotion = await this.options.store.getPromotion(id);
+    requireRole(context.actor, this.policy(promotion.environment).role, 'Resuming a rollout');
+    // The step bakes again from now: what happened while paused is not evidence for it.
+    const resumed = await this.machine.transition(promotion, 'resume', {
+      rollout: { ...promotion.rollout!, stepStartedAt: isoNow(this.clock), note: null },
+    });
+    await this.machine.record(context, 'rollout.resume', resumed, { reason });
+    this.rollouts.watch(resumed);
+    return resumed;
+  }
+
+  /**
+   * Ends any promotion that has not ended. One that changed traffic (a rollout, or a deploy step
+   * whose revision is in force) gets the traffic from before it back; one that changed nothing (its
+   * gates still running, or waiting for approval) just ends ABORTED, and the process running its
+   * gates finds that at its next move.
+   */
+  async abort(id: string, reason: string, context: RequestContext): Promise<Promotion> {
+    const promotion = await this.options.store.getPromotion(id);
+    requireRole(context.actor, this.policy(promotion.environment).role, 'Aborting a promotion');
+    this.machine.check(promotion, 'abort');
+    const why = `aborted by ${context.actor.name}${reason ? `: ${reason}` : ''}`;
+    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
+    const changedTraffic =
+      promotion.status === 'ROLLING_OUT' || promotion.status === 'PAUSED' || current?.promotionId === id;
+    if (changedTraffic) return this.rollouts.restoreBaseline(promotion, 'abort', 'rollback', why, context);
+    const ended = await this.machine.transition(promotion, 'abort', { failure: why });
+    await this.machine.record(context, 'promotion.abort', ended, { reason }, 'failed');
+    return ended;
+  }
+
+  /** Ends the promotions whose server died while gating them (see `PromotionRecovery`). */
+  recover(): Promise<Promotion[]> {
+    return this.recovery.recover();
+  }
+
+  // --- traffic -------------------------------------------------------------------------------------
 
   /** Sets a deployment's traffic split (and optionally its tags and shadow) as a new revision. */
   async setTraffic(
@@ -278,15 +426,14 @@ export class DeploymentService {
         },
       );
     }
-    const revision = await this.append(
-      { model, environment, traffic: request.traffic, tags, shadow },
+    const revision = await this.writer.append({
+      routing: { model, environment, traffic: request.traffic, tags, shadow },
       current,
-      'traffic',
-      request.reason ?? 'traffic changed',
+      kind: 'traffic',
+      reason: request.reason ?? 'traffic changed',
       context,
-      null,
-    );
-    await this.supersedeRollouts(
+    });
+    await this.rollouts.supersede(
       model,
       environment,
       `traffic set by ${context.actor.name} in revision ${revision.number}`,
@@ -323,65 +470,19 @@ export class DeploymentService {
     const target = options.toRevision
       ? await this.options.store.getRevision(model, environment, options.toRevision)
       : await this.previousDifferent(current);
-    const revision = await this.append(
-      { model, environment, traffic: target.traffic, tags: target.tags, shadow: target.shadow },
+    const revision = await this.writer.append({
+      routing: { model, environment, traffic: target.traffic, tags: target.tags, shadow: target.shadow },
       current,
       kind,
-      options.reason ?? `rolled back to revision ${target.number}`,
+      reason: options.reason ?? `rolled back to revision ${target.number}`,
       context,
-      null,
-    );
-    await this.supersedeRollouts(
+    });
+    await this.rollouts.supersede(
       model,
       environment,
       `rolled back by ${context.actor.name} in revision ${revision.number}`,
     );
     return revision;
-  }
-
-  async pause(id: string, reason: string, context: RequestContext): Promise<Promotion> {
-    const promotion = await this.options.store.getPromotion(id);
-    requireRole(context.actor, this.policy(promotion.environment).role, 'Pausing a rollout');
-    this.assertStatus(promotion, ['ROLLING_OUT']);
-    this.unwatch(id);
-    const paused = await this.transition(promotion, 'ROLLING_OUT', {
-      status: 'PAUSED',
-      rollout: {
-        ...promotion.rollout!,
-        note: `paused by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
-      },
-    });
-    await this.audit(context, 'rollout.pause', paused, { reason });
-    return paused;
-  }
-
-  async resume(id: string, reason: string, context: RequestContext): Promise<Promotion> {
-    const promotion = await this.options.store.getPromotion(id);
-    requireRole(context.actor, this.policy(promotion.environment).role, 'Resuming a rollout');
-    this.assertStatus(promotion, ['PAUSED']);
-    // The step bakes again from now: what happened while paused is not evidence for it.
-    const resumed = await this.transition(promotion, 'PAUSED', {
-      status: 'ROLLING_OUT',
-      rollout: { ...promotion.rollout!, stepStartedAt: new Date().toISOString(), note: null },
-    });
-    await this.audit(context, 'rollout.resume', resumed, { reason });
-    this.watch(resumed);
-    return resumed;
-  }
-
-  /** Stops a rollout and restores the traffic from before it began. */
-  async abort(id: string, reason: string, context: RequestContext): Promise<Promotion> {
-    const promotion = await this.options.store.getPromotion(id);
-    requireRole(context.actor, this.policy(promotion.environment).role, 'Aborting a rollout');
-    this.assertStatus(promotion, ['ROLLING_OUT', 'PAUSED']);
-    this.unwatch(id);
-    return this.restoreBaseline(
-      promotion,
-      'ABORTED',
-      'rollback',
-      `aborted by ${context.actor.name}${reason ? `: ${reason}` : ''}`,
-      context,
-    );
   }
 
   /** Registers (or replaces) a labelled dataset that validation gates score candidates on. */
@@ -402,9 +503,9 @@ export class DeploymentService {
     const result = await this.options.store.putDataset({
       ...dataset,
       createdBy: context.actor.name,
-      createdAt: new Date().toISOString(),
+      createdAt: isoNow(this.clock),
     });
-    await this.options.store.recordAudit({
+    await this.options.audit.record({
       actor: context.actor.name,
       action: 'dataset.put',
       target: `${dataset.model}/datasets/${dataset.name}`,
@@ -439,282 +540,6 @@ export class DeploymentService {
 
   // --- internals ----------------------------------------------------------------------------------
 
-  /**
-   * After gates (and approval): all traffic at once, or the first canary step. If the deployment
-   * cannot change (a version no longer loads, a concurrent change won), the promotion ends FAILED
-   * with the reason rather than staying in flight.
-   */
-  private async begin(
-    promotion: Promotion,
-    from: Promotion['status'],
-    context: RequestContext,
-  ): Promise<Promotion> {
-    try {
-      return await this.deploy(promotion, from, context);
-    } catch (error) {
-      const reason = isSlipwayError(error) ? error.message : 'the deployment could not change';
-      await this.transition(promotion, from, { status: 'FAILED', failure: reason }).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async deploy(
-    promotion: Promotion,
-    from: Promotion['status'],
-    context: RequestContext,
-  ): Promise<Promotion> {
-    const policy = this.policy(promotion.environment);
-    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
-    const plan = policy.rollout;
-    if (promotion.options.canary && plan && current && (plan.steps[0] as number) < 100) {
-      const step = 0;
-      await this.append(
-        {
-          model: promotion.model,
-          environment: promotion.environment,
-          traffic: withCanary(current.traffic, promotion.version, plan.steps[step] as number),
-          tags: current.tags,
-          shadow: current.shadow,
-        },
-        current,
-        'promotion',
-        `canary step 1 of ${plan.steps.length}: ${plan.steps[step]}% to version ${promotion.version}`,
-        context,
-        promotion.id,
-      );
-      const rolling = await this.transition(promotion, from, {
-        status: 'ROLLING_OUT',
-        baseline: current.traffic,
-        rollout: { step, stepStartedAt: new Date().toISOString(), note: null },
-      });
-      this.watch(rolling);
-      return rolling;
-    }
-    await this.append(
-      {
-        model: promotion.model,
-        environment: promotion.environment,
-        traffic: [{ version: promotion.version, percent: 100 }],
-        tags: current?.tags ?? {},
-        shadow: null,
-      },
-      current,
-      policy.promotesFrom ? 'promotion' : 'deploy',
-      promotion.reason || `version ${promotion.version} promoted`,
-      context,
-      promotion.id,
-    );
-    const done = await this.transition(promotion, from, {
-      status: 'SUCCEEDED',
-      baseline: current?.traffic ?? null,
-    });
-    await this.audit(context, 'promotion.succeed', done, null);
-    return done;
-  }
-
-  /** Schedules the next analysis of a rollout. */
-  private watch(promotion: Promotion): void {
-    if (this.stopped) return;
-    this.unwatch(promotion.id);
-    const timer = setTimeout(() => {
-      this.timers.delete(promotion.id);
-      this.analyse(promotion.id).catch((error: unknown) => {
-        this.options.logger.error(
-          { promotion: promotion.id, err: error },
-          'rollout analysis failed; retrying',
-        );
-        void this.options.store.getPromotion(promotion.id).then((p) => {
-          if (p.status === 'ROLLING_OUT') this.watch(p);
-        });
-      });
-    }, this.options.analysisIntervalMs);
-    timer.unref();
-    this.timers.set(promotion.id, timer);
-  }
-
-  private unwatch(id: string): void {
-    clearTimeout(this.timers.get(id));
-    this.timers.delete(id);
-  }
-
-  /**
-   * One look at a canary: a breach of the error-rate or p99 limit rolls back at once; when the step
-   * has baked, too few requests pause the rollout (inconclusive), otherwise it takes the next step.
-   */
-  private async analyse(id: string): Promise<void> {
-    const promotion = await this.options.store.getPromotion(id);
-    if (promotion.status !== 'ROLLING_OUT' || !promotion.rollout) return;
-    const plan = this.policy(promotion.environment).rollout as RolloutPlan;
-    const { step, stepStartedAt } = promotion.rollout;
-    const share = plan.steps[step] as number;
-    const figures = this.options.stats.since(
-      promotion.environment,
-      promotion.model,
-      promotion.version,
-      Date.parse(stepStartedAt),
-    );
-    const where = `at step ${step + 1} (${share}%)`;
-    let breach: string | null = null;
-    // Both limits wait for min_requests, so one early failure is not a verdict on the version.
-    if (figures.requests >= Math.max(1, plan.minRequests) && figures.errorRate > plan.maxErrorRate) {
-      breach = `error rate ${pct(figures.errorRate)} (${figures.failures} of ${figures.requests} requests) exceeded the ${pct(plan.maxErrorRate)} limit ${where}`;
-    } else if (
-      figures.p99Ms !== null &&
-      figures.requests >= plan.minRequests &&
-      figures.p99Ms > plan.maxP99Ms
-    ) {
-      breach = `p99 latency ${figures.p99Ms.toFixed(1)} ms exceeded the ${plan.maxP99Ms} ms limit ${where}`;
-    }
-    if (breach) {
-      this.options.logger.warn(
-        { promotion: id, reason: breach, figures },
-        'canary breached its limits; rolling back',
-      );
-      await this.restoreBaseline(
-        promotion,
-        'ROLLED_BACK',
-        'automatic-rollback',
-        `automatic rollback: ${breach}`,
-        SYSTEM_CONTEXT,
-        figures,
-      );
-      return;
-    }
-    const baked = Date.now() - Date.parse(stepStartedAt) >= plan.bakeSeconds * 1000;
-    if (!baked) return this.watch(promotion);
-    if (figures.requests < plan.minRequests) {
-      const note = `inconclusive: ${figures.requests} requests reached version ${promotion.version} ${where}, fewer than the ${plan.minRequests} analysis needs; resume to bake the step again`;
-      const paused = await this.transition(promotion, 'ROLLING_OUT', {
-        status: 'PAUSED',
-        rollout: { ...promotion.rollout, note },
-      });
-      await this.audit(SYSTEM_CONTEXT, 'rollout.pause', paused, { reason: note, figures });
-      return;
-    }
-    const next = step + 1;
-    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
-    if (!current) return;
-    const nextShare = plan.steps[next] as number;
-    const traffic =
-      nextShare >= 100
-        ? [{ version: promotion.version, percent: 100 }]
-        : withCanary(current.traffic, promotion.version, nextShare);
-    await this.append(
-      {
-        model: promotion.model,
-        environment: promotion.environment,
-        traffic,
-        tags: current.tags,
-        shadow: current.shadow,
-      },
-      current,
-      'rollout-step',
-      `canary step ${next + 1} of ${plan.steps.length}: ${nextShare}% to version ${promotion.version} (previous step: ${figures.requests} requests, error rate ${pct(figures.errorRate)}, p99 ${figures.p99Ms?.toFixed(1) ?? '-'} ms)`,
-      SYSTEM_CONTEXT,
-      promotion.id,
-    );
-    if (nextShare >= 100) {
-      const done = await this.transition(promotion, 'ROLLING_OUT', {
-        status: 'SUCCEEDED',
-        rollout: { step: next, stepStartedAt: new Date().toISOString(), note: null },
-      });
-      await this.audit(SYSTEM_CONTEXT, 'promotion.succeed', done, { figures });
-      return;
-    }
-    const advanced = await this.transition(promotion, 'ROLLING_OUT', {
-      rollout: { step: next, stepStartedAt: new Date().toISOString(), note: null },
-    });
-    this.watch(advanced);
-  }
-
-  private async restoreBaseline(
-    promotion: Promotion,
-    status: 'ABORTED' | 'ROLLED_BACK',
-    kind: RevisionKind,
-    reason: string,
-    context: RequestContext,
-    figures?: unknown,
-  ): Promise<Promotion> {
-    const current = await this.options.store.currentRevision(promotion.model, promotion.environment);
-    if (current && promotion.baseline && !sameTraffic(current.traffic, promotion.baseline)) {
-      await this.append(
-        {
-          model: promotion.model,
-          environment: promotion.environment,
-          traffic: promotion.baseline,
-          tags: current.tags,
-          shadow: current.shadow,
-        },
-        current,
-        kind,
-        reason,
-        context,
-        promotion.id,
-        figures ? { figures } : undefined,
-      );
-    }
-    const ended = await this.transition(promotion, promotion.status, { status, failure: reason });
-    await this.audit(
-      context,
-      status === 'ROLLED_BACK' ? 'rollout.rollback' : 'rollout.abort',
-      ended,
-      { reason, figures },
-      'failed',
-    );
-    return ended;
-  }
-
-  /** Ends rollouts of a deployment whose traffic someone else has just set. */
-  private async supersedeRollouts(model: string, environment: string, why: string): Promise<void> {
-    const active = await this.options.store.listPromotions({
-      model,
-      environment,
-      status: ['ROLLING_OUT', 'PAUSED'],
-    });
-    for (const promotion of active.items) {
-      this.unwatch(promotion.id);
-      await this.transition(promotion, promotion.status, {
-        status: 'ABORTED',
-        failure: `superseded: ${why}`,
-      });
-    }
-  }
-
-  /**
-   * Loads every version a revision will name, then appends it (with its audit event) and switches
-   * this process's route. A version that cannot load stops the change before anything is written.
-   */
-  private async append(
-    routing: Pick<Revision, 'model' | 'environment' | 'traffic' | 'tags' | 'shadow'>,
-    current: Revision | null,
-    kind: RevisionKind,
-    reason: string,
-    context: RequestContext,
-    promotionId: string | null,
-    details?: Record<string, unknown>,
-  ): Promise<Revision> {
-    for (const version of versionsOf(routing)) {
-      toServable(await this.options.registry.getVersion(routing.model, version));
-      await this.options.dataPlane.preload(routing.model, version);
-    }
-    const revision = await this.options.store.appendRevision(
-      { ...routing, kind, actor: context.actor.name, reason, promotionId, requestId: context.requestId },
-      {
-        actor: context.actor.name,
-        action: `revision.${kind}`,
-        target: deploymentName(routing.model, routing.environment),
-        result: kind === 'automatic-rollback' ? 'failed' : 'ok',
-        requestId: context.requestId,
-        details: { reason, ...(promotionId ? { promotion: promotionId } : {}), ...details },
-      },
-      current?.number ?? null,
-    );
-    if (this.options.served.includes(routing.environment)) {
-      await this.options.dataPlane.refresh(routing.environment, routing.model);
-    }
-    return revision;
-  }
-
   private async previousDifferent(current: Revision): Promise<Revision> {
     let pageToken: string | undefined;
     do {
@@ -746,81 +571,4 @@ export class DeploymentService {
       );
     }
   }
-
-  private async awaiting(id: string): Promise<Promotion> {
-    const promotion = await this.options.store.getPromotion(id);
-    this.assertStatus(promotion, ['AWAITING_APPROVAL']);
-    return promotion;
-  }
-
-  private assertStatus(promotion: Promotion, allowed: Promotion['status'][]): void {
-    if (!allowed.includes(promotion.status)) {
-      throw new SlipwayError(
-        'FAILED_PRECONDITION',
-        `Promotion ${promotion.id} is ${promotion.status}; this needs it to be ${allowed.join(' or ')}.`,
-        {
-          promotion: promotion.id,
-          status: promotion.status,
-          final: FINAL_STATUSES.includes(promotion.status),
-        },
-      );
-    }
-  }
-
-  private transition(
-    promotion: Promotion,
-    from: Promotion['status'],
-    change: Partial<Promotion>,
-  ): Promise<Promotion> {
-    return this.options.store.updatePromotion({ ...promotion, ...change }, from);
-  }
-
-  private async audit(
-    context: RequestContext,
-    action: string,
-    promotion: Promotion,
-    details: Record<string, unknown> | null,
-    result: 'ok' | 'failed' = 'ok',
-  ): Promise<void> {
-    await this.options.store.recordAudit({
-      actor: context.actor.name,
-      action,
-      target: promotionTarget(promotion),
-      result,
-      after: { promotion: promotion.id, status: promotion.status },
-      requestId: context.requestId,
-      details: { promotion: promotion.id, version: promotion.version, ...details },
-    });
-  }
-}
-
-const promotionTarget = (promotion: Promotion) => deploymentName(promotion.model, promotion.environment);
-const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
-
-/**
- * The baseline split with `percent` for a canary version listed first (so its buckets are the
- * lowest and sticky keys that reached it stay on it as it grows), the rest scaled to fill 100 by
- * largest remainder.
- */
-export function withCanary(
-  baseline: readonly TrafficShare[],
-  version: number,
-  percent: number,
-): TrafficShare[] {
-  const others = baseline.filter((s) => s.version !== version && s.percent > 0);
-  if (others.length === 0) return [{ version, percent: 100 }];
-  const total = others.reduce((sum, s) => sum + s.percent, 0);
-  const room = 100 - percent;
-  const scaled = others.map((s) => ({ version: s.version, exact: (s.percent / total) * room }));
-  const shares = scaled.map((s) => ({ version: s.version, percent: Math.floor(s.exact) }));
-  let left = room - shares.reduce((sum, s) => sum + s.percent, 0);
-  const order = scaled
-    .map((s, i) => ({ i, rest: s.exact - Math.floor(s.exact) }))
-    .sort((a, b) => b.rest - a.rest);
-  for (const { i } of order) {
-    if (left === 0) break;
-    (shares[i] as TrafficShare & { percent: number }).percent += 1;
-    left -= 1;
-  }
-  return [{ version, percent }, ...shares.filter((s) => s.percent > 0)];
 }

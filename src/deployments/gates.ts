@@ -1,3 +1,4 @@
+import { type Clock, isoNow } from '../domain/clock.js';
 import type { EnvironmentPolicy, MetricThreshold } from '../domain/environment.js';
 import { METRICS, type MetricName } from '../domain/metrics.js';
 import type { ModelVersion } from '../domain/model.js';
@@ -14,7 +15,12 @@ export interface GateServices {
   predict(...args: Parameters<Predict>): Promise<{ outputs: NamedTensors; latencyMs: number }>;
   /** The model's dataset of that name, or null. */
   dataset(model: string, name: string): Promise<Dataset | null>;
+  /** Stamps each verdict's `at`. */
+  readonly clock: Clock;
 }
+
+/** A verdict before it is stamped with the time. */
+type Verdict = Omit<GateResult, 'at'>;
 
 export interface GateInput {
   readonly policy: EnvironmentPolicy;
@@ -29,12 +35,11 @@ const result = (
   status: GateStatus,
   message: string,
   measurements?: GateResult['measurements'],
-): GateResult => ({
+): Verdict => ({
   gate,
   status,
   message,
   ...(measurements ? { measurements } : {}),
-  at: new Date().toISOString(),
 });
 
 /**
@@ -45,7 +50,7 @@ const result = (
 export async function runGates(input: GateInput, services: GateServices): Promise<GateResult[]> {
   const { gates } = input.policy;
   const results: GateResult[] = [];
-  const steps: [boolean, () => Promise<GateResult>][] = [
+  const steps: [boolean, () => Promise<Verdict>][] = [
     [gates.smoke, () => smoke(input, services)],
     [gates.schema, async () => schema(input)],
     [gates.validation !== null, () => validation(input, services)],
@@ -53,14 +58,14 @@ export async function runGates(input: GateInput, services: GateServices): Promis
   ];
   for (const [enabled, run] of steps) {
     if (!enabled) continue;
-    const outcome = await run();
+    const outcome: GateResult = { ...(await run()), at: isoNow(services.clock) };
     results.push(outcome);
     if (outcome.status === 'failed') break;
   }
   return results;
 }
 
-async function smoke({ candidate }: GateInput, services: GateServices): Promise<GateResult> {
+async function smoke({ candidate }: GateInput, services: GateServices): Promise<Verdict> {
   try {
     await services.preload(candidate.model, candidate.version);
     if (candidate.sample.length === 0) {
@@ -84,7 +89,7 @@ async function smoke({ candidate }: GateInput, services: GateServices): Promise<
   }
 }
 
-function schema({ candidate, incumbent, allowSchemaChange }: GateInput): GateResult {
+function schema({ candidate, incumbent, allowSchemaChange }: GateInput): Verdict {
   if (!incumbent)
     return result('schema', 'skipped', 'Nothing is in service yet, so there is no schema to match.');
   const describe = (v: ModelVersion) =>
@@ -116,7 +121,7 @@ function schema({ candidate, incumbent, allowSchemaChange }: GateInput): GateRes
   );
 }
 
-async function validation(input: GateInput, services: GateServices): Promise<GateResult> {
+async function validation(input: GateInput, services: GateServices): Promise<Verdict> {
   const gate = input.policy.gates.validation!;
   const { candidate, incumbent } = input;
   const dataset = await services.dataset(candidate.model, gate.dataset);
@@ -196,7 +201,7 @@ function judge(
   return breaches;
 }
 
-async function latency({ candidate, policy }: GateInput, services: GateServices): Promise<GateResult> {
+async function latency({ candidate, policy }: GateInput, services: GateServices): Promise<Verdict> {
   const gate = policy.gates.latency!;
   const row = candidate.sample[0];
   if (!row) return result('latency', 'skipped', 'The manifest has no sample row to time.');

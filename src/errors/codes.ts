@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',
   VERSION_NOT_SERVABLE:
     'The version cannot be loaded to serve: it is PENDING or FAILED, or stored as bytes Slipway never loads.',
+  INVALID_TRANSITION:
+    "The promotion's status does not allow this action (approve, reject, pause, resume, abort); `details.status` is its status and `details.allowed` the ones the action needs.",
   CONFIRMATION_REQUIRED:
     'The environment requires a typed confirmation: send `confirm` equal to its name (CLI: `--confirm <env>`).',
   GATE_FAILED:

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditStore } from '../audit/audit-store.js';
 import type { TokenService } from '../auth/token-service.js';
-import type { DeploymentStore } from '../deployments/deployment-store.js';
 import {
   type Actor,
   isRole,
@@ -46,7 +46,7 @@ export interface AuthOptions {
   /** False in local mode: every request acts as the local admin. */
   readonly enabled: boolean;
   readonly tokens: TokenService;
-  readonly audit: DeploymentStore;
+  readonly audit: Pick<AuditStore, 'record'>;
 }
 
 /** Installs the access check on every route of `app` (call before registering routes). */
@@ -96,7 +96,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     )
       return;
     await options.audit
-      .recordAudit({
+      .record({
         actor: request.actor?.name ?? 'anonymous',
         action: 'request.denied',
         target: `${request.method} ${request.routeOptions.url ?? request.url}`,

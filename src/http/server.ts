@@ -55,7 +55,7 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   installAuth(app, {
     enabled: services.config.auth,
     tokens: services.tokens,
-    audit: services.deployments.store,
+    audit: services.audit,
   });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);

@@ -1,3 +1,4 @@
+import type { AuditStore } from '../audit/audit-store.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
@@ -13,6 +14,8 @@ export interface HttpServices {
   readonly dataPlane: DataPlane;
   readonly deployments: DeploymentService;
   readonly tokens: TokenService;
+  /** Where the access check records refused writes. */
+  readonly audit: Pick<AuditStore, 'record'>;
   readonly jobs: JobService;
   /** MLflow's tracking and registry API on Slipway's stores. */
   readonly mlflow: MlflowService;

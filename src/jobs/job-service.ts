@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import type { DeploymentStore } from '../deployments/deployment-store.js';
+import type { AuditStore } from '../audit/audit-store.js';
 import type { Page } from '../domain/page.js';
 import type { RequestContext } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
@@ -35,7 +35,7 @@ const PROGRESS_EVERY_MS = 1000;
 
 export interface JobServiceOptions {
   readonly store: JobStore;
-  readonly audit: Pick<DeploymentStore, 'recordAudit'>;
+  readonly audit: Pick<AuditStore, 'record'>;
   readonly runner: JobRunner;
   /** Warehouse names declared in slipway.yaml (references are checked against them on create). */
   readonly warehouses: Readonly<Record<string, string>>;
@@ -531,7 +531,7 @@ export class JobService {
     job: string,
     details: Record<string, unknown>,
   ): Promise<void> {
-    await this.options.audit.recordAudit({
+    await this.options.audit.record({
       actor: context.actor.name,
       action,
       target: `job:${job}`,

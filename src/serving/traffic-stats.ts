@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from '../domain/clock.js';
+
 /** One served request as rollout analysis sees it. */
 interface Sample {
   at: number;
@@ -24,6 +26,9 @@ const CAPACITY = 20_000;
 export class TrafficStats {
   private readonly rings = new Map<string, { samples: Sample[]; next: number }>();
 
+  /** `clock` stamps each sample; analysis compares the stamps with a step's start on the same clock. */
+  constructor(private readonly clock: Clock = systemClock) {}
+
   record(environment: string, model: string, version: number, latencyMs: number, failed: boolean): void {
     const key = keyOf(environment, model, version);
     let ring = this.rings.get(key);
@@ -31,7 +36,7 @@ export class TrafficStats {
       ring = { samples: [], next: 0 };
       this.rings.set(key, ring);
     }
-    const sample = { at: Date.now(), latencyMs, failed };
+    const sample = { at: this.clock.now(), latencyMs, failed };
     if (ring.samples.length < CAPACITY) ring.samples.push(sample);
     else ring.samples[ring.next] = sample;
     ring.next = (ring.next + 1) % CAPACITY;

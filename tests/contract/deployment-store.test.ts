@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditStore } from '../../src/audit/audit-store.js';
 import type { DeploymentStore, NewRevision } from '../../src/deployments/deployment-store.js';
 import type { Promotion } from '../../src/domain/promotion.js';
 import type { RegistryStore } from '../../src/registry/registry-store.js';
@@ -10,17 +11,21 @@ import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 /** The DeploymentStore contract, run against every implementation on a real database. */
 const BACKENDS: {
   name: string;
-  open: () => Pick<Stores, 'database' | 'registry'> & { store: DeploymentStore; cleanup: () => void };
+  open: () => Pick<Stores, 'database' | 'registry' | 'audit'> & {
+    store: DeploymentStore;
+    cleanup: () => void;
+  };
 }[] = [
   {
     name: 'sqlite file',
     open: () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-deployments-'));
-      const { database, registry, deployments } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
+      const { database, registry, deployments, audit } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
       return {
         database,
         registry,
         store: deployments,
+        audit,
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
       };
     },
@@ -40,15 +45,34 @@ const routing = (model: string, environment: string, version: number): NewRevisi
   requestId: 'req-1',
 });
 const audit = { actor: 'ada', action: 'revision.deploy', target: 'm-dev', result: 'ok' as const };
+const promotionAt = (status: Promotion['status']): Promotion => ({
+  id: 'prm_1',
+  model: 'm',
+  environment: 'prod',
+  version: 1,
+  status,
+  requestedBy: 'ada',
+  reason: '',
+  options: { canary: false, allowSchemaChange: false, confirm: 'prod' },
+  gates: [],
+  approval: null,
+  rollout: null,
+  baseline: null,
+  failure: null,
+  requestId: null,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
 
 for (const backend of BACKENDS) {
   describe(`DeploymentStore on ${backend.name}`, () => {
     let registry: RegistryStore;
     let store: DeploymentStore;
     let database: Stores['database'];
+    let trail: AuditStore;
     let cleanup: () => void;
     beforeEach(async () => {
-      ({ database, registry, store, cleanup } = backend.open());
+      ({ database, registry, store, audit: trail, cleanup } = backend.open());
       await database.migrate();
       await registry.createModel({ name: 'm' });
     });
@@ -73,7 +97,7 @@ for (const backend of BACKENDS) {
         'prod:1',
       ]);
       expect((await store.currentRevisions('prod')).length).toBe(1);
-      const events = await store.listAudit({ target: 'm-dev' });
+      const events = await trail.list({ target: 'm-dev' });
       expect(events.items.map((e) => e.after)).toEqual([
         { revision: 2, traffic: [{ version: 2, percent: 100 }], tags: {}, shadow: null },
         { revision: 1, traffic: [{ version: 1, percent: 100 }], tags: {}, shadow: null },
@@ -91,7 +115,7 @@ for (const backend of BACKENDS) {
         code: 'FAILED_PRECONDITION',
       });
       expect((await store.listRevisions('m', 'dev')).items.length).toBe(1);
-      expect((await store.listAudit({})).items.length).toBe(1);
+      expect((await trail.list({})).items.length).toBe(1);
       await expect(store.appendRevision(routing('ghost', 'dev', 1), audit)).rejects.toMatchObject({
         code: 'MODEL_NOT_FOUND',
       });
@@ -143,6 +167,52 @@ for (const backend of BACKENDS) {
       await expect(store.getPromotion('prm_2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
+    it('finds GATING promotions whose hold lapsed, and only those', async () => {
+      const now = '2026-01-01T00:00:10.000Z';
+      const gating = (id: string): Promotion => ({ ...promotionAt('GATING'), id });
+      await store.createPromotion(gating('held'), { holder: 'a', until: '2026-01-01T00:00:20.000Z' });
+      await store.createPromotion(gating('lapsed'), { holder: 'b', until: '2026-01-01T00:00:05.000Z' });
+      await store.createPromotion(gating('never-held'));
+      await store.createPromotion({ ...promotionAt('AWAITING_APPROVAL'), id: 'waiting' });
+      expect((await store.abandonedPromotions(now)).map((p) => p.id).sort()).toEqual([
+        'lapsed',
+        'never-held',
+      ]);
+      // Only the holder renews, and only while the promotion gates.
+      expect(
+        await store.renewPromotionLease('lapsed', { holder: 'a', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(false);
+      expect(
+        await store.renewPromotionLease('lapsed', { holder: 'b', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(true);
+      expect((await store.abandonedPromotions(now)).map((p) => p.id)).toEqual(['never-held']);
+      await store.updatePromotion({ ...gating('held'), status: 'FAILED' }, 'GATING');
+      expect(
+        await store.renewPromotionLease('held', { holder: 'a', until: '2026-01-01T00:01:00.000Z' }),
+      ).toBe(false);
+      // A transition can hand the promotion to a new holder.
+      await store.updatePromotion({ ...gating('waiting') }, 'AWAITING_APPROVAL', {
+        holder: 'c',
+        until: '2026-01-01T00:00:01.000Z',
+      });
+      expect((await store.abandonedPromotions(now)).map((p) => p.id).sort()).toEqual([
+        'never-held',
+        'waiting',
+      ]);
+    });
+
+    it("writes a promotion's revision only while the promotion is in the status it was built in", async () => {
+      await store.createPromotion({ ...promotionAt('GATING'), id: 'prm_x' });
+      const revision = { ...routing('m', 'prod', 1), promotionId: 'prm_x' };
+      await expect(store.appendRevision(revision, audit, null, 'ROLLING_OUT')).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { status: 'GATING' },
+      });
+      expect(await store.currentRevision('m', 'prod')).toBeNull();
+      expect((await trail.list({})).items).toEqual([]);
+      expect((await store.appendRevision(revision, audit, null, 'GATING')).promotionId).toBe('prm_x');
+    });
+
     it('stores datasets, replacing by name', async () => {
       const dataset = {
         model: 'm',
@@ -159,38 +229,6 @@ for (const backend of BACKENDS) {
       await expect(store.putDataset({ ...dataset, model: 'ghost' })).rejects.toMatchObject({
         code: 'MODEL_NOT_FOUND',
       });
-    });
-
-    it('filters the audit trail by actor and action prefix', async () => {
-      await store.recordAudit({ actor: 'ada', action: 'promotion.request', target: 'm-prod', result: 'ok' });
-      await store.recordAudit({ actor: 'bob', action: 'promotion.approve', target: 'm-prod', result: 'ok' });
-      await store.recordAudit({ actor: 'bob', action: 'promotions.other', target: 'x', result: 'ok' });
-      expect((await store.listAudit({ action: 'promotion.' })).items.map((e) => e.action)).toEqual([
-        'promotion.approve',
-        'promotion.request',
-      ]);
-      expect((await store.listAudit({ actor: 'bob', limit: 1 })).nextPageToken).not.toBeNull();
-    });
-
-    it('finds live tokens by hash only, and revokes them', async () => {
-      const token = {
-        id: 't1',
-        name: 'ci',
-        role: 'deployer' as const,
-        createdBy: 'ada',
-        createdAt: 'now',
-        revokedAt: null,
-      };
-      await store.createToken(token, 'hash-1');
-      await expect(store.createToken({ ...token, id: 't2' }, 'hash-2')).rejects.toMatchObject({
-        code: 'ALREADY_EXISTS',
-      });
-      expect(await store.findToken('hash-1')).toMatchObject({ name: 'ci', role: 'deployer' });
-      expect(await store.countTokens()).toBe(1);
-      await store.revokeToken('ci');
-      expect(await store.findToken('hash-1')).toBeNull();
-      expect((await store.listTokens())[0]?.revokedAt).not.toBeNull();
-      await expect(store.revokeToken('nobody')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });
 }

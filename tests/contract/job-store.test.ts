@@ -31,7 +31,7 @@ describe('JobStore contract: sqlite file', () => {
     // schedule() and the job operations never call the runner; runs are claimed through the store here.
     new JobService({
       store: s.jobs,
-      audit: s.deployments,
+      audit: s.audit,
       runner: {} as JobRunner,
       warehouses: {},
       leaseMs: 1000,

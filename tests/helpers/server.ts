@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { type App, createApp } from '../../src/app.js';
 import type { ConfigOverrides } from '../../src/config/index.js';
+import type { Clock } from '../../src/domain/clock.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = join(ROOT, 'tests/fixtures/models');
@@ -55,7 +56,7 @@ export function localServer(dataDir: string): ConfigOverrides {
 
 export async function startServer(
   overrides: ConfigOverrides = {},
-  options: { allInOne?: boolean; configYaml?: string; logger?: Logger } = {},
+  options: { allInOne?: boolean; configYaml?: string; logger?: Logger; clock?: Clock } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
   if (options.configYaml !== undefined) writeFileSync(join(dataDir, 'slipway.yaml'), options.configYaml);
@@ -64,6 +65,7 @@ export async function startServer(
   const app = await createApp({
     overrides: { ...base, SLIPWAY_INFERENCE_WORKERS: 2, ...overrides },
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const url = await app.listen();
   const request = async (

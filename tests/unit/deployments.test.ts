@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { withCanary } from '../../src/deployments/deployment-service.js';
+import { withCanary } from '../../src/deployments/rollout-controller.js';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS } from '../../src/domain/environment.js';
 import { assertTraffic, bucketOf, pickVersion, sameTraffic, versionsOf } from '../../src/domain/revision.js';
 import { roleSatisfies } from '../../src/domain/roles.js';

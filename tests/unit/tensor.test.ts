@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { withCanary } from '../../src/deployments/deployment-service.js';
+import { withCanary } from '../../src/deployments/rollout-controller.js';
 import type { Revision } from '../../src/domain/revision.js';
 import { versionInService } from '../../src/domain/revision.js';
 import { concatRows, type NamedTensors, sliceRows } from '../../src/runtime/tensor.js';

@@ -89,7 +89,9 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
     .option('--reason <text>', 'why; kept in the audit trail')
     .action((id: string, options: { reason?: string }) => act(cli, id, 'reject', 'Rejected', options.reason));
 
-  const rollout = program.command('rollout').description('pause, resume or abort a canary rollout');
+  const rollout = program
+    .command('rollout')
+    .description('pause or resume a canary rollout, or abort any promotion');
   rollout
     .command('pause')
     .description('hold the canary at its current step (analysis stops)')
@@ -102,7 +104,7 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
     .action((id: string) => act(cli, id, 'resume', 'Resumed'));
   rollout
     .command('abort')
-    .description('stop the rollout and restore the traffic from before it began')
+    .description('end a promotion that has not ended; a rollout gets the traffic from before it back')
     .argument('<id>', 'promotion id (prm_…)')
     .option('--reason <text>', 'why; kept in the audit trail')
     .action((id: string, options: { reason?: string }) => act(cli, id, 'abort', 'Aborted', options.reason));

@@ -91,10 +91,10 @@ async function createLocally(
     import('../../auth/token-service.js'),
     import('../../http/routes/control-deployments.js'),
   ]);
-  const { database, deployments } = storesForUri(config.registryUri);
+  const { database, tokens, audit } = storesForUri(config.registryUri);
   try {
     await database.migrate();
-    const { token, secret } = await new TokenService(deployments).create(name, role, {
+    const { token, secret } = await new TokenService(tokens, audit).create(name, role, {
       actor: LOCAL_ACTOR,
       requestId: null,
     });

@@ -87,4 +87,13 @@ export const deploymentMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Who runs a promotion's gates, and until when: a promotion whose holder stopped renewing is
+  // found and ended by recovery instead of staying GATING forever.
+  '0006_promotion_lease': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('promotions').addColumn('holder', 'text').execute();
+      await db.schema.alterTable('promotions').addColumn('lease_until', 'text').execute();
+      await db.schema.createIndex('promotions_status').on('promotions').columns(['status']).execute();
+    },
+  },
 };

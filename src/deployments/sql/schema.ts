@@ -35,27 +35,10 @@ export interface DeploymentTables {
     request_id: string | null;
     created_at: string;
     updated_at: string;
-  };
-  audit_events: {
-    seq: number;
-    time: string;
-    actor: string;
-    action: string;
-    target: string;
-    before: string | null;
-    after: string | null;
-    result: string;
-    request_id: string | null;
-    details: string | null;
-  };
-  tokens: {
-    id: string;
-    name: string;
-    role: string;
-    hash: string;
-    created_by: string;
-    created_at: string;
-    revoked_at: string | null;
+    /** The process running the promotion's gates or deploy step (0006). */
+    holder: string | null;
+    /** When that process's hold lapses unless renewed (0006). */
+    lease_until: string | null;
   };
   datasets: {
     model_name: string;

@@ -1,11 +1,12 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { AuditTables } from '../../audit/sql/schema.js';
+import { insertAuditEvent } from '../../audit/sql/sql-audit-store.js';
 import type { Page, PageRequest } from '../../domain/page.js';
-import type { AuditEvent, Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
+import type { Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
 import type { Revision, RevisionKind } from '../../domain/revision.js';
-import type { Role } from '../../domain/roles.js';
 import { SlipwayError } from '../../errors/index.js';
 import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
-import type { AuditQuery, DeploymentStore, NewRevision, StoredToken } from '../deployment-store.js';
+import type { DeploymentStore, NewRevision, PromotionLease } from '../deployment-store.js';
 import type { DeploymentDatabase, DeploymentTables } from './schema.js';
 
 type Db = Kysely<DeploymentDatabase>;
@@ -22,8 +23,23 @@ export class SqlDeploymentStore implements DeploymentStore {
     revision: NewRevision,
     audit: NewAuditEvent,
     expectedCurrent?: number | null,
+    promotionStatus?: Promotion['status'],
   ): Promise<Revision> {
     return this.write(async (trx) => {
+      if (promotionStatus !== undefined && revision.promotionId !== null) {
+        const promotion = await trx
+          .selectFrom('promotions')
+          .select('status')
+          .where('id', '=', revision.promotionId)
+          .executeTakeFirst();
+        if (promotion?.status !== promotionStatus) {
+          throw new SlipwayError(
+            'FAILED_PRECONDITION',
+            `Promotion ${revision.promotionId} is ${promotion?.status ?? 'gone'}, not ${promotionStatus}; it changed meanwhile, so the deployment was left as it is.`,
+            { promotion: revision.promotionId, status: promotion?.status ?? null },
+          );
+        }
+      }
       const model = await trx
         .selectFrom('models')
         .select('name')
@@ -67,7 +83,8 @@ export class SqlDeploymentStore implements DeploymentStore {
           created_at: stored.createdAt,
         })
         .execute();
-      await this.insertAudit(trx, {
+      // The audit trail's table is in the same database: the event commits with the revision.
+      await insertAuditEvent(trx as unknown as Transaction<AuditTables>, {
         ...audit,
         before: audit.before ?? (current ? wireTraffic(current) : null),
         after: audit.after ?? { revision: stored.number, ...wireTraffic(stored) },
@@ -162,17 +179,24 @@ export class SqlDeploymentStore implements DeploymentStore {
     return { cursor: Number(rows.at(-1)?.seq ?? cursor), deployments: [...deployments.values()] };
   }
 
-  async createPromotion(promotion: Promotion): Promise<Promotion> {
-    await this.db.insertInto('promotions').values(promotionRow(promotion)).execute();
+  async createPromotion(promotion: Promotion, lease?: PromotionLease): Promise<Promotion> {
+    await this.db
+      .insertInto('promotions')
+      .values({ ...promotionRow(promotion), ...leaseRow(lease) })
+      .execute();
     return promotion;
   }
 
-  async updatePromotion(promotion: Promotion, from: Promotion['status']): Promise<Promotion> {
+  async updatePromotion(
+    promotion: Promotion,
+    from: Promotion['status'],
+    lease?: PromotionLease,
+  ): Promise<Promotion> {
     const updated = { ...promotion, updatedAt: new Date().toISOString() };
     const { id: _id, created_at: _created, ...values } = promotionRow(updated);
     const result = await this.db
       .updateTable('promotions')
-      .set(values)
+      .set({ ...values, ...(lease ? leaseRow(lease) : {}) })
       .where('id', '=', promotion.id)
       .where('status', '=', from)
       .executeTakeFirst();
@@ -185,6 +209,28 @@ export class SqlDeploymentStore implements DeploymentStore {
       );
     }
     return updated;
+  }
+
+  async renewPromotionLease(id: string, lease: PromotionLease): Promise<boolean> {
+    const result = await this.db
+      .updateTable('promotions')
+      .set({ lease_until: lease.until })
+      .where('id', '=', id)
+      .where('holder', '=', lease.holder)
+      .where('status', '=', 'GATING')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async abandonedPromotions(now: string): Promise<Promotion[]> {
+    const rows = await this.db
+      .selectFrom('promotions')
+      .selectAll()
+      .where('status', '=', 'GATING')
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toPromotion);
   }
 
   async getPromotion(id: string): Promise<Promotion> {
@@ -267,97 +313,6 @@ export class SqlDeploymentStore implements DeploymentStore {
     };
   }
 
-  recordAudit(event: NewAuditEvent): Promise<AuditEvent> {
-    return this.write((trx) => this.insertAudit(trx, event));
-  }
-
-  async listAudit(query: AuditQuery): Promise<Page<AuditEvent>> {
-    const { limit, offset } = paging(query);
-    const action = query.action;
-    const rows = await this.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .$if(query.target !== undefined, (q) => q.where('target', '=', query.target as string))
-      .$if(query.actor !== undefined, (q) => q.where('actor', '=', query.actor as string))
-      .$if(action !== undefined, (q) =>
-        action?.endsWith('.')
-          ? q.where('action', '>=', action).where('action', '<', `${action.slice(0, -1)}/`)
-          : q.where('action', '=', action as string),
-      )
-      .orderBy('seq', 'desc')
-      .limit(limit + 1)
-      .offset(offset)
-      .execute();
-    return toPage(rows.map(toAudit), limit, offset);
-  }
-
-  createToken(token: StoredToken, hash: string): Promise<StoredToken> {
-    return this.write(async (trx) => {
-      const existing = await trx
-        .selectFrom('tokens')
-        .select('id')
-        .where('name', '=', token.name)
-        .executeTakeFirst();
-      if (existing) {
-        throw new SlipwayError('ALREADY_EXISTS', `A token named "${token.name}" already exists.`, {
-          name: token.name,
-        });
-      }
-      await trx
-        .insertInto('tokens')
-        .values({
-          id: token.id,
-          name: token.name,
-          role: token.role,
-          hash,
-          created_by: token.createdBy,
-          created_at: token.createdAt,
-          revoked_at: null,
-        })
-        .execute();
-      return token;
-    });
-  }
-
-  async findToken(hash: string): Promise<StoredToken | null> {
-    const row = await this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .where('hash', '=', hash)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return row ? toToken(row) : null;
-  }
-
-  async listTokens(): Promise<StoredToken[]> {
-    const rows = await this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .orderBy('created_at')
-      .orderBy('name')
-      .execute();
-    return rows.map(toToken);
-  }
-
-  revokeToken(name: string): Promise<StoredToken> {
-    return this.write(async (trx) => {
-      const row = await trx.selectFrom('tokens').selectAll().where('name', '=', name).executeTakeFirst();
-      if (!row) throw new SlipwayError('NOT_FOUND', `No token is named "${name}".`, { name });
-      const revokedAt = row.revoked_at ?? new Date().toISOString();
-      await trx.updateTable('tokens').set({ revoked_at: revokedAt }).where('name', '=', name).execute();
-      return toToken({ ...row, revoked_at: revokedAt });
-    });
-  }
-
-  async countTokens(): Promise<number> {
-    const row = await this.db
-      .selectFrom('tokens')
-      .select(({ fn }) => fn.countAll().as('n'))
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
-  }
-
   private async current(db: Executor, model: string, environment: string): Promise<Revision | null> {
     const row = await db
       .selectFrom('revisions')
@@ -370,44 +325,13 @@ export class SqlDeploymentStore implements DeploymentStore {
     return row ? toRevision(row) : null;
   }
 
-  private async insertAudit(trx: Transaction<DeploymentDatabase>, event: NewAuditEvent): Promise<AuditEvent> {
-    const stored: AuditEvent = {
-      seq: await nextSeq(trx, 'audit_events'),
-      time: new Date().toISOString(),
-      actor: event.actor,
-      action: event.action,
-      target: event.target,
-      before: event.before ?? null,
-      after: event.after ?? null,
-      result: event.result,
-      requestId: event.requestId ?? null,
-      details: event.details ?? null,
-    };
-    await trx
-      .insertInto('audit_events')
-      .values({
-        seq: stored.seq,
-        time: stored.time,
-        actor: stored.actor,
-        action: stored.action,
-        target: stored.target,
-        before: stored.before === null ? null : JSON.stringify(stored.before),
-        after: stored.after === null ? null : JSON.stringify(stored.after),
-        result: stored.result,
-        request_id: stored.requestId,
-        details: stored.details === null ? null : JSON.stringify(stored.details),
-      })
-      .execute();
-    return stored;
-  }
-
   private write<T>(work: (trx: Transaction<DeploymentDatabase>) => Promise<T>): Promise<T> {
     return writeTransaction(this.db, this.immediate, work);
   }
 }
 
 /** The next value of a table's sequence column; callers hold the write lock, so it cannot race. */
-async function nextSeq(trx: Executor, table: 'revisions' | 'audit_events'): Promise<number> {
+async function nextSeq(trx: Executor, table: 'revisions'): Promise<number> {
   const row = await trx
     .selectFrom(table)
     .select(({ fn }) => fn.max('seq').as('seq'))
@@ -438,7 +362,12 @@ function toRevision(row: Selectable<DeploymentTables['revisions']>): Revision {
   };
 }
 
-function promotionRow(p: Promotion): DeploymentTables['promotions'] {
+const leaseRow = (lease: PromotionLease | undefined) => ({
+  holder: lease?.holder ?? null,
+  lease_until: lease?.until ?? null,
+});
+
+function promotionRow(p: Promotion): Omit<DeploymentTables['promotions'], 'holder' | 'lease_until'> {
   return {
     id: p.id,
     model_name: p.model,
@@ -477,31 +406,5 @@ function toPromotion(row: Selectable<DeploymentTables['promotions']>): Promotion
     requestId: row.request_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-  };
-}
-
-function toAudit(row: Selectable<DeploymentTables['audit_events']>): AuditEvent {
-  return {
-    seq: Number(row.seq),
-    time: row.time,
-    actor: row.actor,
-    action: row.action,
-    target: row.target,
-    before: row.before === null ? null : JSON.parse(row.before),
-    after: row.after === null ? null : JSON.parse(row.after),
-    result: row.result as AuditEvent['result'],
-    requestId: row.request_id,
-    details: row.details === null ? null : JSON.parse(row.details),
-  };
-}
-
-function toToken(row: Selectable<DeploymentTables['tokens']>): StoredToken {
-  return {
-    id: row.id,
-    name: row.name,
-    role: row.role as Role,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
   };
 }

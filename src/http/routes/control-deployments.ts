@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { StoredToken } from '../../deployments/deployment-store.js';
+import type { StoredToken } from '../../auth/token-store.js';
 import type { EnvironmentPolicy } from '../../domain/environment.js';
 import { assertModelName } from '../../domain/names.js';
 import { type AuditEvent, PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
@@ -112,9 +112,8 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
     },
     async (request) => {
       const { environment } = request.query as { environment?: string };
-      if (environment !== undefined) deployments.policy(environment);
-      const revisions = await deployments.store.currentRevisions(environment);
-      const active = await deployments.store.listPromotions({
+      const revisions = await deployments.currentRevisions(environment);
+      const active = await deployments.listPromotions({
         status: ['AWAITING_APPROVAL', 'ROLLING_OUT', 'PAUSED'],
         limit: 1000,
       });
@@ -153,14 +152,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
     },
     async (request) => {
       const { env, model } = deploymentOf(request.params, deployments);
-      const revision = await deployments.store.currentRevision(model, env);
-      if (!revision) {
-        await services.registry.store.getModel(model);
-        throw new SlipwayError('NOT_DEPLOYED', `Model "${model}" is not deployed in ${env}.`, {
-          model,
-          environment: env,
-        });
-      }
+      const revision = await deployments.deployment(env, model);
       const shadow = dataPlane.shadowStats(env, model);
       return {
         name: `${model}-${env}`,
@@ -196,12 +188,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
     },
     async (request) => {
       const { env, model } = deploymentOf(request.params, deployments);
-      await services.registry.store.getModel(model);
-      const page = await deployments.store.listRevisions(
-        model,
-        env,
-        pageOf(request.query as { limit?: string }),
-      );
+      const page = await deployments.history(env, model, pageOf(request.query as { limit?: string }));
       return { revisions: page.items.map(toWireRevision), next_page_token: page.nextPageToken };
     },
   );
@@ -264,7 +251,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
         limit?: string;
         page_token?: string;
       };
-      const page = await deployments.store.listPromotions({
+      const page = await deployments.listPromotions({
         ...(query.model ? { model: query.model } : {}),
         ...(query.environment ? { environment: query.environment } : {}),
         ...(query.status ? { status: parseStatuses(query.status) } : {}),
@@ -285,8 +272,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
         response: errors,
       },
     },
-    async (request) =>
-      toWirePromotion(await deployments.store.getPromotion((request.params as { id: string }).id)),
+    async (request) => toWirePromotion(await deployments.getPromotion((request.params as { id: string }).id)),
   );
 
   const promotionAction = (action: 'approve' | 'reject' | 'pause' | 'resume' | 'abort', summary: string) =>
@@ -318,7 +304,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
   promotionAction('reject', 'Reject a promotion that waits for approval');
   promotionAction('pause', 'Pause a canary rollout');
   promotionAction('resume', 'Resume a paused rollout (its step bakes again)');
-  promotionAction('abort', 'Abort a rollout and restore the traffic from before it');
+  promotionAction('abort', 'Abort a promotion that has not ended; a rollout gets its baseline traffic back');
 
   app.put(
     '/api/v1/environments/:env/deployments/:model/traffic',
@@ -439,7 +425,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
         limit?: string;
         page_token?: string;
       };
-      const page = await deployments.store.listAudit({
+      const page = await deployments.listAudit({
         ...(query.target ? { target: query.target } : {}),
         ...(query.actor ? { actor: query.actor } : {}),
         ...(query.action ? { action: query.action } : {}),

@@ -33,7 +33,7 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
     async (request) => {
       const environment = environmentOf(request, services);
       dataPlane.assertServes(environment);
-      const revisions = await deployments.store.currentRevisions(environment);
+      const revisions = await deployments.currentRevisions(environment);
       return { models: revisions.map((r) => r.model) };
     },
   );

@@ -1,0 +1,317 @@
+import type { Logger } from 'pino';
+import { type Cancel, type Clock, isoNow } from '../domain/clock.js';
+import type { RolloutPlan } from '../domain/environment.js';
+import type { Promotion } from '../domain/promotion.js';
+import { type RevisionKind, sameTraffic, type TrafficShare } from '../domain/revision.js';
+import { type RequestContext, SYSTEM_CONTEXT } from '../domain/roles.js';
+import type { WindowStats } from '../serving/traffic-stats.js';
+import type { DeploymentStore } from './deployment-store.js';
+import type { PromotionMachine } from './promotion-machine.js';
+import type { RevisionWriter } from './revision-writer.js';
+
+/** Where a canary step stands when analysis looks at it. */
+export interface StepState {
+  /** Index into the plan's steps of the step in force. */
+  readonly step: number;
+  /** How long the step has been in force. */
+  readonly elapsedMs: number;
+  /** The candidate version, for the notes. */
+  readonly version: number;
+}
+
+/** What to do with a rollout after one look at its figures. */
+export type StepVerdict =
+  /** A limit was breached: restore the baseline now. */
+  | { readonly action: 'roll-back'; readonly breach: string }
+  /** Nothing is wrong, but the step has not baked yet: look again later. */
+  | { readonly action: 'hold' }
+  /** The step baked on too few requests to judge: pause until a person resumes it. */
+  | { readonly action: 'pause'; readonly note: string }
+  /** The step baked cleanly: take the next one (`final`: the candidate then takes all traffic). */
+  | { readonly action: 'promote'; readonly step: number; readonly share: number; readonly final: boolean };
+
+/**
+ * Judges one canary step by its figures, purely. A breach of the error-rate or p99 limit rolls back
+ * at once; both wait for `min_requests` (at least one), so one early failure is not a verdict on the
+ * version. A step that has baked with too few requests is inconclusive (pause); one that has baked
+ * with enough moves on.
+ */
+export function judgeStep(figures: WindowStats, plan: RolloutPlan, state: StepState): StepVerdict {
+  const share = plan.steps[state.step] as number;
+  const where = `at step ${state.step + 1} (${share}%)`;
+  if (figures.requests >= Math.max(1, plan.minRequests) && figures.errorRate > plan.maxErrorRate) {
+    return {
+      action: 'roll-back',
+      breach: `error rate ${pct(figures.errorRate)} (${figures.failures} of ${figures.requests} requests) exceeded the ${pct(plan.maxErrorRate)} limit ${where}`,
+    };
+  }
+  if (figures.p99Ms !== null && figures.requests >= plan.minRequests && figures.p99Ms > plan.maxP99Ms) {
+    return {
+      action: 'roll-back',
+      breach: `p99 latency ${figures.p99Ms.toFixed(1)} ms exceeded the ${plan.maxP99Ms} ms limit ${where}`,
+    };
+  }
+  if (state.elapsedMs < plan.bakeSeconds * 1000) return { action: 'hold' };
+  if (figures.requests < plan.minRequests) {
+    return {
+      action: 'pause',
+      note: `inconclusive: ${figures.requests} requests reached version ${state.version} ${where}, fewer than the ${plan.minRequests} analysis needs; resume to bake the step again`,
+    };
+  }
+  const next = state.step + 1;
+  const nextShare = plan.steps[next] as number;
+  return { action: 'promote', step: next, share: nextShare, final: nextShare >= 100 };
+}
+
+/**
+ * Repeated looks, one timer per key, on the injected clock: a look that returns true is followed by
+ * another one interval later; one that throws is logged and retried.
+ */
+export class RolloutScheduler {
+  private readonly timers = new Map<string, Cancel>();
+  private stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+    private readonly look: (id: string) => Promise<boolean>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Schedules the next look at `id`, replacing any already scheduled. */
+  watch(id: string): void {
+    if (this.stopped) return;
+    this.unwatch(id);
+    const cancel = this.clock.schedule(this.intervalMs, async () => {
+      if (this.timers.get(id) !== cancel) return;
+      this.timers.delete(id);
+      let again = true;
+      try {
+        again = await this.look(id);
+      } catch (error) {
+        this.logger.error({ promotion: id, err: error }, 'rollout analysis failed; retrying');
+      }
+      if (again && !this.timers.has(id)) this.watch(id);
+    });
+    this.timers.set(id, cancel);
+  }
+
+  unwatch(id: string): void {
+    this.timers.get(id)?.();
+    this.timers.delete(id);
+  }
+
+  /** Whether a look at `id` is scheduled. */
+  watching(id: string): boolean {
+    return this.timers.has(id);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const cancel of this.timers.values()) cancel();
+    this.timers.clear();
+  }
+}
+
+export interface RolloutControllerOptions {
+  readonly store: Pick<DeploymentStore, 'getPromotion' | 'currentRevision' | 'listPromotions'>;
+  readonly machine: PromotionMachine;
+  readonly writer: RevisionWriter;
+  readonly stats: {
+    since(environment: string, model: string, version: number, sinceMs: number): WindowStats;
+  };
+  /** The rollout plan of an environment. */
+  readonly plan: (environment: string) => RolloutPlan | null;
+  readonly clock: Clock;
+  /** How often a rollout's analysis looks at the canary's figures. */
+  readonly intervalMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Canary rollouts after their first step: the analysis loop (a look every interval, judged by
+ * `judgeStep`), and the ways a rollout ends early (automatic rollback, abort, superseded).
+ */
+export class RolloutController {
+  private readonly scheduler: RolloutScheduler;
+
+  constructor(private readonly options: RolloutControllerOptions) {
+    this.scheduler = new RolloutScheduler(
+      options.clock,
+      options.intervalMs,
+      (id) => this.analyse(id),
+      options.logger,
+    );
+  }
+
+  watch(promotion: Pick<Promotion, 'id'>): void {
+    this.scheduler.watch(promotion.id);
+  }
+
+  unwatch(id: string): void {
+    this.scheduler.unwatch(id);
+  }
+
+  stop(): void {
+    this.scheduler.stop();
+  }
+
+  /** One look at a rollout, acting on `judgeStep`'s verdict; false once it is no longer rolling out. */
+  async analyse(id: string): Promise<boolean> {
+    const { store, machine, writer, clock } = this.options;
+    const promotion = await store.getPromotion(id);
+    const plan = this.options.plan(promotion.environment);
+    if (promotion.status !== 'ROLLING_OUT' || !promotion.rollout || !plan) return false;
+    const { step, stepStartedAt } = promotion.rollout;
+    const figures = this.options.stats.since(
+      promotion.environment,
+      promotion.model,
+      promotion.version,
+      Date.parse(stepStartedAt),
+    );
+    const verdict = judgeStep(figures, plan, {
+      step,
+      elapsedMs: clock.now() - Date.parse(stepStartedAt),
+      version: promotion.version,
+    });
+    switch (verdict.action) {
+      case 'hold':
+        return true;
+      case 'roll-back':
+        this.options.logger.warn(
+          { promotion: id, reason: verdict.breach, figures },
+          'canary breached its limits; rolling back',
+        );
+        await this.restoreBaseline(
+          promotion,
+          'roll-back',
+          'automatic-rollback',
+          `automatic rollback: ${verdict.breach}`,
+          SYSTEM_CONTEXT,
+          figures,
+        );
+        return false;
+      case 'pause': {
+        const paused = await machine.transition(promotion, 'pause', {
+          rollout: { ...promotion.rollout, note: verdict.note },
+        });
+        await machine.record(SYSTEM_CONTEXT, 'rollout.pause', paused, { reason: verdict.note, figures });
+        return false;
+      }
+      case 'promote': {
+        const current = await store.currentRevision(promotion.model, promotion.environment);
+        if (!current) return false;
+        // Checked before the revision is written, so a move the table refuses changes nothing.
+        machine.check(promotion, verdict.final ? 'complete' : 'advance');
+        await writer.append({
+          routing: {
+            model: promotion.model,
+            environment: promotion.environment,
+            traffic: verdict.final
+              ? [{ version: promotion.version, percent: 100 }]
+              : withCanary(current.traffic, promotion.version, verdict.share),
+            tags: current.tags,
+            shadow: current.shadow,
+          },
+          current,
+          kind: 'rollout-step',
+          reason: `canary step ${verdict.step + 1} of ${plan.steps.length}: ${verdict.share}% to version ${promotion.version} (previous step: ${figures.requests} requests, error rate ${pct(figures.errorRate)}, p99 ${figures.p99Ms?.toFixed(1) ?? '-'} ms)`,
+          context: SYSTEM_CONTEXT,
+          promotion,
+        });
+        const rollout = { step: verdict.step, stepStartedAt: isoNow(clock), note: null };
+        if (verdict.final) {
+          const done = await machine.transition(promotion, 'complete', { rollout });
+          await machine.record(SYSTEM_CONTEXT, 'promotion.succeed', done, { figures });
+          return false;
+        }
+        await machine.transition(promotion, 'advance', { rollout });
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Ends a promotion that changed traffic, restoring its baseline split (tags and shadow as they are)
+   * when the split in force differs from it.
+   */
+  async restoreBaseline(
+    promotion: Promotion,
+    event: 'abort' | 'roll-back',
+    kind: RevisionKind,
+    reason: string,
+    context: RequestContext,
+    figures?: WindowStats,
+  ): Promise<Promotion> {
+    const { store, machine, writer } = this.options;
+    machine.check(promotion, event);
+    this.unwatch(promotion.id);
+    const current = await store.currentRevision(promotion.model, promotion.environment);
+    if (current && promotion.baseline && !sameTraffic(current.traffic, promotion.baseline)) {
+      await writer.append({
+        routing: {
+          model: promotion.model,
+          environment: promotion.environment,
+          traffic: promotion.baseline,
+          tags: current.tags,
+          shadow: current.shadow,
+        },
+        current,
+        kind,
+        reason,
+        context,
+        promotion,
+        ...(figures ? { details: { figures } } : {}),
+      });
+    }
+    const ended = await machine.transition(promotion, event, { failure: reason });
+    await machine.record(
+      context,
+      event === 'roll-back' ? 'rollout.rollback' : 'rollout.abort',
+      ended,
+      { reason, figures },
+      'failed',
+    );
+    return ended;
+  }
+
+  /** Ends the rollouts of a deployment whose traffic someone has just set by hand. */
+  async supersede(model: string, environment: string, why: string): Promise<void> {
+    const { store, machine } = this.options;
+    const active = await store.listPromotions({ model, environment, status: ['ROLLING_OUT', 'PAUSED'] });
+    for (const promotion of active.items) {
+      this.unwatch(promotion.id);
+      await machine.transition(promotion, 'supersede', { failure: `superseded: ${why}` });
+    }
+  }
+}
+
+const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
+
+/**
+ * The baseline split with `percent` for a canary version listed first (so its buckets are the
+ * lowest and sticky keys that reached it stay on it as it grows), the rest scaled to fill 100 by
+ * largest remainder.
+ */
+export function withCanary(
+  baseline: readonly TrafficShare[],
+  version: number,
+  percent: number,
+): TrafficShare[] {
+  const others = baseline.filter((s) => s.version !== version && s.percent > 0);
+  if (others.length === 0) return [{ version, percent: 100 }];
+  const total = others.reduce((sum, s) => sum + s.percent, 0);
+  const room = 100 - percent;
+  const scaled = others.map((s) => ({ version: s.version, exact: (s.percent / total) * room }));
+  const shares = scaled.map((s) => ({ version: s.version, percent: Math.floor(s.exact) }));
+  let left = room - shares.reduce((sum, s) => sum + s.percent, 0);
+  const order = scaled
+    .map((s, i) => ({ i, rest: s.exact - Math.floor(s.exact) }))
+    .sort((a, b) => b.rest - a.rest);
+  for (const { i } of order) {
+    if (left === 0) break;
+    (shares[i] as TrafficShare & { percent: number }).percent += 1;
+    left -= 1;
+  }
+  return [{ version, percent }, ...shares.filter((s) => s.percent > 0)];
+}
