@@ -4,6 +4,14 @@ import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import type { App } from '../app.js';
 import { type ConfigOverrides, compileConfig } from '../config/index.js';
+import type { WireModelMetadata, WirePredictResponse } from '../http/wire/inference.js';
+import type {
+  WireAliasResult,
+  WireModel,
+  WireModelPage,
+  WireVersion,
+  WireVersionPage,
+} from '../http/wire/models.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { versionOf } from './arguments.js';
@@ -178,7 +186,7 @@ models
   .option('--search <text>', 'only models whose name contains this')
   .action(async (options: { search?: string }) => {
     const query = options.search ? `?search=${encodeURIComponent(options.search)}` : '';
-    const page = await client().get<{ models: WireModel[] }>(`/api/v1/models${query}`);
+    const page = await client().get<WireModelPage>(`/api/v1/models${query}`);
     output().result(page, () =>
       page.models.length === 0
         ? 'No models yet. Push one with: slipway models push model.onnx --name my-model'
@@ -204,9 +212,7 @@ models
       return;
     }
     const model = await api.get<WireModel>(`/api/v1/models/${encodeURIComponent(name)}`);
-    const page = await api.get<{ versions: WireVersion[] }>(
-      `/api/v1/models/${encodeURIComponent(name)}/versions`,
-    );
+    const page = await api.get<WireVersionPage>(`/api/v1/models/${encodeURIComponent(name)}/versions`);
     output().result({ model, versions: page.versions }, () =>
       [
         `${model.name}${model.description ? `: ${model.description}` : ''}`,
@@ -240,12 +246,12 @@ alias
   .description('point an alias at a version')
   .action(async (model: string, name: string, version: string) => {
     const number = versionOf(version);
-    const result = await client().put<{ previous_version: number | null }>(
+    const result = await client().put<WireAliasResult>(
       `/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`,
       { version: number },
     );
     output().result(
-      { model, alias: name, version: number, ...result },
+      result,
       () =>
         `${model}@${name} -> version ${number}${result.previous_version === null ? '' : ` (was ${result.previous_version})`}`,
     );
@@ -267,14 +273,11 @@ program
   .argument('<file>', 'rows: CSV with a header, a JSON array of rows, or {"instances": [...]}')
   .action(async (model: string, file: string) => {
     const api = client();
-    const metadata = await api.get<{ inputs: { name: string; datatype: string }[] }>(
-      `/v2/models/${encodeURIComponent(model)}`,
-    );
+    const metadata = await api.get<WireModelMetadata>(`/v2/models/${encodeURIComponent(model)}`);
     const rows = readRows(file, metadata.inputs);
-    const result = await api.post<{ predictions: Record<string, unknown>[] }>(
-      `/v1/models/${encodeURIComponent(model)}:predict`,
-      { instances: rows },
-    );
+    const result = await api.post<WirePredictResponse>(`/v1/models/${encodeURIComponent(model)}:predict`, {
+      instances: rows,
+    });
     output().result(result, () => {
       const columns = Object.keys(result.predictions[0] ?? {});
       return table(
@@ -289,30 +292,6 @@ addDatasetCommands(program, cli);
 addJobCommands(program, cli);
 addAuditCommands(program, cli);
 addTokenCommands(program, cli);
-
-interface WireModel {
-  name: string;
-  description: string;
-  latest_version: number;
-  aliases: Record<string, number>;
-  updated_at: string;
-}
-interface WireVersion {
-  model: string;
-  version: number;
-  status: string;
-  sha256: string;
-  size_bytes: number;
-  aliases: string[];
-  metrics: Record<string, number>;
-  created_at: string;
-  description: string;
-  signature: {
-    inputs: { name: string; datatype: string; shape: number[] }[];
-    outputs: { name: string; datatype: string; shape: number[] }[];
-  };
-  lineage: Record<string, string | null>;
-}
 
 async function start(overrides: ConfigOverrides) {
   const { createApp } = await import('../app.js');

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { DatasetRequest, WireDatasetResult } from '../../http/wire/datasets.js';
 import type { CliContext } from '../cli-context.js';
 import { readDatasetRows } from '../rows.js';
 
@@ -22,9 +23,9 @@ export function addDatasetCommands(program: Command, cli: CliContext): void {
       const rows = readDatasetRows(options.file);
       const result = await cli
         .client()
-        .put<{ model: string; name: string; label: string; rows: number; replaced: boolean }>(
+        .put<WireDatasetResult>(
           `/api/v1/models/${encodeURIComponent(model)}/datasets/${encodeURIComponent(name)}`,
-          { label: options.label, rows },
+          { label: options.label, rows } satisfies DatasetRequest,
         );
       cli
         .output()
