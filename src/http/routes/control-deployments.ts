@@ -136,7 +136,7 @@ export async function controlDeploymentRoutes(scope: FastifyInstance, services: 
       const { env, model } = deploymentOf(request.params, deployments);
       const revision = await deployments.store.currentRevision(model, env);
       if (!revision) {
-        await services.registry.store.getModel(model);
+        await services.registry.getModel(model);
         throw new SlipwayError('NOT_DEPLOYED', `Model "${model}" is not deployed in ${env}.`, {
           model,
           environment: env,
@@ -178,7 +178,7 @@ export async function controlDeploymentRoutes(scope: FastifyInstance, services: 
     },
     async (request) => {
       const { env, model } = deploymentOf(request.params, deployments);
-      await services.registry.store.getModel(model);
+      await services.registry.getModel(model);
       const page = await deployments.store.listRevisions(
         model,
         env,

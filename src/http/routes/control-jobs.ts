@@ -58,17 +58,7 @@ export async function controlJobRoutes(scope: FastifyInstance, services: HttpSer
       },
     },
     async (request, reply) => {
-      const spec = request.body;
-      if (await jobs.store.findJob(spec.name)) {
-        throw new SlipwayError(
-          'ALREADY_EXISTS',
-          `Job "${spec.name}" already exists; PUT /api/v1/jobs/${spec.name} replaces it.`,
-          {
-            job: spec.name,
-          },
-        );
-      }
-      const { job } = await jobs.putJob(spec, contextOf(request));
+      const job = await jobs.createJob(request.body, contextOf(request));
       return reply.status(201).send(toWireJob(job));
     },
   );

@@ -52,7 +52,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
     },
     async (request) => {
       const { search, tag } = request.query;
-      const page = await registry.store.listModels({
+      const page = await registry.listModels({
         ...(search ? { search } : {}),
         ...(tag ? { tag } : {}),
         ...pageOf(request.query),
@@ -99,7 +99,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
         response: { 200: ModelRef, ...errors },
       },
     },
-    async (request) => toWireModel(await registry.store.getModel(modelName(request.params))),
+    async (request) => toWireModel(await registry.getModel(modelName(request.params))),
   );
 
   app.post(
@@ -192,7 +192,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
     },
     async (request) => {
       const model = modelName(request.params);
-      return versionPage(await registry.store.listVersions({ model, ...versionFilters(request.query) }));
+      return versionPage(await registry.listVersions({ model, ...versionFilters(request.query) }));
     },
   );
 
@@ -211,7 +211,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
     async (request) => {
       const { model } = request.query;
       const filter = model === undefined ? {} : { model: assertModelName(model, 'model') };
-      return versionPage(await registry.store.listVersions({ ...filter, ...versionFilters(request.query) }));
+      return versionPage(await registry.listVersions({ ...filter, ...versionFilters(request.query) }));
     },
   );
 
@@ -229,10 +229,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
     },
     async (request) =>
       toWireVersion(
-        await registry.store.getVersion(
-          modelName(request.params),
-          parseVersionNumber(request.params.version),
-        ),
+        await registry.getVersion(modelName(request.params), parseVersionNumber(request.params.version)),
       ),
   );
 
@@ -272,8 +269,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
     },
     async (request) => {
       const model = modelName(request.params);
-      const version = await registry.store.resolveAlias(model, assertAliasName(request.params.alias));
-      return toWireVersion(await registry.store.getVersion(model, version));
+      return toWireVersion(await registry.getAliasedVersion(model, assertAliasName(request.params.alias)));
     },
   );
 

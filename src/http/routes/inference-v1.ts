@@ -19,7 +19,7 @@ import { environmentOf, operationIdOf, routeKeyOf, setVersionHeader } from './in
 export async function inferenceV1Routes(scope: FastifyInstance, services: HttpServices): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const id = operationIdOf(app);
-  const { dataPlane, deployments } = services;
+  const { dataPlane } = services;
   const tags = ['inference (KServe V1)'];
 
   app.get(
@@ -33,12 +33,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
         response: { 200: V1ModelList, ...errorResponses(404) },
       },
     },
-    async (request) => {
-      const environment = environmentOf(request, services);
-      dataPlane.assertServes(environment);
-      const revisions = await deployments.store.currentRevisions(environment);
-      return { models: revisions.map((r) => r.model) };
-    },
+    async (request) => ({ models: await dataPlane.deployedModels(environmentOf(request, services)) }),
   );
 
   app.get(
