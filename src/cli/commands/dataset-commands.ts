@@ -20,7 +20,7 @@ export function addDatasetCommands(program: Command, cli: CliContext): void {
       'rows: a JSON array of objects, or CSV with a header row (numbers become numbers, empty cells null)',
     )
     .action(async (model: string, name: string, options: { label: string; file: string }) => {
-      const rows = readDatasetRows(options.file);
+      const rows = await readDatasetRows(options.file);
       const result = await cli
         .client()
         .put<WireDatasetResult>(

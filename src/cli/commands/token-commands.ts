@@ -1,5 +1,4 @@
 import { type Command, Option } from 'commander';
-import { compileConfig } from '../../config/index.js';
 import { LOCAL_ACTOR, ROLES, type Role } from '../../domain/roles.js';
 import type { WireCreatedToken, WireToken, WireTokenList } from '../../http/wire/tokens.js';
 import type { CliContext } from '../cli-context.js';
@@ -79,13 +78,14 @@ async function createLocally(
   role: Role,
   dataDir: string | undefined,
 ): Promise<WireCreatedToken & { registry: string }> {
-  const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
-  // The database code loads only for --local, so the other commands start fast.
-  const [{ storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
+  // The configuration and database code load only for --local, so the other commands start fast.
+  const [{ compileConfig }, { storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
+    import('../../config/index.js'),
     import('../../registry/store-for-uri.js'),
     import('../../auth/token-service.js'),
     import('../../http/wire/tokens.js'),
   ]);
+  const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
   const { registry, deployments } = storesForUri(config.registryUri);
   try {
     await registry.migrate();
