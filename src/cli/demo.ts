@@ -77,11 +77,11 @@ export async function prepareDemo(app: App): Promise<JobRun> {
 
 async function prepareModel(app: App, model: string, description: string): Promise<void> {
   const { registry } = app;
-  const existing = await registry.store.listModels({ search: model });
+  const existing = await registry.listModels({ search: model });
   if (!existing.items.some((m) => m.name === model)) {
     await registry.createModel({ name: model, description }, DEMO_CONTEXT);
   }
-  const versions = await registry.store.listVersions({ model, status: 'READY', limit: 1 });
+  const versions = await registry.listVersions({ model, status: 'READY', limit: 1 });
   if (versions.items.length === 0) {
     await registry.pushVersion(
       model,

@@ -1,77 +1,16 @@
+import type {
+  WireDeploymentSummary,
+  WireEnvironment,
+  WireGate,
+  WirePromotion,
+  WireRevision,
+  WireShare,
+} from '../http/wire/deployments.js';
 import { table } from './output.js';
 
-/*
- * The control API's deployment objects as the CLI reads them (snake_case, as on the wire; see
- * src/http/routes/control-deployments.ts), and how the CLI prints them for people.
- */
+/* How the CLI prints the control API's deployment objects (src/http/wire/deployments.ts) for people. */
 
-export interface WireShare {
-  readonly version: number;
-  readonly percent: number;
-}
-
-export interface WireGate {
-  readonly gate: string;
-  readonly status: 'passed' | 'failed' | 'skipped';
-  readonly message: string;
-  readonly measurements?: Record<string, number | string | null>;
-  readonly at: string;
-}
-
-export interface WirePromotion {
-  readonly id: string;
-  readonly model: string;
-  readonly environment: string;
-  readonly version: number;
-  readonly status: string;
-  readonly requested_by: string;
-  readonly reason: string;
-  readonly canary: boolean;
-  readonly allow_schema_change: boolean;
-  readonly gates: WireGate[];
-  readonly approval: { by: string; at: string; reason: string } | null;
-  readonly rollout: { step: number; step_started_at: string; note: string | null } | null;
-  readonly baseline: WireShare[] | null;
-  readonly failure: string | null;
-  readonly request_id: string | null;
-  readonly created_at: string;
-  readonly updated_at: string;
-}
-
-export interface WireRevision {
-  readonly deployment: string;
-  readonly model: string;
-  readonly environment: string;
-  readonly number: number;
-  readonly traffic: WireShare[];
-  readonly tags: Record<string, number>;
-  readonly shadow: WireShare | null;
-  readonly kind: string;
-  readonly actor: string;
-  readonly reason: string;
-  readonly promotion_id: string | null;
-  readonly created_at: string;
-}
-
-export interface WireEnvironment {
-  readonly name: string;
-  readonly auto_deploy: boolean;
-  readonly promotes_from: string | null;
-  readonly role: string;
-  readonly approval: { role: string; allow_self: boolean } | null;
-  readonly confirm: boolean;
-  readonly rollout: { steps: number[]; bake_seconds: number; by_default: boolean } | null;
-}
-
-export interface WireDeployment {
-  readonly name: string;
-  readonly model: string;
-  readonly environment: string;
-  readonly revision: WireRevision;
-  readonly health: string;
-  /** Promotions in progress: awaiting approval, rolling out or paused. */
-  readonly promotions: WirePromotion[];
-}
+export type { WireDeploymentSummary, WireEnvironment, WireGate, WirePromotion, WireRevision, WireShare };
 
 /** `v3 90%, v4 10%`, then `; tags beta=v4` and `; shadow v5 5%` when the revision has them. */
 export function trafficOf(revision: Pick<WireRevision, 'traffic' | 'tags' | 'shadow'>): string {

@@ -1,13 +1,22 @@
 import cluster from 'node:cluster';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
 import type { App } from '../app.js';
-import { type ConfigOverrides, compileConfig } from '../config/index.js';
+import type { ConfigOverrides } from '../config/index.js';
+import type { WireModelMetadata, WirePredictResponse } from '../http/wire/inference.js';
+import type {
+  WireAliasResult,
+  WireModel,
+  WireModelPage,
+  WireVersion,
+  WireVersionPage,
+} from '../http/wire/models.js';
 import { SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { versionOf } from './arguments.js';
 import type { CliContext } from './cli-context.js';
+import { clientSettings } from './client-settings.js';
 import { addAuditCommands } from './commands/audit-commands.js';
 import { addDatasetCommands } from './commands/dataset-commands.js';
 import { addDeploymentCommands } from './commands/deployment-commands.js';
@@ -15,7 +24,10 @@ import { addJobCommands } from './commands/job-commands.js';
 import { addTokenCommands } from './commands/token-commands.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
 import { createOutput, type Output, table } from './output.js';
-import { readRows } from './rows.js';
+import { readInput, readRows } from './rows.js';
+
+/** The server takes a manifest form field of at most 4 MiB. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 interface GlobalOptions {
   server?: string;
@@ -27,7 +39,10 @@ const program = new Command('slipway')
   .description('Slipway: register ONNX models, serve them, and keep them healthy in production.')
   .version(SLIPWAY_VERSION)
   .addOption(
-    new Option('--server <url>', 'Slipway server URL (default: $SLIPWAY_SERVER or http://127.0.0.1:8080)'),
+    new Option(
+      '--server <url>',
+      'Slipway server URL (default: $SLIPWAY_SERVER, else http://127.0.0.1:$SLIPWAY_PORT, port 8080 by default)',
+    ),
   )
   .addOption(new Option('--token <token>', 'API token to send (default: $SLIPWAY_TOKEN)'))
   .option('--json', 'print one JSON document instead of text')
@@ -37,10 +52,8 @@ const program = new Command('slipway')
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 const output = (): Output => createOutput(globals().json === true);
 const client = (): ApiClient => {
-  const { server, token } = globals();
-  // Only read the SLIPWAY_ settings an option does not already give.
-  const config = server === undefined || token === undefined ? compileConfig() : undefined;
-  return new ApiClient((server ?? config!.server).replace(/\/+$/, ''), token ?? config!.token);
+  const { server, token } = clientSettings(globals());
+  return new ApiClient(server, token);
 };
 const cli: CliContext = { output, client };
 
@@ -135,10 +148,10 @@ models
   .option('--description <text>', 'what changed in this version')
   .action(async (file: string, options: { name?: string; manifest?: string; description?: string }) => {
     const out = output();
-    readable(file);
-    const manifestText = options.manifest === undefined ? undefined : readText(options.manifest);
-    const name =
-      options.name ?? (manifestText ? (JSON.parse(manifestText) as { model?: string }).model : undefined);
+    readableFile(file);
+    const manifestText =
+      options.manifest === undefined ? undefined : await readInput(options.manifest, MAX_MANIFEST_BYTES);
+    const name = options.name ?? (manifestText ? manifestModel(options.manifest!, manifestText) : undefined);
     if (!name) throw new UsageError('Name the model with --name (or a manifest with a "model" field).');
     const api = client();
     await api.post('/api/v1/models', { name }).catch((error: unknown) => {
@@ -178,7 +191,7 @@ models
   .option('--search <text>', 'only models whose name contains this')
   .action(async (options: { search?: string }) => {
     const query = options.search ? `?search=${encodeURIComponent(options.search)}` : '';
-    const page = await client().get<{ models: WireModel[] }>(`/api/v1/models${query}`);
+    const page = await client().get<WireModelPage>(`/api/v1/models${query}`);
     output().result(page, () =>
       page.models.length === 0
         ? 'No models yet. Push one with: slipway models push model.onnx --name my-model'
@@ -204,9 +217,7 @@ models
       return;
     }
     const model = await api.get<WireModel>(`/api/v1/models/${encodeURIComponent(name)}`);
-    const page = await api.get<{ versions: WireVersion[] }>(
-      `/api/v1/models/${encodeURIComponent(name)}/versions`,
-    );
+    const page = await api.get<WireVersionPage>(`/api/v1/models/${encodeURIComponent(name)}/versions`);
     output().result({ model, versions: page.versions }, () =>
       [
         `${model.name}${model.description ? `: ${model.description}` : ''}`,
@@ -240,12 +251,12 @@ alias
   .description('point an alias at a version')
   .action(async (model: string, name: string, version: string) => {
     const number = versionOf(version);
-    const result = await client().put<{ previous_version: number | null }>(
+    const result = await client().put<WireAliasResult>(
       `/api/v1/models/${encodeURIComponent(model)}/aliases/${encodeURIComponent(name)}`,
       { version: number },
     );
     output().result(
-      { model, alias: name, version: number, ...result },
+      result,
       () =>
         `${model}@${name} -> version ${number}${result.previous_version === null ? '' : ` (was ${result.previous_version})`}`,
     );
@@ -267,14 +278,13 @@ program
   .argument('<file>', 'rows: CSV with a header, a JSON array of rows, or {"instances": [...]}')
   .action(async (model: string, file: string) => {
     const api = client();
-    const metadata = await api.get<{ inputs: { name: string; datatype: string }[] }>(
-      `/v2/models/${encodeURIComponent(model)}`,
+    const rows = await readRows(
+      file,
+      async () => (await api.get<WireModelMetadata>(`/v2/models/${encodeURIComponent(model)}`)).inputs,
     );
-    const rows = readRows(file, metadata.inputs);
-    const result = await api.post<{ predictions: Record<string, unknown>[] }>(
-      `/v1/models/${encodeURIComponent(model)}:predict`,
-      { instances: rows },
-    );
+    const result = await api.post<WirePredictResponse>(`/v1/models/${encodeURIComponent(model)}:predict`, {
+      instances: rows,
+    });
     output().result(result, () => {
       const columns = Object.keys(result.predictions[0] ?? {});
       return table(
@@ -289,30 +299,6 @@ addDatasetCommands(program, cli);
 addJobCommands(program, cli);
 addAuditCommands(program, cli);
 addTokenCommands(program, cli);
-
-interface WireModel {
-  name: string;
-  description: string;
-  latest_version: number;
-  aliases: Record<string, number>;
-  updated_at: string;
-}
-interface WireVersion {
-  model: string;
-  version: number;
-  status: string;
-  sha256: string;
-  size_bytes: number;
-  aliases: string[];
-  metrics: Record<string, number>;
-  created_at: string;
-  description: string;
-  signature: {
-    inputs: { name: string; datatype: string; shape: number[] }[];
-    outputs: { name: string; datatype: string; shape: number[] }[];
-  };
-  lineage: Record<string, string | null>;
-}
 
 async function start(overrides: ConfigOverrides) {
   const { createApp } = await import('../app.js');
@@ -345,20 +331,28 @@ function overridesFrom(options: {
   };
 }
 
-function readable(file: string): void {
+/** Refuses, before anything is sent, a model file that is missing, unreadable or not a regular file. */
+function readableFile(file: string): void {
   try {
     accessSync(file, constants.R_OK);
   } catch (error) {
     throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
   }
+  if (!statSync(file).isFile()) {
+    throw new UsageError(`${file} is not a file; expected the ONNX file of the version to push.`);
+  }
 }
 
-function readText(file: string): string {
+/** The manifest's `model` field, if it names one. */
+function manifestModel(file: string, text: string): string | undefined {
+  let manifest: unknown;
   try {
-    return readFileSync(file, 'utf8');
+    manifest = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+    throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+  const model = (manifest as { model?: unknown } | null)?.model;
+  return typeof model === 'string' ? model : undefined;
 }
 
 function describeVersion(v: WireVersion): string {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from './exit-codes.js';
 
@@ -8,12 +8,23 @@ interface InputMeta {
 }
 
 /**
- * Reads prediction rows from a CSV or JSON file ("-" is standard input). JSON may be an array of
- * rows or `{"instances": [...]}`. CSV cells are typed by the model's inputs: numbers for numeric
- * inputs, true/false for BOOL, and an empty cell is null (missing).
+ * The most a rows or dataset file (or standard input) may hold: reading stops there, so an endless
+ * source (`/dev/zero`, `yes | slipway predict m -`) ends in a usage error, in bounded memory. Eight
+ * times a server's default request body limit (SLIPWAY_MAX_BODY_BYTES, 8 MiB): a server that takes
+ * less answers 413.
  */
-export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] {
-  const text = readInput(file);
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads prediction rows from a CSV or JSON file ("-" is standard input). JSON may be an array of
+ * rows or `{"instances": [...]}`. CSV cells are typed by the model's inputs (asked for only then):
+ * numbers for numeric inputs, true/false for BOOL, and an empty cell is null (missing).
+ */
+export async function readRows(
+  file: string,
+  inputsOf: () => Promise<readonly InputMeta[]>,
+): Promise<unknown[]> {
+  const text = await readInput(file);
   if (isJson(file, text)) {
     const value = parseJson(file, text);
     const rows = Array.isArray(value) ? value : (value as { instances?: unknown }).instances;
@@ -21,7 +32,9 @@ export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] 
       throw new UsageError(`${file}: expected an array of rows or {"instances": [...]}.`);
     return rows;
   }
-  return parseCsvRecords(file, text).map((record, index) => {
+  const records = parseCsvRecords(file, text);
+  const inputs = await inputsOf();
+  return records.map((record, index) => {
     const row: Record<string, unknown> = {};
     for (const [column, cell] of Object.entries(record)) {
       const input = inputs.find((i) => i.name === column);
@@ -35,8 +48,8 @@ export function readRows(file: string, inputs: readonly InputMeta[]): unknown[] 
  * Reads a labelled dataset: a JSON array of objects, or CSV with a header row where cells that look
  * like numbers become numbers and empty cells are null (the dataset has no signature to type by).
  */
-export function readDatasetRows(file: string): Record<string, unknown>[] {
-  const text = readInput(file);
+export async function readDatasetRows(file: string): Promise<Record<string, unknown>[]> {
+  const text = await readInput(file);
   if (isJson(file, text)) {
     const rows = parseJson(file, text);
     const bad = Array.isArray(rows)
@@ -62,12 +75,27 @@ export function readDatasetRows(file: string): Record<string, unknown>[] {
 /** Decimal numbers only: `0x10`, `Infinity` and `1_000` stay text. */
 const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-function readInput(file: string): string {
+/** The text of a file or of standard input ("-"), refused past `limit` bytes without reading further. */
+export async function readInput(file: string, limit: number = MAX_INPUT_BYTES): Promise<string> {
+  const source = file === '-' ? process.stdin : createReadStream(file);
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
+    // Leaving the loop (the limit, an error) destroys the stream: nothing more is read.
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        throw new UsageError(
+          `${file === '-' ? 'Standard input' : file} holds more than ${limit} bytes; expected at most that many (split the rows into several calls).`,
+        );
+      }
+      chunks.push(chunk);
+    }
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function isJson(file: string, text: string): boolean {

@@ -52,6 +52,7 @@ export interface AuthOptions {
 /** Installs the access check on every route of `app` (call before registering routes). */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   const rules: AccessRule[] = [];
+  const operationIds = new Map<string, string>();
   app.decorate('accessRules', rules);
   app.decorateRequest('actor', null);
   app.addHook('onRoute', (route) => {
@@ -64,6 +65,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       throw new Error(`Route ${route.method} ${route.url} declares no access rule (config.access).`);
     }
     for (const method of [route.method].flat()) rules.push({ method, url: route.url, access });
+    assertDocumented(route, operationIds);
     // The OpenAPI document shows the rule: which routes need a token, and the role they need.
     if (route.schema && !route.schema.hide) {
       const schema = route.schema as { security?: unknown; description?: string };
@@ -111,4 +113,32 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
 /** The actor and request id services record. */
 export function contextOf(request: FastifyRequest): RequestContext {
   return { actor: request.actor ?? ANONYMOUS, requestId: request.id };
+}
+
+/**
+ * A route the OpenAPI document shows must name its operation (`operationId`, unique) and describe
+ * each success answer (a `2xx` response schema), so clients generated from the document have a name
+ * and a type for every call. Hidden routes (MLflow's, the docs' own) are exempt.
+ */
+function assertDocumented(
+  route: { method: string | string[]; url: string; schema?: unknown },
+  operationIds: Map<string, string>,
+): void {
+  const schema = route.schema as { hide?: boolean; operationId?: unknown; response?: object } | undefined;
+  if (schema?.hide === true || route.url === DOCS || route.url.startsWith(`${DOCS}/`)) return;
+  const where = `Route ${[route.method].flat().join(',')} ${route.url}`;
+  const id = schema?.operationId;
+  if (typeof id !== 'string' || !/^[a-z][A-Za-z0-9]*$/.test(id)) {
+    throw new Error(`${where} declares no camelCase operationId (schema.operationId).`);
+  }
+  if (!Object.keys(schema?.response ?? {}).some((status) => /^2(\d\d|XX)$/.test(status))) {
+    throw new Error(`${where} declares no success response schema (schema.response[2xx]).`);
+  }
+  // A GET's HEAD twin shares its schema and its operation.
+  if ([route.method].flat().every((method) => method === 'HEAD')) return;
+  const key = `${[route.method].flat().join(',')} ${route.url}`;
+  const owner = operationIds.get(id);
+  if (owner !== undefined && owner !== key)
+    throw new Error(`${where} reuses operationId "${id}" of ${owner}.`);
+  operationIds.set(id, key);
 }

@@ -16,7 +16,7 @@ import { healthRoutes } from './routes/health.js';
 import { inferenceV1Routes } from './routes/inference-v1.js';
 import { inferenceV2Routes } from './routes/inference-v2.js';
 import type { HttpServices } from './services.js';
-import { ErrorSchema, ModelSchema, VersionSchema } from './wire.js';
+import { SHARED_SCHEMAS } from './wire/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -62,9 +62,7 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   });
 
   await app.register(multipart, { throwFileSizeLimit: true });
-  app.addSchema(ErrorSchema);
-  app.addSchema(ModelSchema);
-  app.addSchema(VersionSchema);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -76,6 +74,8 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
       },
       components: { securitySchemes: { token: { type: 'http', scheme: 'bearer' } } },
     },
+    // Shared schemas appear under their own names (`#/components/schemas/ModelVersion`).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: DOCS });
   app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>

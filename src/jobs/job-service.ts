@@ -63,22 +63,33 @@ export class JobService {
 
   constructor(private readonly options: JobServiceOptions) {}
 
-  get store(): JobStore {
-    return this.options.store;
-  }
-
   // ---- jobs ----------------------------------------------------------------------------------
 
+  /** Creates a job from its spec; a job of that name already stored is refused (ALREADY_EXISTS). */
+  async createJob(spec: JobSpec, context: RequestContext): Promise<Job> {
+    return (await this.storeJob(spec, context, 'api', false)).job;
+  }
+
   /** Creates or replaces a job from its spec; says whether it was created. */
-  async putJob(
+  putJob(
     spec: JobSpec,
     context: RequestContext,
     origin: Job['origin'] = 'api',
   ): Promise<{ job: Job; created: boolean }> {
+    return this.storeJob(spec, context, origin, true);
+  }
+
+  private async storeJob(
+    spec: JobSpec,
+    context: RequestContext,
+    origin: Job['origin'],
+    replace: boolean,
+  ): Promise<{ job: Job; created: boolean }> {
     await this.checkSpec(spec);
-    const previous = await this.options.store.findJob(spec.name);
+    // A creation has no previous job to keep the history of: the store refuses one that exists.
+    const previous = replace ? await this.options.store.findJob(spec.name) : null;
     const stored = compileJob(spec, context.actor.name, origin, previous ?? undefined);
-    const { created } = await this.options.store.putJob(stored);
+    const { created } = await this.options.store.putJob(stored, { replace });
     if (
       !previous ||
       JSON.stringify({ ...previous, updatedAt: '' }) !== JSON.stringify({ ...stored, updatedAt: '' })

@@ -38,8 +38,11 @@ export interface RunQuery extends PageRequest {
  * time. Lives in the registry database, so every replica sharing the registry shares it.
  */
 export interface JobStore {
-  /** Creates or replaces a job; says which. */
-  putJob(job: Job): Promise<{ created: boolean }>;
+  /**
+   * Creates or replaces a job; says which. With `replace: false` a job of that name already stored is
+   * refused (ALREADY_EXISTS) by the same write, so two creations of one name cannot both succeed.
+   */
+  putJob(job: Job, options?: { readonly replace?: boolean }): Promise<{ created: boolean }>;
   getJob(name: string): Promise<Job>;
   findJob(name: string): Promise<Job | null>;
   listJobs(): Promise<Job[]>;

@@ -410,7 +410,7 @@ export class MlflowService {
   }
 
   async getRegisteredModel(name: string): Promise<MlflowModel> {
-    const model = await this.options.registry.store.getModel(canonicalName(name));
+    const model = await this.options.registry.getModel(canonicalName(name));
     return { model, latestVersions: await this.latestVersions(model.name, []) };
   }
 
@@ -456,13 +456,13 @@ export class MlflowService {
 
   async getVersion(name: string, version: number): Promise<MlflowVersion> {
     const model = canonicalName(name);
-    const found = await this.options.registry.store.getVersion(model, version);
+    const found = await this.options.registry.getVersion(model, version);
     return { version: found, record: await this.tracking.versionRecord(model, version) };
   }
 
   async getVersionByAlias(name: string, alias: string): Promise<MlflowVersion> {
     const model = canonicalName(name);
-    const version = await this.options.registry.store.resolveAlias(model, assertAliasName(alias));
+    const version = await this.options.registry.resolveAlias(model, assertAliasName(alias));
     return this.getVersion(model, version);
   }
 
@@ -520,7 +520,7 @@ export class MlflowService {
     context: RequestContext,
   ): Promise<MlflowVersion> {
     const name = canonicalName(request.name);
-    await this.options.registry.store.getModel(name);
+    await this.options.registry.getModel(name);
     const resolved = await this.resolveSource(request.source, request.modelId);
     const directory = await this.modelDirectory(artifactPathOf(resolved.storageLocation)!, request.source);
     const runId = request.runId || resolved.runId;
@@ -785,7 +785,7 @@ export class MlflowService {
     const models: Model[] = [];
     let token: string | undefined;
     do {
-      const found = await this.options.registry.store.listModels({
+      const found = await this.options.registry.listModels({
         limit: 1000,
         ...(token ? { pageToken: token } : {}),
       });
@@ -799,7 +799,7 @@ export class MlflowService {
     const versions: ModelVersion[] = [];
     let token: string | undefined;
     do {
-      const found = await this.options.registry.store.listVersions({
+      const found = await this.options.registry.listVersions({
         limit: 1000,
         ...(model !== null ? { model } : {}),
         ...(token ? { pageToken: token } : {}),

@@ -4,12 +4,13 @@ import type { ArtifactStore, StagedArtifact } from '../artifacts/artifact-store.
 import type { Manifest } from '../domain/manifest.js';
 import type { InputPolicy, Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName, assertTags } from '../domain/names.js';
+import type { Page } from '../domain/page.js';
 import type { NewAuditEvent } from '../domain/promotion.js';
 import type { RequestContext } from '../domain/roles.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
 import type { UploadWarmup, ValidatedUpload } from '../serving/model-host.js';
-import type { NewModel, RegistryStore } from './registry-store.js';
+import type { ModelQuery, NewModel, RegistryStore, VersionQuery } from './registry-store.js';
 
 /**
  * What the registry needs from the serving side to accept a version: validate, then load and warm.
@@ -69,8 +70,34 @@ export const artifactKeyFor = (model: string, version: number): string =>
 export class RegistryService {
   constructor(private readonly options: RegistryServiceOptions) {}
 
-  get store(): RegistryStore {
-    return this.options.store;
+  /** Models, by name, filtered and paged. */
+  listModels(query?: ModelQuery): Promise<Page<Model>> {
+    return this.options.store.listModels(query);
+  }
+
+  /** A model; NOT_FOUND when it does not exist. */
+  getModel(name: string): Promise<Model> {
+    return this.options.store.getModel(name);
+  }
+
+  /** Versions, newest first, of one model or across models, filtered and paged. */
+  listVersions(query?: VersionQuery): Promise<Page<ModelVersion>> {
+    return this.options.store.listVersions(query);
+  }
+
+  /** A version; NOT_FOUND when the model or the version does not exist. */
+  getVersion(model: string, version: number): Promise<ModelVersion> {
+    return this.options.store.getVersion(model, version);
+  }
+
+  /** The number of the version an alias points at; NOT_FOUND when there is no such alias. */
+  resolveAlias(model: string, alias: string): Promise<number> {
+    return this.options.store.resolveAlias(model, alias);
+  }
+
+  /** The version an alias points at. */
+  async getAliasedVersion(model: string, alias: string): Promise<ModelVersion> {
+    return this.options.store.getVersion(model, await this.options.store.resolveAlias(model, alias));
   }
 
   async createModel(model: NewModel, context: RequestContext): Promise<Model> {

@@ -189,6 +189,12 @@ export class DataPlane {
     return (await this.route(environment, model)).revision;
   }
 
+  /** The models deployed in an environment this server serves, by name (ENVIRONMENT_NOT_FOUND otherwise). */
+  async deployedModels(environment: string): Promise<string[]> {
+    this.assertServes(environment);
+    return (await this.options.revisions.currentRevisions(environment)).map((r) => r.model);
+  }
+
   /** Loads a version so it can take traffic at once, without serving it yet (gates call it first). */
   async preload(model: string, version: number): Promise<void> {
     await this.loaded(await this.servableOf(model, version));

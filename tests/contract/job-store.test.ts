@@ -49,6 +49,26 @@ describe('JobStore contract: sqlite file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('creates a job of a name once: of concurrent creations, one wins and the rest are ALREADY_EXISTS', async () => {
+    const attempts = await Promise.allSettled(
+      [0, 1, 2, 3].map((i) => service().createJob(spec({ description: `attempt ${i}` }), context)),
+    );
+    const created = attempts.filter((a) => a.status === 'fulfilled');
+    const refused = attempts.flatMap((a) => (a.status === 'rejected' ? [a.reason as { code?: string }] : []));
+    expect(created).toHaveLength(1);
+    expect(refused.map((error) => error.code)).toEqual([
+      'ALREADY_EXISTS',
+      'ALREADY_EXISTS',
+      'ALREADY_EXISTS',
+    ]);
+    const winner = (created[0] as PromiseFulfilledResult<{ description: string }>).value;
+    expect((await store.getJob('nightly')).description).toBe(winner.description);
+    // Replacing is still allowed, and says it replaced; creating again still refuses.
+    expect((await service().putJob(spec({ description: 'replaced' }), context)).created).toBe(false);
+    await expect(service().createJob(spec(), context)).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    expect((await store.getJob('nightly')).description).toBe('replaced');
+  });
+
   it('gives a job’s lease to one holder at a time, and to another once it expires', async () => {
     await service().putJob(spec(), context);
     const queue = (date: string) =>

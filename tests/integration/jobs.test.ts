@@ -291,6 +291,15 @@ describe('batch scoring jobs', () => {
         .status,
     ).toBe(400);
     expect((await server.request('GET', '/api/v1/jobs/nope/runs')).status).toBe(404);
+    // Creating a job that exists is a conflict, however many ask at once; PUT replaces it.
+    const twin = { ...base, name: 'twin' };
+    const attempts = await Promise.all([1, 2, 3].map(() => server.request('POST', '/api/v1/jobs', twin)));
+    expect(attempts.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+    expect(attempts.filter((r) => r.status === 409).map((r) => r.body.code)).toEqual([
+      'ALREADY_EXISTS',
+      'ALREADY_EXISTS',
+    ]);
+    expect((await server.request('PUT', '/api/v1/jobs/twin', twin)).status).toBe(200);
     expect((await server.request('GET', '/api/v1/jobs/daily/runs/999')).body.code).toBe('NOT_FOUND');
   });
 });

@@ -1,21 +1,9 @@
 import type { Command } from 'commander';
+import type { WireAuditEvent, WireAuditPage } from '../../http/wire/audit.js';
 import { queryOf } from '../api-client.js';
 import { wholeNumber } from '../arguments.js';
 import type { CliContext } from '../cli-context.js';
 import { table } from '../output.js';
-
-interface WireAuditEvent {
-  readonly seq: number;
-  readonly time: string;
-  readonly actor: string;
-  readonly action: string;
-  readonly target: string;
-  readonly before: unknown;
-  readonly after: unknown;
-  readonly result: 'ok' | 'failed' | 'denied';
-  readonly request_id: string | null;
-  readonly details: Record<string, unknown> | null;
-}
 
 /** `audit`: who did what to what, when, and how it ended. */
 export function addAuditCommands(program: Command, cli: CliContext): void {
@@ -27,7 +15,7 @@ export function addAuditCommands(program: Command, cli: CliContext): void {
     .option('--action <action>', 'an action, or a prefix ending in "." (promotion.)')
     .option('--limit <n>', 'how many events (default 50)')
     .action(async (options: { target?: string; actor?: string; action?: string; limit?: string }) => {
-      const page = await cli.client().get<{ events: WireAuditEvent[]; next_page_token: string | null }>(
+      const page = await cli.client().get<WireAuditPage>(
         `/api/v1/audit${queryOf({
           target: options.target,
           actor: options.actor,

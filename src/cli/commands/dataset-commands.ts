@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { DatasetRequest, WireDatasetResult } from '../../http/wire/datasets.js';
 import type { CliContext } from '../cli-context.js';
 import { readDatasetRows } from '../rows.js';
 
@@ -19,12 +20,12 @@ export function addDatasetCommands(program: Command, cli: CliContext): void {
       'rows: a JSON array of objects, or CSV with a header row (numbers become numbers, empty cells null)',
     )
     .action(async (model: string, name: string, options: { label: string; file: string }) => {
-      const rows = readDatasetRows(options.file);
+      const rows = await readDatasetRows(options.file);
       const result = await cli
         .client()
-        .put<{ model: string; name: string; label: string; rows: number; replaced: boolean }>(
+        .put<WireDatasetResult>(
           `/api/v1/models/${encodeURIComponent(model)}/datasets/${encodeURIComponent(name)}`,
-          { label: options.label, rows },
+          { label: options.label, rows } satisfies DatasetRequest,
         );
       cli
         .output()

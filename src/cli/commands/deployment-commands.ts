@@ -1,6 +1,13 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { PROMOTION_STATUSES } from '../../domain/promotion.js';
+import type {
+  PromoteRequest,
+  WireDeploymentList,
+  WireEnvironmentList,
+  WirePromotionPage,
+  WireRevisionPage,
+} from '../../http/wire/deployments.js';
 import { type ApiClient, ApiError, queryOf } from '../api-client.js';
 import { collect, pairOf, versionOf, wholeNumber } from '../arguments.js';
 import type { CliContext } from '../cli-context.js';
@@ -10,7 +17,6 @@ import {
   outcomeOf,
   progressOf,
   trafficOf,
-  type WireDeployment,
   type WireEnvironment,
   type WireGate,
   type WirePromotion,
@@ -187,9 +193,7 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
       const api = cli.client();
       const [environments, page] = await Promise.all([
         environmentsOf(api),
-        api.get<{ deployments: WireDeployment[] }>(
-          `/api/v1/deployments${queryOf({ environment: options.env })}`,
-        ),
+        api.get<WireDeploymentList>(`/api/v1/deployments${queryOf({ environment: options.env })}`),
       ]);
       const order = environments.map((e) => e.name);
       const deployments = [...page.deployments].sort(
@@ -225,7 +229,7 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
       const out = cli.output();
       const page = await cli
         .client()
-        .get<{ revisions: WireRevision[]; next_page_token: string | null }>(
+        .get<WireRevisionPage>(
           `/api/v1/environments/${enc(options.env)}/deployments/${enc(model)}/revisions${queryOf({ limit })}`,
         );
       out.result(page, () =>
@@ -245,7 +249,7 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
     .option('--status <statuses>', `comma-separated, of ${PROMOTION_STATUSES.join(', ')}`)
     .option('--limit <n>', 'how many (default 50)')
     .action(async (options: { model?: string; env?: string; status?: string; limit?: string }) => {
-      const page = await cli.client().get<{ promotions: WirePromotion[]; next_page_token: string | null }>(
+      const page = await cli.client().get<WirePromotionPage>(
         `/api/v1/promotions${queryOf({
           model: options.model,
           environment: options.env,
@@ -282,14 +286,11 @@ export function addDeploymentCommands(program: Command, cli: CliContext): void {
     });
 }
 
-interface PromotionBody {
-  model: string;
-  version: number;
-  reason: string | undefined;
-  canary?: boolean | undefined;
-  allow_schema_change?: boolean | undefined;
-  confirm?: string | undefined;
-}
+/** A promotion request whose optional fields may be left undefined (JSON leaves them out). */
+type PromotionBody = { [K in keyof PromoteRequest]: PromoteRequest[K] | undefined } & Pick<
+  PromoteRequest,
+  'model' | 'version'
+>;
 
 /**
  * Sends a promotion, first asking for the typed confirmation the environment's policy wants (when
@@ -358,7 +359,7 @@ async function act(
 }
 
 async function environmentsOf(api: ApiClient): Promise<WireEnvironment[]> {
-  return (await api.get<{ environments: WireEnvironment[] }>('/api/v1/environments')).environments;
+  return (await api.get<WireEnvironmentList>('/api/v1/environments')).environments;
 }
 
 async function policyOf(api: ApiClient, env: string): Promise<WireEnvironment | undefined> {

@@ -4,19 +4,20 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { assertDate, FINISHED, REPROCESS, RUN_STATUSES } from '../../jobs/job.js';
-import type { WireJob, WireRun } from '../../jobs/wire.js';
+import type {
+  WireBackfillResult,
+  WireJob,
+  WireJobList,
+  WireLogLine,
+  WireRun,
+  WireRunLogs,
+  WireRunPage,
+} from '../../jobs/wire.js';
 import { type ApiClient, queryOf } from '../api-client.js';
 import { wholeNumber } from '../arguments.js';
 import type { CliContext } from '../cli-context.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { type Output, table } from '../output.js';
-
-interface WireLogLine {
-  readonly seq: number;
-  readonly at: string;
-  readonly level: string;
-  readonly message: string;
-}
 
 const enc = encodeURIComponent;
 /** How often `run --wait` and `logs --follow` ask the server; runs report progress once a second. */
@@ -61,7 +62,7 @@ export function addJobCommands(program: Command, cli: CliContext): void {
     .command('ls')
     .description('list jobs')
     .action(async () => {
-      const page = await cli.client().get<{ jobs: WireJob[] }>('/api/v1/jobs');
+      const page = await cli.client().get<WireJobList>('/api/v1/jobs');
       cli.output().result(page, () =>
         page.jobs.length === 0
           ? 'No jobs yet. Create one with: slipway jobs create job.yaml'
@@ -87,7 +88,7 @@ export function addJobCommands(program: Command, cli: CliContext): void {
       const api = cli.client();
       const [job, page] = await Promise.all([
         api.get<WireJob>(`/api/v1/jobs/${enc(name)}`),
-        api.get<{ runs: WireRun[] }>(`/api/v1/jobs/${enc(name)}/runs${queryOf({ limit: 5 })}`),
+        api.get<WireRunPage>(`/api/v1/jobs/${enc(name)}/runs${queryOf({ limit: 5 })}`),
       ]);
       const { origin, created_by, created_at, updated_at, next_run_at: _, ...spec } = job;
       // The spec as YAML, the rest as YAML comments: the whole is what `jobs create --replace` reads
@@ -169,17 +170,12 @@ export function addJobCommands(program: Command, cli: CliContext): void {
         name: string,
         options: { from: string; to: string; reprocess?: string; backwards?: boolean },
       ) => {
-        const result = await cli
-          .client()
-          .post<{ queued: WireRun[]; skipped: { date: string; reason: string }[] }>(
-            `/api/v1/jobs/${enc(name)}/backfill`,
-            {
-              from: assertDate(options.from, '--from'),
-              to: assertDate(options.to, '--to'),
-              reprocess: options.reprocess,
-              backwards: options.backwards,
-            },
-          );
+        const result = await cli.client().post<WireBackfillResult>(`/api/v1/jobs/${enc(name)}/backfill`, {
+          from: assertDate(options.from, '--from'),
+          to: assertDate(options.to, '--to'),
+          reprocess: options.reprocess,
+          backwards: options.backwards,
+        });
         const rows = [
           ...result.queued.map((r) => [r.logical_date, `#${r.number}`, 'queued']),
           ...result.skipped.map((s) => [s.date, undefined, `skipped: ${s.reason}`]),
@@ -207,9 +203,7 @@ export function addJobCommands(program: Command, cli: CliContext): void {
       const out = cli.output();
       const page = await cli
         .client()
-        .get<{ runs: WireRun[]; next_page_token: string | null }>(
-          `/api/v1/jobs/${enc(name)}/runs${queryOf({ status: options.status, limit })}`,
-        );
+        .get<WireRunPage>(`/api/v1/jobs/${enc(name)}/runs${queryOf({ status: options.status, limit })}`);
       out.result(page, () =>
         page.runs.length === 0 ? `No runs. Start one with: slipway jobs run ${name}` : runTable(page.runs),
       );
@@ -325,7 +319,7 @@ function runOf(reference: string): string {
 const runPath = (job: string, run: string) => `/api/v1/jobs/${enc(job)}/runs/${enc(run)}`;
 
 async function latestRun(api: ApiClient, job: string): Promise<string | undefined> {
-  const page = await api.get<{ runs: WireRun[] }>(`/api/v1/jobs/${enc(job)}/runs${queryOf({ limit: 1 })}`);
+  const page = await api.get<WireRunPage>(`/api/v1/jobs/${enc(job)}/runs${queryOf({ limit: 1 })}`);
   return page.runs[0]?.id;
 }
 
@@ -345,9 +339,7 @@ async function printLogs(
   let finished = false;
   for (;;) {
     const after = lines.at(-1)?.seq;
-    const page = await api.get<{ run: WireRun; lines: WireLogLine[] }>(
-      `${runPath(job, run)}/logs${queryOf({ after })}`,
-    );
+    const page = await api.get<WireRunLogs>(`${runPath(job, run)}/logs${queryOf({ after })}`);
     if (!out.json) {
       if (last === undefined)
         out.info(`run #${page.run.number} of ${job} (${page.run.logical_date}): ${page.run.status}`);

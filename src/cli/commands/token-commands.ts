@@ -1,13 +1,9 @@
 import { type Command, Option } from 'commander';
-import { compileConfig } from '../../config/index.js';
 import { LOCAL_ACTOR, ROLES, type Role } from '../../domain/roles.js';
-import type { toWireToken } from '../../http/routes/control-deployments.js';
+import type { WireCreatedToken, WireToken, WireTokenList } from '../../http/wire/tokens.js';
 import type { CliContext } from '../cli-context.js';
 import { UsageError } from '../exit-codes.js';
 import { table } from '../output.js';
-
-/** A token as the API describes it (never its secret). */
-type WireToken = ReturnType<typeof toWireToken>;
 
 /** `tokens create | ls | revoke`: API tokens, which only an admin may manage. */
 export function addTokenCommands(program: Command, cli: CliContext): void {
@@ -31,9 +27,7 @@ export function addTokenCommands(program: Command, cli: CliContext): void {
       }
       const created = options.local
         ? await createLocally(name, options.role, options.dataDir)
-        : await cli
-            .client()
-            .post<WireToken & { token: string }>('/api/v1/tokens', { name, role: options.role });
+        : await cli.client().post<WireCreatedToken>('/api/v1/tokens', { name, role: options.role });
       cli
         .output()
         .result(created, () =>
@@ -51,7 +45,7 @@ export function addTokenCommands(program: Command, cli: CliContext): void {
     .command('ls')
     .description('list tokens (never their secrets)')
     .action(async () => {
-      const page = await cli.client().get<{ tokens: WireToken[] }>('/api/v1/tokens');
+      const page = await cli.client().get<WireTokenList>('/api/v1/tokens');
       cli.output().result(page, () =>
         table(
           ['NAME', 'ROLE', 'ID', 'CREATED BY', 'CREATED', 'REVOKED'],
@@ -83,14 +77,15 @@ async function createLocally(
   name: string,
   role: Role,
   dataDir: string | undefined,
-): Promise<WireToken & { token: string; registry: string }> {
-  const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
-  // The database code loads only for --local, so the other commands start fast.
-  const [{ storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
+): Promise<WireCreatedToken & { registry: string }> {
+  // The configuration and database code load only for --local, so the other commands start fast.
+  const [{ compileConfig }, { storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
+    import('../../config/index.js'),
     import('../../stores-for-uri.js'),
     import('../../auth/token-service.js'),
-    import('../../http/routes/control-deployments.js'),
+    import('../../http/wire/tokens.js'),
   ]);
+  const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
   const { database, tokens, audit } = storesForUri(config.registryUri);
   try {
     await database.migrate();

@@ -1,80 +1,50 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { StoredToken } from '../../auth/token-store.js';
-import type { EnvironmentPolicy } from '../../domain/environment.js';
 import { assertModelName } from '../../domain/names.js';
-import { type AuditEvent, PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
-import type { Revision } from '../../domain/revision.js';
-import { parseRole, ROLES } from '../../domain/roles.js';
+import { PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
+import { parseRole } from '../../domain/roles.js';
 import { SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
-import { ErrorSchema } from '../wire.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { AuditPage, AuditQuery, toWireAudit } from '../wire/audit.js';
+import { errorResponses } from '../wire/common.js';
+import { DatasetBody, DatasetParams, DatasetResult } from '../wire/datasets.js';
+import {
+  DeploymentList,
+  DeploymentParams,
+  DeploymentQuery,
+  DeploymentSchema,
+  EnvironmentList,
+  EnvParams,
+  PromoteBody,
+  PromotionPage,
+  PromotionParams,
+  PromotionQuery,
+  PromotionSchema,
+  ReasonBody,
+  RevisionPage,
+  RevisionQuery,
+  RevisionSchema,
+  RollbackBody,
+  TrafficBody,
+  toWireEnvironment,
+  toWirePromotion,
+  toWireRevision,
+} from '../wire/deployments.js';
+import {
+  CreatedTokenSchema,
+  TokenBody,
+  TokenList,
+  TokenParams,
+  TokenSchema,
+  toWireToken,
+} from '../wire/tokens.js';
 
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
-const Name = Type.String({ maxLength: 200 });
-const EnvParams = Type.Object({ env: Name });
-const DeploymentParams = Type.Object({ env: Name, model: Name });
-const PromotionParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
-const Reason = Type.Optional(Type.String({ maxLength: 2000, description: 'Why; kept in the audit trail.' }));
-const Page = {
-  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000 (default 100).' })),
-  page_token: Type.Optional(Type.String({ maxLength: 200 })),
-};
-const Share = Type.Object(
-  { version: Type.Integer({ minimum: 1 }), percent: Type.Integer({ minimum: 0, maximum: 100 }) },
-  { additionalProperties: false },
-);
-
-const PromoteBody = Type.Object(
-  {
-    model: Name,
-    version: Type.Integer({ minimum: 1 }),
-    reason: Reason,
-    canary: Type.Optional(Type.Boolean({ description: "Roll out by the environment's canary plan." })),
-    allow_schema_change: Type.Optional(Type.Boolean()),
-    confirm: Type.Optional(
-      Type.String({
-        maxLength: 100,
-        description: 'The environment name, where its policy asks for confirmation.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-const TrafficBody = Type.Object(
-  {
-    traffic: Type.Array(Share, { minItems: 1, maxItems: 20 }),
-    tags: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 1 }))),
-    shadow: Type.Optional(
-      Type.Union([
-        Type.Object(
-          { version: Type.Integer({ minimum: 1 }), percent: Type.Integer({ minimum: 1, maximum: 100 }) },
-          { additionalProperties: false },
-        ),
-        Type.Null(),
-      ]),
-    ),
-    reason: Reason,
-  },
-  { additionalProperties: false },
-);
-const RollbackBody = Type.Object(
-  { to_revision: Type.Optional(Type.Integer({ minimum: 1 })), reason: Reason },
-  { additionalProperties: false },
-);
-const ReasonBody = Type.Object({ reason: Reason }, { additionalProperties: false });
-const DatasetBody = Type.Object(
-  {
-    label: Type.String({ minLength: 1, maxLength: 256, description: 'Column holding the true value.' }),
-    rows: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 100_000 }),
-  },
-  { additionalProperties: false },
-);
-const TokenBody = Type.Object(
-  { name: Type.String({ maxLength: 64 }), role: Type.Union(ROLES.map((r) => Type.Literal(r))) },
-  { additionalProperties: false },
-);
+const errors = errorResponses(400, 401, 403, 404, 409);
+const PromotionRef = Type.Ref(PromotionSchema);
+const RevisionRef = Type.Ref(RevisionSchema);
+const TokenRef = Type.Ref(TokenSchema);
 
 const developer = { access: 'developer' } as const;
 /** Lets a POST whose body fields are all optional be sent with no body at all. */
@@ -89,13 +59,22 @@ const admin = { access: 'admin' } as const;
  * trail and tokens. Routes check the weakest role that could act; the deployment service then
  * applies the environment's own policy (who may promote there, who must approve).
  */
-export async function controlDeploymentRoutes(app: FastifyInstance, services: HttpServices): Promise<void> {
+export async function controlDeploymentRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { deployments, dataPlane, tokens } = services;
   const tags = ['deployments'];
 
   app.get(
     '/api/v1/environments',
-    { config: viewer, schema: { tags, summary: 'Environments and their policies, in promotion order' } },
+    {
+      config: viewer,
+      schema: {
+        tags,
+        operationId: 'listEnvironments',
+        summary: 'Environments and their policies, in promotion order',
+        response: { 200: EnvironmentList },
+      },
+    },
     async () => ({ environments: deployments.environments().map(toWireEnvironment) }),
   );
 
@@ -105,9 +84,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags,
+        operationId: 'listDeployments',
         summary: 'Every deployment: its revision in force, versions, shares and health',
-        querystring: Type.Object({ environment: Type.Optional(Name) }),
-        response: { 404: ErrorSchema },
+        querystring: DeploymentQuery,
+        response: { 200: DeploymentList, ...errorResponses(400, 404) },
       },
     },
     async (request) => {
@@ -145,9 +125,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags,
+        operationId: 'getDeployment',
         summary: 'One deployment: revision in force, shadow comparison',
         params: DeploymentParams,
-        response: errors,
+        response: { 200: DeploymentSchema, ...errors },
       },
     },
     async (request) => {
@@ -180,10 +161,11 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags,
+        operationId: 'listRevisions',
         summary: 'Revision history, newest first',
         params: DeploymentParams,
-        querystring: Type.Object(Page),
-        response: errors,
+        querystring: RevisionQuery,
+        response: { 200: RevisionPage, ...errors },
       },
     },
     async (request) => {
@@ -199,12 +181,13 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: developer,
       schema: {
         tags,
+        operationId: 'promote',
         summary: 'Promote (or deploy) a version into an environment through its gates',
         description:
           '201 when the version took traffic (or began its canary); 202 when it waits for approval; 422 GATE_FAILED when a gate failed (nothing changed in service; `details.gates` has every result).',
         params: EnvParams,
         body: PromoteBody,
-        response: { ...errors, 422: ErrorSchema },
+        response: { 201: PromotionRef, 202: PromotionRef, ...errors, ...errorResponses(422) },
       },
     },
     async (request, reply) => {
@@ -234,13 +217,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags,
+        operationId: 'listPromotions',
         summary: 'Promotions, newest first',
-        querystring: Type.Object({
-          model: Type.Optional(Name),
-          environment: Type.Optional(Name),
-          status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses.' })),
-          ...Page,
-        }),
+        querystring: PromotionQuery,
+        response: { 200: PromotionPage, ...errorResponses(400) },
       },
     },
     async (request) => {
@@ -267,9 +247,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags,
+        operationId: 'getPromotion',
         summary: 'A promotion with its gate results',
         params: PromotionParams,
-        response: errors,
+        response: { 200: PromotionRef, ...errors },
       },
     },
     async (request) => toWirePromotion(await deployments.getPromotion((request.params as { id: string }).id)),
@@ -281,7 +262,14 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       {
         config: developer,
         preValidation: emptyBodyIsEmptyObject,
-        schema: { tags, summary, params: PromotionParams, body: ReasonBody, response: errors },
+        schema: {
+          tags,
+          operationId: `${action}Promotion`,
+          summary,
+          params: PromotionParams,
+          body: ReasonBody,
+          response: { 200: PromotionRef, ...errors },
+        },
       },
       async (request) => {
         const { id } = request.params as { id: string };
@@ -312,10 +300,11 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: developer,
       schema: {
         tags,
+        operationId: 'setTraffic',
         summary: 'Set the traffic split (and tags, shadow) as a new revision',
         params: DeploymentParams,
         body: TrafficBody,
-        response: errors,
+        response: { 200: RevisionRef, ...errors },
       },
     },
     async (request) => {
@@ -343,10 +332,11 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       preValidation: emptyBodyIsEmptyObject,
       schema: {
         tags,
+        operationId: 'rollback',
         summary: 'Roll back: a new revision restoring the previous (or a named) revision, skipping analysis',
         params: DeploymentParams,
         body: RollbackBody,
-        response: errors,
+        response: { 200: RevisionRef, ...errors },
       },
     },
     async (request) => {
@@ -371,10 +361,11 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: developer,
       schema: {
         tags,
+        operationId: 'putDataset',
         summary: 'Register (or replace) a labelled dataset for validation gates',
-        params: Type.Object({ model: Name, name: Type.String({ maxLength: 100 }) }),
+        params: DatasetParams,
         body: DatasetBody,
-        response: { 200: Type.Unknown(), 201: Type.Unknown(), ...errors },
+        response: { 200: DatasetResult, 201: DatasetResult, ...errors },
       },
     },
     async (request, reply) => {
@@ -406,15 +397,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: viewer,
       schema: {
         tags: ['audit'],
+        operationId: 'listAudit',
         summary: 'The audit trail, newest first',
-        querystring: Type.Object({
-          target: Type.Optional(Type.String({ maxLength: 300 })),
-          actor: Type.Optional(Type.String({ maxLength: 200 })),
-          action: Type.Optional(
-            Type.String({ maxLength: 100, description: 'An action, or a prefix ending in `.`' }),
-          ),
-          ...Page,
-        }),
+        querystring: AuditQuery,
+        response: { 200: AuditPage, ...errorResponses(400) },
       },
     },
     async (request) => {
@@ -441,9 +427,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: admin,
       schema: {
         tags: ['tokens'],
+        operationId: 'createToken',
         summary: 'Create an API token; its secret is in this response only',
         body: TokenBody,
-        response: { 201: Type.Unknown(), ...errors },
+        response: { 201: CreatedTokenSchema, ...errors },
       },
     },
     async (request, reply) => {
@@ -454,7 +441,15 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
   );
   app.get(
     '/api/v1/tokens',
-    { config: admin, schema: { tags: ['tokens'], summary: 'List tokens (never their secrets)' } },
+    {
+      config: admin,
+      schema: {
+        tags: ['tokens'],
+        operationId: 'listTokens',
+        summary: 'List tokens (never their secrets)',
+        response: { 200: TokenList },
+      },
+    },
     async () => ({ tokens: (await tokens.list()).map(toWireToken) }),
   );
   app.delete(
@@ -463,9 +458,10 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       config: admin,
       schema: {
         tags: ['tokens'],
+        operationId: 'revokeToken',
         summary: 'Revoke a token',
-        params: Type.Object({ name: Type.String({ maxLength: 64 }) }),
-        response: errors,
+        params: TokenParams,
+        response: { 200: TokenRef, ...errors },
       },
     },
     async (request) =>
@@ -499,112 +495,5 @@ function pageOf(query: { limit?: string; page_token?: string }) {
   return {
     ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}),
     ...(query.page_token ? { pageToken: query.page_token } : {}),
-  };
-}
-
-export function toWireRevision(r: Revision) {
-  return {
-    deployment: `${r.model}-${r.environment}`,
-    model: r.model,
-    environment: r.environment,
-    number: r.number,
-    traffic: r.traffic,
-    tags: r.tags,
-    shadow: r.shadow,
-    kind: r.kind,
-    actor: r.actor,
-    reason: r.reason,
-    promotion_id: r.promotionId,
-    request_id: r.requestId,
-    created_at: r.createdAt,
-  };
-}
-
-export function toWirePromotion(p: Promotion) {
-  return {
-    id: p.id,
-    model: p.model,
-    environment: p.environment,
-    version: p.version,
-    status: p.status,
-    requested_by: p.requestedBy,
-    reason: p.reason,
-    canary: p.options.canary,
-    allow_schema_change: p.options.allowSchemaChange,
-    gates: p.gates,
-    approval: p.approval,
-    rollout: p.rollout
-      ? { step: p.rollout.step, step_started_at: p.rollout.stepStartedAt, note: p.rollout.note }
-      : null,
-    baseline: p.baseline,
-    failure: p.failure,
-    request_id: p.requestId,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-  };
-}
-
-function toWireAudit(e: AuditEvent) {
-  return {
-    seq: e.seq,
-    time: e.time,
-    actor: e.actor,
-    action: e.action,
-    target: e.target,
-    before: e.before,
-    after: e.after,
-    result: e.result,
-    request_id: e.requestId,
-    details: e.details,
-  };
-}
-
-export function toWireToken(t: StoredToken) {
-  return {
-    id: t.id,
-    name: t.name,
-    role: t.role,
-    created_by: t.createdBy,
-    created_at: t.createdAt,
-    revoked_at: t.revokedAt,
-  };
-}
-
-function toWireEnvironment(e: EnvironmentPolicy) {
-  return {
-    name: e.name,
-    auto_deploy: e.autoDeploy,
-    promotes_from: e.promotesFrom,
-    role: e.role,
-    gates: {
-      smoke: e.gates.smoke,
-      schema: e.gates.schema,
-      validation: e.gates.validation
-        ? {
-            dataset: e.gates.validation.dataset,
-            required: e.gates.validation.required,
-            thresholds: e.gates.validation.thresholds.map((t) => ({
-              metric: t.metric,
-              min: t.min ?? null,
-              max: t.max ?? null,
-              max_regression: t.maxRegression ?? null,
-            })),
-          }
-        : null,
-      latency: e.gates.latency ? { p99_ms: e.gates.latency.p99Ms, requests: e.gates.latency.requests } : null,
-    },
-    approval: e.approval ? { role: e.approval.role, allow_self: e.approval.allowSelf } : null,
-    confirm: e.confirm,
-    rollout: e.rollout
-      ? {
-          steps: e.rollout.steps,
-          bake_seconds: e.rollout.bakeSeconds,
-          max_error_rate: e.rollout.maxErrorRate,
-          max_p99_ms: e.rollout.maxP99Ms,
-          min_requests: e.rollout.minRequests,
-          by_default: e.canaryByDefault,
-        }
-      : null,
-    version_routes: e.versionRoutes,
   };
 }

@@ -1,88 +1,44 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { SlipwayError } from '../../errors/index.js';
-import { type JobRun, JobSpecSchema, REPROCESS, RUN_STATUSES, RUN_TRIGGERS } from '../../jobs/job.js';
-import { toWireJob, toWireRun } from '../../jobs/wire.js';
+import { JobSpecSchema } from '../../jobs/job.js';
+import {
+  BackfillBody,
+  BackfillResult,
+  JobList,
+  JobParams,
+  JobSchema,
+  LogQuery,
+  RunLogs,
+  RunPage,
+  RunParams,
+  RunQuery,
+  RunSchema,
+  TriggerBody,
+  toWireJob,
+  toWireRun,
+} from '../../jobs/wire.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
-import { ErrorSchema } from '../wire.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { errorResponses, NoContent, pageOf } from '../wire/common.js';
 
-const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
-const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
-const JobParams = Type.Object({ job: Type.String({ maxLength: 200 }) });
-const RunParams = Type.Object({
-  job: Type.String({ maxLength: 200 }),
-  run: Type.String({ maxLength: 64, description: 'The run id, or its number within the job.' }),
-});
-
-const JobSchema = Type.Composite(
-  [
-    JobSpecSchema,
-    Type.Object({
-      origin: Type.Union([Type.Literal('api'), Type.Literal('config')]),
-      created_by: Type.String(),
-      created_at: Type.String(),
-      updated_at: Type.String(),
-      next_run_at: Nullable(
-        Type.String({ description: 'Next schedule time, unless paused or unscheduled.' }),
-      ),
-    }),
-  ],
-  { $id: 'Job', additionalProperties: false },
-);
-
-const RunSchema = Type.Object(
-  {
-    id: Type.String(),
-    job: Type.String(),
-    number: Type.Integer(),
-    logical_date: Type.String(),
-    status: Type.Union(RUN_STATUSES.map((s) => Type.Literal(s))),
-    trigger: Type.Union(RUN_TRIGGERS.map((t) => Type.Literal(t))),
-    attempt: Type.Integer(),
-    scheduled_for: Nullable(Type.String()),
-    not_before: Type.String(),
-    model: Type.Union([Type.Object({ name: Type.String(), version: Type.Integer() }), Type.Null()]),
-    rows_read: Type.Integer(),
-    rows_written: Type.Integer(),
-    rows_failed: Type.Integer(),
-    rows_expected: Type.Union([Type.Integer(), Type.Null()]),
-    started_at: Nullable(Type.String()),
-    finished_at: Nullable(Type.String()),
-    duration_ms: Type.Union([Type.Integer(), Type.Null()]),
-    error: Nullable(Type.String()),
-    actor: Type.String(),
-    cancel_requested: Type.Boolean(),
-    created_at: Type.String(),
-  },
-  { $id: 'JobRun' },
-);
-
-const BackfillBody = Type.Object(
-  {
-    from: Type.String({ maxLength: 10, description: 'First logical date, YYYY-MM-DD.' }),
-    to: Type.String({ maxLength: 10, description: 'Last logical date, YYYY-MM-DD (inclusive).' }),
-    reprocess: Type.Optional(Type.Union(REPROCESS.map((r) => Type.Literal(r)))),
-    backwards: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
+const errors = errorResponses(400, 404, 409);
+const JobRef = Type.Ref(JobSchema);
+const RunRef = Type.Ref(RunSchema);
 
 /** The control API for batch scoring jobs and their runs under /api/v1/jobs. */
-export async function controlJobRoutes(app: FastifyInstance, services: HttpServices): Promise<void> {
+export async function controlJobRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { jobs } = services;
   const tags = ['jobs'];
-  app.addSchema(JobSchema);
-  app.addSchema(RunSchema);
-  const JobRef = Type.Ref(JobSchema);
-  const RunRef = Type.Ref(RunSchema);
 
   app.get(
     '/api/v1/jobs',
     {
       config: { access: 'viewer' },
-      schema: { tags, summary: 'List jobs', response: { 200: Type.Object({ jobs: Type.Array(JobRef) }) } },
+      schema: { tags, operationId: 'listJobs', summary: 'List jobs', response: { 200: JobList } },
     },
     async () => ({ jobs: (await jobs.listJobs()).map(toWireJob) }),
   );
@@ -93,6 +49,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'createJob',
         summary: 'Create a job',
         description:
           'A job scores the rows its source query returns with a model version and writes them to its sink table. Its SQL runs with the warehouse credentials and, for DuckDB, the server’s file access: creating jobs needs the deployer role.',
@@ -101,17 +58,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       },
     },
     async (request, reply) => {
-      const spec = request.body as Static<typeof JobSpecSchema>;
-      if (await jobs.store.findJob(spec.name)) {
-        throw new SlipwayError(
-          'ALREADY_EXISTS',
-          `Job "${spec.name}" already exists; PUT /api/v1/jobs/${spec.name} replaces it.`,
-          {
-            job: spec.name,
-          },
-        );
-      }
-      const { job } = await jobs.putJob(spec, contextOf(request));
+      const job = await jobs.createJob(request.body, contextOf(request));
       return reply.status(201).send(toWireJob(job));
     },
   );
@@ -122,6 +69,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'putJob',
         summary: 'Create or replace a job',
         params: JobParams,
         body: JobSpecSchema,
@@ -129,8 +77,8 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       },
     },
     async (request, reply) => {
-      const { job: name } = request.params as Static<typeof JobParams>;
-      const spec = request.body as Static<typeof JobSpecSchema>;
+      const { job: name } = request.params;
+      const spec = request.body;
       if (spec.name !== name) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
@@ -149,7 +97,13 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
     '/api/v1/jobs/:job',
     {
       config: { access: 'viewer' },
-      schema: { tags, summary: 'Show a job', params: JobParams, response: { 200: JobRef, ...errors } },
+      schema: {
+        tags,
+        operationId: 'getJob',
+        summary: 'Show a job',
+        params: JobParams,
+        response: { 200: JobRef, ...errors },
+      },
     },
     async (request) => toWireJob(await jobs.getJob(jobName(request.params))),
   );
@@ -160,15 +114,16 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'deleteJob',
         summary: 'Delete a job and its run history',
         description: 'Tables the job wrote are left as they are.',
         params: JobParams,
-        response: { 204: Type.Null(), ...errors },
+        response: { 204: NoContent, ...errors },
       },
     },
     async (request, reply) => {
       await jobs.deleteJob(jobName(request.params), contextOf(request));
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 
@@ -182,6 +137,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
         config: { access: 'deployer' },
         schema: {
           tags,
+          operationId: `${verb}Job`,
           summary: paused ? 'Pause a job’s schedule' : 'Resume a job’s schedule',
           params: JobParams,
           response: { 200: JobRef, ...errors },
@@ -197,22 +153,17 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'triggerRun',
         summary: 'Run a job now',
         description:
           'Queues a run of one logical date (default: today in the job’s time zone); it starts when the job is free.',
         params: JobParams,
-        body: Type.Optional(
-          Type.Object(
-            { logical_date: Type.Optional(Type.String({ maxLength: 10, description: 'YYYY-MM-DD.' })) },
-            { additionalProperties: false },
-          ),
-        ),
+        body: TriggerBody,
         response: { 202: RunRef, ...errors },
       },
     },
     async (request, reply) => {
-      const body = (request.body ?? {}) as { logical_date?: string };
-      const run = await jobs.trigger(jobName(request.params), body.logical_date, contextOf(request));
+      const run = await jobs.trigger(jobName(request.params), request.body?.logical_date, contextOf(request));
       return reply.status(202).send(toWireRun(run));
     },
   );
@@ -223,23 +174,17 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'backfillJob',
         summary: 'Backfill a range of dates',
         description:
           'Queues one run per logical date. Dates with a queued or running run are skipped; `reprocess` says whether dates that already ran are run again: `none` (default), `failed`, or `completed`.',
         params: JobParams,
         body: BackfillBody,
-        response: {
-          202: Type.Object({
-            queued: Type.Array(RunRef),
-            skipped: Type.Array(Type.Object({ date: Type.String(), reason: Type.String() })),
-          }),
-          ...errors,
-        },
+        response: { 202: BackfillResult, ...errors },
       },
     },
     async (request, reply) => {
-      const body = request.body as Static<typeof BackfillBody>;
-      const result = await jobs.backfill(jobName(request.params), body, contextOf(request));
+      const result = await jobs.backfill(jobName(request.params), request.body, contextOf(request));
       return reply.status(202).send({ queued: result.queued.map(toWireRun), skipped: result.skipped });
     },
   );
@@ -250,30 +195,18 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'listRuns',
         summary: 'List a job’s runs, newest first',
         params: JobParams,
-        querystring: Type.Object({
-          status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))),
-          limit: Type.Optional(
-            Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000 (default 100).' }),
-          ),
-          page_token: Type.Optional(Type.String({ maxLength: 200 })),
-        }),
-        response: {
-          200: Type.Object({
-            runs: Type.Array(RunRef),
-            next_page_token: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errors,
-        },
+        querystring: RunQuery,
+        response: { 200: RunPage, ...errors },
       },
     },
     async (request) => {
-      const query = request.query as { status?: JobRun['status']; limit?: string; page_token?: string };
+      const { status } = request.query;
       const page = await jobs.listRuns(jobName(request.params), {
-        ...(query.status ? { status: query.status } : {}),
-        ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}),
-        ...(query.page_token !== undefined ? { pageToken: query.page_token } : {}),
+        ...(status ? { status } : {}),
+        ...pageOf(request.query),
       });
       return { runs: page.items.map(toWireRun), next_page_token: page.nextPageToken };
     },
@@ -283,12 +216,15 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
     '/api/v1/jobs/:job/runs/:run',
     {
       config: { access: 'viewer' },
-      schema: { tags, summary: 'Show a run', params: RunParams, response: { 200: RunRef, ...errors } },
+      schema: {
+        tags,
+        operationId: 'getRun',
+        summary: 'Show a run',
+        params: RunParams,
+        response: { 200: RunRef, ...errors },
+      },
     },
-    async (request) => {
-      const params = request.params as Static<typeof RunParams>;
-      return toWireRun(await jobs.getRun(jobName(params), params.run));
-    },
+    async (request) => toWireRun(await jobs.getRun(jobName(request.params), request.params.run)),
   );
 
   app.get(
@@ -297,38 +233,18 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'getRunLogs',
         summary: 'A run’s log lines',
         params: RunParams,
-        querystring: Type.Object({
-          after: Type.Optional(
-            Type.String({
-              pattern: '^[0-9]{1,9}$',
-              description: 'Only lines after this seq (to follow a run).',
-            }),
-          ),
-        }),
-        response: {
-          200: Type.Object({
-            run: RunRef,
-            lines: Type.Array(
-              Type.Object({
-                seq: Type.Integer(),
-                at: Type.String(),
-                level: Type.String(),
-                message: Type.String(),
-              }),
-            ),
-          }),
-          ...errors,
-        },
+        querystring: LogQuery,
+        response: { 200: RunLogs, ...errors },
       },
     },
     async (request) => {
-      const params = request.params as Static<typeof RunParams>;
-      const { after } = request.query as { after?: string };
+      const { after } = request.query;
       const { run, lines } = await jobs.logs(
-        jobName(params),
-        params.run,
+        jobName(request.params),
+        request.params.run,
         after === undefined ? undefined : Number(after),
       );
       return { run: toWireRun(run), lines };
@@ -341,6 +257,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       config: { access: 'deployer' },
       schema: {
         tags,
+        operationId: 'cancelRun',
         summary: 'Cancel a run',
         description:
           'A queued run is cancelled at once; a running one stops within a batch and publishes nothing.',
@@ -348,13 +265,9 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
         response: { 200: RunRef, ...errors },
       },
     },
-    async (request) => {
-      const params = request.params as Static<typeof RunParams>;
-      return toWireRun(await jobs.cancel(jobName(params), params.run, contextOf(request)));
-    },
+    async (request) =>
+      toWireRun(await jobs.cancel(jobName(request.params), request.params.run, contextOf(request))),
   );
 }
 
-function jobName(params: unknown): string {
-  return assertModelName((params as { job: string }).job, 'job');
-}
+const jobName = (params: { job: string }): string => assertModelName(params.job, 'job');

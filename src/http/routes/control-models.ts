@@ -1,45 +1,40 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { parseManifest } from '../../domain/manifest.js';
+import type { ModelVersion } from '../../domain/model.js';
 import { assertAliasName, assertModelName, parseVersionNumber } from '../../domain/names.js';
+import type { Page } from '../../domain/page.js';
 import { SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
-import { ErrorSchema, ModelSchema, toWireModel, toWireVersion, VersionSchema } from '../wire.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { errorResponses, NoContent, pageOf } from '../wire/common.js';
+import {
+  AliasBody,
+  AliasParams,
+  AliasResult,
+  CreateModelBody,
+  ModelPage,
+  ModelParams,
+  ModelQuery,
+  ModelSchema,
+  toWireModel,
+  toWireVersion,
+  VersionPage,
+  VersionParams,
+  VersionQuery,
+  VersionSchema,
+  VersionSearchQuery,
+  type WireVersionPage,
+} from '../wire/models.js';
 
-const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
-const Limit = Type.Optional(
-  Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000 (default 100).' }),
-);
-const PageToken = Type.Optional(
-  Type.String({ maxLength: 200, description: 'next_page_token of the previous page.' }),
-);
-const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
-const VersionParams = Type.Object({
-  model: Type.String({ maxLength: 200 }),
-  version: Type.String({ maxLength: 20 }),
-});
-const AliasParams = Type.Object({
-  model: Type.String({ maxLength: 200 }),
-  alias: Type.String({ maxLength: 100 }),
-});
-const VersionFilters = {
-  status: Type.Optional(Type.Union([Type.Literal('PENDING'), Type.Literal('READY'), Type.Literal('FAILED')])),
-  tag: Type.Optional(
-    Type.String({ maxLength: 500, description: '`key=value`, or `key` alone to match any value.' }),
-  ),
-  uploader: Type.Optional(Type.String({ maxLength: 200 })),
-  run_id: Type.Optional(Type.String({ maxLength: 200 })),
-  limit: Limit,
-  page_token: PageToken,
-};
-const VersionPage = Type.Object({
-  versions: Type.Array(VersionSchema),
-  next_page_token: Type.Union([Type.String(), Type.Null()]),
-});
+const errors = errorResponses(400, 404, 409);
+const ModelRef = Type.Ref(ModelSchema);
+const VersionRef = Type.Ref(VersionSchema);
 
 /** The control API for models, versions and aliases under /api/v1. */
-export async function controlModelRoutes(app: FastifyInstance, services: HttpServices): Promise<void> {
+export async function controlModelRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, config } = services;
   const tags = ['models'];
 
@@ -49,54 +44,37 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'listModels',
         summary: 'List models',
-        querystring: Type.Object({
-          search: Type.Optional(Type.String({ maxLength: 200, description: 'Substring of the name.' })),
-          tag: VersionFilters.tag,
-          limit: Limit,
-          page_token: PageToken,
-        }),
-        response: {
-          200: Type.Object({
-            models: Type.Array(ModelSchema),
-            next_page_token: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errors,
-        },
+        querystring: ModelQuery,
+        response: { 200: ModelPage, ...errors },
       },
     },
     async (request) => {
-      const query = request.query as { search?: string; tag?: string; limit?: string; page_token?: string };
-      const page = await registry.store.listModels({
-        ...(query.search ? { search: query.search } : {}),
-        ...(query.tag ? { tag: query.tag } : {}),
-        ...pageOf(query),
+      const { search, tag } = request.query;
+      const page = await registry.listModels({
+        ...(search ? { search } : {}),
+        ...(tag ? { tag } : {}),
+        ...pageOf(request.query),
       });
       return { models: page.items.map(toWireModel), next_page_token: page.nextPageToken };
     },
   );
 
-  const CreateModel = Type.Object(
-    {
-      name: Type.String({ description: 'Lowercase letters, digits, `-`, `_`, `.`; at most 128 characters.' }),
-      description: Type.Optional(Type.String({ maxLength: 5000 })),
-      tags: Type.Optional(Type.Record(Type.String(), Type.String())),
-    },
-    { additionalProperties: false },
-  );
   app.post(
     '/api/v1/models',
     {
       config: { access: 'developer' },
       schema: {
         tags,
+        operationId: 'createModel',
         summary: 'Create a model',
-        body: CreateModel,
-        response: { 201: ModelSchema, ...errors },
+        body: CreateModelBody,
+        response: { 201: ModelRef, ...errors },
       },
     },
     async (request, reply) => {
-      const body = request.body as Static<typeof CreateModel>;
+      const body = request.body;
       const model = await registry.createModel(
         {
           name: body.name,
@@ -115,12 +93,13 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'getModel',
         summary: 'Get a model',
         params: ModelParams,
-        response: { 200: ModelSchema, ...errors },
+        response: { 200: ModelRef, ...errors },
       },
     },
-    async (request) => toWireModel(await registry.store.getModel(modelName(request.params))),
+    async (request) => toWireModel(await registry.getModel(modelName(request.params))),
   );
 
   app.post(
@@ -129,12 +108,13 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'developer' },
       schema: {
         tags,
+        operationId: 'pushVersion',
         summary: 'Upload a version',
         description:
           'multipart/form-data with optional text fields `manifest` (JSON), `description` and `sha256`, then the file field `model` (the ONNX file). The file is streamed to disk, validated, loaded and warmed with the manifest sample before the version is numbered and marked READY.',
         consumes: ['multipart/form-data'],
         params: ModelParams,
-        response: { 201: VersionSchema, ...errors, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema },
+        response: { 201: VersionRef, ...errorResponses(400, 404, 409, 413, 415, 422) },
       },
     },
     async (request, reply) => {
@@ -203,15 +183,16 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'listModelVersions',
         summary: "List a model's versions, newest first",
         params: ModelParams,
-        querystring: Type.Object(VersionFilters),
+        querystring: VersionQuery,
         response: { 200: VersionPage, ...errors },
       },
     },
     async (request) => {
       const model = modelName(request.params);
-      return versionPage(await registry.store.listVersions({ model, ...versionFilters(request.query) }));
+      return versionPage(await registry.listVersions({ model, ...versionFilters(request.query) }));
     },
   );
 
@@ -221,18 +202,16 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'searchVersions',
         summary: 'Search versions across models',
-        querystring: Type.Object({
-          model: Type.Optional(Type.String({ maxLength: 200 })),
-          ...VersionFilters,
-        }),
+        querystring: VersionSearchQuery,
         response: { 200: VersionPage, ...errors },
       },
     },
     async (request) => {
-      const query = request.query as { model?: string };
-      const model = query.model === undefined ? {} : { model: assertModelName(query.model, 'model') };
-      return versionPage(await registry.store.listVersions({ ...model, ...versionFilters(request.query) }));
+      const { model } = request.query;
+      const filter = model === undefined ? {} : { model: assertModelName(model, 'model') };
+      return versionPage(await registry.listVersions({ ...filter, ...versionFilters(request.query) }));
     },
   );
 
@@ -242,32 +221,25 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'getVersion',
         summary: 'Get a version',
         params: VersionParams,
-        response: { 200: VersionSchema, ...errors },
+        response: { 200: VersionRef, ...errors },
       },
     },
-    async (request) => {
-      const params = request.params as Static<typeof VersionParams>;
-      return toWireVersion(
-        await registry.store.getVersion(modelName(params), parseVersionNumber(params.version)),
-      );
-    },
+    async (request) =>
+      toWireVersion(
+        await registry.getVersion(modelName(request.params), parseVersionNumber(request.params.version)),
+      ),
   );
 
-  const AliasBody = Type.Object({ version: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
-  const AliasResult = Type.Object({
-    model: Type.String(),
-    alias: Type.String(),
-    version: Type.Integer(),
-    previous_version: Type.Union([Type.Integer(), Type.Null()]),
-  });
   app.put(
     '/api/v1/models/:model/aliases/:alias',
     {
       config: { access: 'developer' },
       schema: {
         tags,
+        operationId: 'setAlias',
         summary: 'Point an alias at a version',
         params: AliasParams,
         body: AliasBody,
@@ -275,11 +247,11 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       },
     },
     async (request) => {
-      const params = request.params as Static<typeof AliasParams>;
-      const { version } = request.body as Static<typeof AliasBody>;
-      const model = modelName(params);
-      const { previous } = await registry.setAlias(model, params.alias, version, contextOf(request));
-      return { model, alias: params.alias, version, previous_version: previous };
+      const { alias } = request.params;
+      const { version } = request.body;
+      const model = modelName(request.params);
+      const { previous } = await registry.setAlias(model, alias, version, contextOf(request));
+      return { model, alias, version, previous_version: previous };
     },
   );
 
@@ -289,16 +261,15 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: 'getAlias',
         summary: 'Get the version an alias points at',
         params: AliasParams,
-        response: { 200: VersionSchema, ...errors },
+        response: { 200: VersionRef, ...errors },
       },
     },
     async (request) => {
-      const params = request.params as Static<typeof AliasParams>;
-      const model = modelName(params);
-      const version = await registry.store.resolveAlias(model, assertAliasName(params.alias));
-      return toWireVersion(await registry.store.getVersion(model, version));
+      const model = modelName(request.params);
+      return toWireVersion(await registry.getAliasedVersion(model, assertAliasName(request.params.alias)));
     },
   );
 
@@ -308,51 +279,39 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
       config: { access: 'developer' },
       schema: {
         tags,
+        operationId: 'deleteAlias',
         summary: 'Delete an alias',
         params: AliasParams,
-        response: { 204: Type.Null(), ...errors },
+        response: { 204: NoContent, ...errors },
       },
     },
     async (request, reply) => {
-      const params = request.params as Static<typeof AliasParams>;
-      await registry.deleteAlias(modelName(params), params.alias, contextOf(request));
-      return reply.status(204).send();
+      await registry.deleteAlias(modelName(request.params), request.params.alias, contextOf(request));
+      return reply.status(204).send(null);
     },
   );
 }
 
-function modelName(params: unknown): string {
-  return assertModelName((params as { model: string }).model, 'model');
-}
+const modelName = (params: { model: string }): string => assertModelName(params.model, 'model');
 
-function pageOf(query: { limit?: string; page_token?: string }): { limit?: number; pageToken?: string } {
-  return {
-    ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}),
-    ...(query.page_token !== undefined ? { pageToken: query.page_token } : {}),
-  };
-}
-
-function versionFilters(query: unknown) {
-  const q = query as {
-    status?: 'PENDING' | 'READY' | 'FAILED';
-    tag?: string;
-    uploader?: string;
-    run_id?: string;
-    limit?: string;
-    page_token?: string;
-  };
-  return {
-    ...(q.status ? { status: q.status } : {}),
-    ...(q.tag ? { tag: q.tag } : {}),
-    ...(q.uploader ? { uploader: q.uploader } : {}),
-    ...(q.run_id ? { runId: q.run_id } : {}),
-    ...pageOf(q),
-  };
-}
-
-function versionPage(page: {
-  items: readonly import('../../domain/model.js').ModelVersion[];
-  nextPageToken: string | null;
+function versionFilters(query: {
+  status?: 'PENDING' | 'READY' | 'FAILED';
+  tag?: string;
+  uploader?: string;
+  run_id?: string;
+  limit?: string;
+  page_token?: string;
 }) {
-  return { versions: page.items.map(toWireVersion), next_page_token: page.nextPageToken };
+  return {
+    ...(query.status ? { status: query.status } : {}),
+    ...(query.tag ? { tag: query.tag } : {}),
+    ...(query.uploader ? { uploader: query.uploader } : {}),
+    ...(query.run_id ? { runId: query.run_id } : {}),
+    ...pageOf(query),
+  };
 }
+
+const versionPage = (page: Page<ModelVersion>): WireVersionPage => ({
+  versions: page.items.map(toWireVersion),
+  next_page_token: page.nextPageToken,
+});

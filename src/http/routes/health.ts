@@ -1,14 +1,25 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpServices } from '../services.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { HealthSchema } from '../wire/inference.js';
 
 /**
  * `GET /health` in the shape operators' probes and dashboards expect from a model service. It never
  * waits on a model: it reads state the data plane already holds, so it answers while inference runs.
  */
-export async function healthRoutes(app: FastifyInstance, services: HttpServices): Promise<void> {
+export async function healthRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/health',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Service health' } },
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['health'],
+        operationId: 'health',
+        summary: 'Service health',
+        response: { 200: HealthSchema },
+      },
+    },
     async () => {
       const models = services.dataPlane.status();
       const failed = models.some((m) => m.state === 'FAILED');
@@ -17,8 +28,8 @@ export async function healthRoutes(app: FastifyInstance, services: HttpServices)
         version: services.version,
         model_loaded: models.some((m) => m.state === 'READY'),
         ready: services.isReady(),
-        models,
-      };
+        models: models.map((m) => ({ ...m, versions: m.versions.map((v) => ({ ...v })) })),
+      } as const;
     },
   );
 }

@@ -1,41 +1,39 @@
-import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { SlipwayError } from '../../errors/index.js';
 import { toRowOutputs } from '../../serving/output-encoder.js';
 import type { HttpServices } from '../services.js';
-import { ErrorSchema } from '../wire.js';
-import { environmentOf, routeKeyOf, setVersionHeader } from './inference-v2.js';
-
-const PredictRequest = Type.Object(
-  {
-    instances: Type.Optional(
-      Type.Array(Type.Unknown(), {
-        maxItems: 100_000,
-        description:
-          'One entry per row: an object keyed by input name, or an array of values in input order.',
-      }),
-    ),
-    inputs: Type.Optional(Type.Unknown()),
-  },
-  { additionalProperties: false },
-);
-const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { errorResponses } from '../wire/common.js';
+import {
+  ModelParams,
+  ModelReadiness,
+  PredictParams,
+  PredictRequest,
+  PredictResponse,
+  V1ModelList,
+} from '../wire/inference.js';
+import { environmentOf, operationIdOf, routeKeyOf, setVersionHeader } from './inference-v2.js';
 
 /** KServe V1 (TensorFlow Serving style) row predictions. */
-export async function inferenceV1Routes(app: FastifyInstance, services: HttpServices): Promise<void> {
-  const { dataPlane, deployments } = services;
+export async function inferenceV1Routes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const id = operationIdOf(app);
+  const { dataPlane } = services;
   const tags = ['inference (KServe V1)'];
 
   app.get(
     '/v1/models',
-    { config: { access: 'viewer' }, schema: { tags, summary: 'List the models deployed here' } },
-    async (request) => {
-      const environment = environmentOf(request, services);
-      dataPlane.assertServes(environment);
-      const revisions = await deployments.currentRevisions(environment);
-      return { models: revisions.map((r) => r.model) };
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags,
+        operationId: id('listServedModels'),
+        summary: 'List the models deployed here',
+        response: { 200: V1ModelList, ...errorResponses(404) },
+      },
     },
+    async (request) => ({ models: await dataPlane.deployedModels(environmentOf(request, services)) }),
   );
 
   app.get(
@@ -44,36 +42,35 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: id('predictorReady'),
         summary: 'Model readiness',
         params: ModelParams,
-        response: { 404: ErrorSchema, 503: ErrorSchema },
+        response: { 200: ModelReadiness, ...errorResponses(400, 404, 503) },
       },
     },
     async (request) => {
-      const model = assertModelName((request.params as { model: string }).model, 'model');
+      const model = assertModelName(request.params.model, 'model');
       const served = await dataPlane.resolve(environmentOf(request, services), model);
       return { name: model, version: String(served.version), ready: true };
     },
   );
 
   // The router cannot split "name:predict" into a parameter and a literal, so the handler does it.
-  const PredictParams = Type.Object({
-    target: Type.String({ maxLength: 220, description: '`{model}:predict`' }),
-  });
   app.post(
     '/v1/models/:target',
     {
       config: { access: 'viewer' },
       schema: {
         tags,
+        operationId: id('predict'),
         summary: 'Predict: POST /v1/models/{model}:predict',
         params: PredictParams,
         body: PredictRequest,
-        response: { 400: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema },
+        response: { 200: PredictResponse, ...errorResponses(400, 404, 503) },
       },
     },
     async (request, reply) => {
-      const { target } = request.params as Static<typeof PredictParams>;
+      const { target } = request.params;
       if (!target.endsWith(':predict')) {
         throw new SlipwayError(
           'ROUTE_NOT_FOUND',
@@ -81,7 +78,7 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
         );
       }
       const model = assertModelName(target.slice(0, -':predict'.length), 'model');
-      const body = request.body as Static<typeof PredictRequest>;
+      const body = request.body;
       if (body.instances === undefined) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',

@@ -1,4 +1,3 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelVersion } from '../../domain/model.js';
@@ -16,49 +15,28 @@ import {
 } from '../binary-tensors.js';
 import { tritonModelConfig } from '../model-config.js';
 import type { HttpServices } from '../services.js';
-import { ErrorSchema } from '../wire.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { errorResponses } from '../wire/common.js';
+import {
+  InferHeader,
+  InferRequest,
+  InferResponse,
+  ModelConfig,
+  ModelMetadata,
+  ModelParams,
+  ModelReadiness,
+  ServerLive,
+  ServerMetadata,
+  ServerReady,
+  VersionParams,
+  type WireInferHeader,
+  type WireInferRequest,
+  type WireModelMetadata,
+} from '../wire/inference.js';
 
-const Parameters = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]));
-const TensorData = Type.Array(Type.Unknown(), { description: 'Row-major values, nested or flat.' });
-/** The request schema; `data` is optional in the JSON header of a binary request (binary inputs have none). */
-const inferRequest = <D extends TSchema>(data: D) =>
-  Type.Object(
-    {
-      id: Type.Optional(Type.String({ maxLength: 256 })),
-      parameters: Type.Optional(Parameters),
-      inputs: Type.Array(
-        Type.Object(
-          {
-            name: Type.String({ maxLength: 256 }),
-            shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32 }),
-            datatype: Type.String({ maxLength: 16 }),
-            parameters: Type.Optional(Parameters),
-            data,
-          },
-          { additionalProperties: false },
-        ),
-        { minItems: 1, maxItems: 1024 },
-      ),
-      outputs: Type.Optional(
-        Type.Array(
-          Type.Object({ name: Type.String({ maxLength: 256 }), parameters: Type.Optional(Parameters) }),
-          { maxItems: 1024 },
-        ),
-      ),
-    },
-    { additionalProperties: false },
-  );
-const InferRequest = inferRequest(TensorData);
-const InferHeader = inferRequest(Type.Optional(TensorData));
 const checkInferHeader = TypeCompiler.Compile(InferHeader);
-type InferRequest = Static<typeof InferRequest>;
 
-const ModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
-const VersionParams = Type.Object({
-  model: Type.String({ maxLength: 200 }),
-  version: Type.String({ maxLength: 20 }),
-});
-const errors = { 400: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
+const errors = errorResponses(400, 404, 503);
 
 const viewer = { access: 'viewer' } as const;
 const open = { access: 'public' } as const;
@@ -68,7 +46,9 @@ const open = { access: 'public' } as const;
  * each with and without an explicit version segment. Registered twice in all-in-one mode: at the
  * plain paths for the default environment, and under `/envs/{env}` for each environment.
  */
-export async function inferenceV2Routes(app: FastifyInstance, services: HttpServices): Promise<void> {
+export async function inferenceV2Routes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const id = operationIdOf(app);
   const { dataPlane } = services;
   const tags = ['inference (Open Inference Protocol)'];
 
@@ -78,24 +58,53 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     done(null, body),
   );
 
-  app.get('/v2', { config: open, schema: { tags, summary: 'Server metadata' } }, async () => ({
-    name: 'slipway',
-    version: services.version,
-    extensions: EXTENSIONS,
-  }));
-  app.get('/v2/health/live', { config: open, schema: { tags, summary: 'Server liveness' } }, async () => ({
-    live: true,
-  }));
+  app.get(
+    '/v2',
+    {
+      config: open,
+      schema: {
+        tags,
+        operationId: id('serverMetadata'),
+        summary: 'Server metadata',
+        response: { 200: ServerMetadata },
+      },
+    },
+    async () => ({ name: 'slipway', version: services.version, extensions: EXTENSIONS }),
+  );
+  app.get(
+    '/v2/health/live',
+    {
+      config: open,
+      schema: {
+        tags,
+        operationId: id('serverLive'),
+        summary: 'Server liveness',
+        response: { 200: ServerLive },
+      },
+    },
+    async () => ({ live: true }),
+  );
   app.get(
     '/v2/health/ready',
-    { config: open, schema: { tags, summary: 'Server readiness' } },
+    {
+      config: open,
+      schema: {
+        tags,
+        operationId: id('serverReady'),
+        summary: 'Server readiness',
+        response: { 200: ServerReady, 503: ServerReady },
+      },
+    },
     async (_request, reply) => {
       const ready = services.isReady();
       return reply.status(ready ? 200 : 503).send({ ready });
     },
   );
 
-  const metadata = async (request: FastifyRequest, version: number | string | undefined) => {
+  const metadata = async (
+    request: FastifyRequest,
+    version: number | string | undefined,
+  ): Promise<WireModelMetadata> => {
     const model = modelOf(request.params);
     const environment = environmentOf(request, services);
     const served = await dataPlane.resolve(environment, model, version);
@@ -104,20 +113,43 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
       name: model,
       versions: revision.traffic.map((share) => String(share.version)),
       platform: 'onnxruntime_onnx',
-      inputs: served.signature.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
-      outputs: served.signature.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+      inputs: served.signature.inputs.map(({ name, datatype, shape }) => ({
+        name,
+        datatype,
+        shape: [...shape],
+      })),
+      outputs: served.signature.outputs.map(({ name, datatype, shape }) => ({
+        name,
+        datatype,
+        shape: [...shape],
+      })),
     };
   };
   app.get(
     '/v2/models/:model',
-    { config: viewer, schema: { tags, summary: 'Model metadata', params: ModelParams, response: errors } },
+    {
+      config: viewer,
+      schema: {
+        tags,
+        operationId: id('modelMetadata'),
+        summary: 'Model metadata',
+        params: ModelParams,
+        response: { 200: ModelMetadata, ...errors },
+      },
+    },
     async (request) => metadata(request, undefined),
   );
   app.get(
     '/v2/models/:model/versions/:version',
     {
       config: viewer,
-      schema: { tags, summary: 'Model version metadata', params: VersionParams, response: errors },
+      schema: {
+        tags,
+        operationId: id('modelVersionMetadata'),
+        summary: 'Model version metadata',
+        params: VersionParams,
+        response: { 200: ModelMetadata, ...errors },
+      },
     },
     async (request) => metadata(request, versionOf(request.params)),
   );
@@ -143,7 +175,13 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     '/v2/models/:model/config',
     {
       config: viewer,
-      schema: { tags, summary: 'Model configuration (Triton)', params: ModelParams, response: errors },
+      schema: {
+        tags,
+        operationId: id('modelConfig'),
+        summary: 'Model configuration (Triton)',
+        params: ModelParams,
+        response: { 200: ModelConfig, ...errors },
+      },
     },
     async (request) => config(request, undefined),
   );
@@ -153,9 +191,10 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
       config: viewer,
       schema: {
         tags,
+        operationId: id('modelVersionConfig'),
         summary: 'Model version configuration (Triton)',
         params: VersionParams,
-        response: errors,
+        response: { 200: ModelConfig, ...errors },
       },
     },
     async (request) => config(request, versionOf(request.params)),
@@ -172,14 +211,29 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   };
   app.get(
     '/v2/models/:model/ready',
-    { config: viewer, schema: { tags, summary: 'Model readiness', params: ModelParams, response: errors } },
+    {
+      config: viewer,
+      schema: {
+        tags,
+        operationId: id('modelReady'),
+        summary: 'Model readiness',
+        params: ModelParams,
+        response: { 200: ModelReadiness, ...errors },
+      },
+    },
     (request, reply) => readiness(request, undefined, reply),
   );
   app.get(
     '/v2/models/:model/versions/:version/ready',
     {
       config: viewer,
-      schema: { tags, summary: 'Model version readiness', params: VersionParams, response: errors },
+      schema: {
+        tags,
+        operationId: id('modelVersionReady'),
+        summary: 'Model version readiness',
+        params: VersionParams,
+        response: { 200: ModelReadiness, ...errors },
+      },
     },
     (request, reply) => readiness(request, versionOf(request.params), reply),
   );
@@ -190,7 +244,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     reply: FastifyReply,
   ) => {
     const model = modelOf(request.params);
-    const body = request.body as InferRequest;
+    const body = request.body as WireInferRequest;
     const isBinary = binaryOutputChooser(body);
     const result = await dataPlane.infer({
       model,
@@ -216,7 +270,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   const inferSchema = {
     tags,
     body: InferRequest,
-    response: errors,
+    response: { 200: InferResponse, ...errors },
     description:
       'A JSON body, or (binary tensor data extension) a JSON header of `Inference-Header-Content-Length` bytes followed by the raw tensors of the inputs that set `parameters.binary_data_size`, sent as `application/octet-stream` or without a Content-Type. Outputs asked for with `parameters.binary_data` come back the same way.',
   };
@@ -225,7 +279,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     {
       config: viewer,
       preValidation: readBinaryBody,
-      schema: { ...inferSchema, summary: 'Infer', params: ModelParams },
+      schema: { ...inferSchema, operationId: id('infer'), summary: 'Infer', params: ModelParams },
     },
     (request, reply) => infer(request, undefined, reply),
   );
@@ -234,10 +288,23 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
     {
       config: viewer,
       preValidation: readBinaryBody,
-      schema: { ...inferSchema, summary: 'Infer with a version (or a revision tag)', params: VersionParams },
+      schema: {
+        ...inferSchema,
+        operationId: id('inferVersion'),
+        summary: 'Infer with a version (or a revision tag)',
+        params: VersionParams,
+      },
     },
     (request, reply) => infer(request, versionOf(request.params), reply),
   );
+}
+
+/**
+ * Names a route's operation uniquely: inference routes are registered at the plain paths and again
+ * under `/envs/{env}`, where `infer` becomes `inferInEnvironment`.
+ */
+export function operationIdOf(app: { prefix: string }): (name: string) => string {
+  return (name) => (app.prefix === '' ? name : `${name}InEnvironment`);
 }
 
 /** The Open Inference Protocol extensions Slipway implements, as `GET /v2` lists them. */
@@ -260,7 +327,7 @@ async function readBinaryBody(request: FastifyRequest): Promise<void> {
     const field = first.path.slice(1).replaceAll('/', '.') || 'body';
     throw new SlipwayError('INVALID_ARGUMENT', `${field}: ${first.message}.`, { field });
   }
-  const valid = header as Static<typeof InferHeader>;
+  const valid = header as WireInferHeader;
   request.body = { ...valid, inputs: withBinaryInputs(valid.inputs, binary) };
 }
 

@@ -19,21 +19,37 @@ export class SqlJobStore implements JobStore {
     private readonly immediate: boolean,
   ) {}
 
-  putJob(job: Job): Promise<{ created: boolean }> {
+  putJob(job: Job, options: { readonly replace?: boolean } = {}): Promise<{ created: boolean }> {
+    const row = {
+      // The whole compiled job, defaults filled in, so a later change of defaults never alters it.
+      spec: JSON.stringify(job),
+      origin: job.origin,
+      created_by: job.createdBy,
+      created_at: job.createdAt,
+      updated_at: job.updatedAt,
+    };
     return this.write(async (trx) => {
+      if (options.replace === false) {
+        // The primary key decides: of two creations of one name, exactly one inserts.
+        const { numInsertedOrUpdatedRows } = await trx
+          .insertInto('jobs')
+          .values({ name: job.name, ...row })
+          .onConflict((conflict) => conflict.column('name').doNothing())
+          .executeTakeFirst();
+        if (numInsertedOrUpdatedRows === 0n) {
+          throw new SlipwayError(
+            'ALREADY_EXISTS',
+            `Job "${job.name}" already exists; replace it with PUT /api/v1/jobs/${job.name} (slipway jobs create --replace).`,
+            { job: job.name },
+          );
+        }
+        return { created: true };
+      }
       const existing = await trx
         .selectFrom('jobs')
         .select('name')
         .where('name', '=', job.name)
         .executeTakeFirst();
-      const row = {
-        // The whole compiled job, defaults filled in, so a later change of defaults never alters it.
-        spec: JSON.stringify(job),
-        origin: job.origin,
-        created_by: job.createdBy,
-        created_at: job.createdAt,
-        updated_at: job.updatedAt,
-      };
       if (existing) await trx.updateTable('jobs').set(row).where('name', '=', job.name).execute();
       else
         await trx

@@ -1,19 +1,14 @@
 import { type Static, Type } from '@sinclair/typebox';
-import type { Model, ModelVersion } from '../domain/model.js';
-import { DATATYPES } from '../domain/signature.js';
+import type { Model, ModelVersion } from '../../domain/model.js';
+import { DATATYPES } from '../../domain/signature.js';
+import { NextPageToken, Nullable, PageQuery, PathName } from './common.js';
 
-/** JSON shapes of the control API (snake_case on the wire), shared by routes and the OpenAPI document. */
-export const ErrorSchema = Type.Object(
-  {
-    error: Type.String({ description: 'What was wrong and what was expected.' }),
-    code: Type.String({ description: 'Stable error code; see docs/errors.md.' }),
-    request_id: Type.String(),
-    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  },
-  { $id: 'Error' },
-);
+/** The models area of the control API (`/api/v1/models`, `/api/v1/versions`), snake_case on the wire. */
 
-const TensorSpecSchema = Type.Object({
+const VERSION_STATUSES = ['PENDING', 'READY', 'FAILED'] as const;
+
+/** One input or output tensor of a signature. */
+export const TensorSpecSchema = Type.Object({
   name: Type.String(),
   datatype: Type.Union(DATATYPES.map((d) => Type.Literal(d))),
   shape: Type.Array(Type.Integer(), { description: '-1 marks a dimension of any size.' }),
@@ -36,7 +31,7 @@ export const VersionSchema = Type.Object(
   {
     model: Type.String(),
     version: Type.Integer(),
-    status: Type.Union([Type.Literal('PENDING'), Type.Literal('READY'), Type.Literal('FAILED')]),
+    status: Type.Union(VERSION_STATUSES.map((s) => Type.Literal(s))),
     description: Type.String(),
     sha256: Type.String(),
     size_bytes: Type.Integer(),
@@ -55,12 +50,12 @@ export const VersionSchema = Type.Object(
     ),
     metrics: Type.Record(Type.String(), Type.Number()),
     tags: Type.Record(Type.String(), Type.String()),
-    task: Type.Union([Type.String(), Type.Null()]),
+    task: Nullable(Type.String()),
     lineage: Type.Object({
       uploader: Type.String(),
-      run_id: Type.Union([Type.String(), Type.Null()]),
-      git_commit: Type.Union([Type.String(), Type.Null()]),
-      dataset: Type.Union([Type.String(), Type.Null()]),
+      run_id: Nullable(Type.String()),
+      git_commit: Nullable(Type.String()),
+      dataset: Nullable(Type.String()),
     }),
     sample: Type.Array(Type.Record(Type.String(), Type.Unknown())),
     aliases: Type.Array(Type.String()),
@@ -73,8 +68,63 @@ export const VersionSchema = Type.Object(
   { $id: 'ModelVersion' },
 );
 
+export const ModelParams = Type.Object({ model: PathName });
+export const VersionParams = Type.Object({ model: PathName, version: Type.String({ maxLength: 20 }) });
+export const AliasParams = Type.Object({ model: PathName, alias: Type.String({ maxLength: 100 }) });
+
+const TagFilter = Type.Optional(
+  Type.String({ maxLength: 500, description: '`key=value`, or `key` alone to match any value.' }),
+);
+export const ModelQuery = Type.Object({
+  search: Type.Optional(Type.String({ maxLength: 200, description: 'Substring of the name.' })),
+  tag: TagFilter,
+  ...PageQuery,
+});
+const versionFilters = {
+  status: Type.Optional(Type.Union(VERSION_STATUSES.map((s) => Type.Literal(s)))),
+  tag: TagFilter,
+  uploader: Type.Optional(Type.String({ maxLength: 200 })),
+  run_id: Type.Optional(Type.String({ maxLength: 200 })),
+  ...PageQuery,
+};
+/** Filters of one model's versions. */
+export const VersionQuery = Type.Object(versionFilters);
+/** Filters of a search across models. */
+export const VersionSearchQuery = Type.Object({ model: Type.Optional(PathName), ...versionFilters });
+
+export const CreateModelBody = Type.Object(
+  {
+    name: Type.String({ description: 'Lowercase letters, digits, `-`, `_`, `.`; at most 128 characters.' }),
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+    tags: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false },
+);
+export const AliasBody = Type.Object(
+  { version: Type.Integer({ minimum: 1 }) },
+  { additionalProperties: false },
+);
+export const AliasResult = Type.Object({
+  model: Type.String(),
+  alias: Type.String(),
+  version: Type.Integer(),
+  previous_version: Nullable(Type.Integer()),
+});
+
+export const ModelPage = Type.Object({
+  models: Type.Array(Type.Ref(ModelSchema)),
+  next_page_token: NextPageToken,
+});
+export const VersionPage = Type.Object({
+  versions: Type.Array(Type.Ref(VersionSchema)),
+  next_page_token: NextPageToken,
+});
+
 export type WireModel = Static<typeof ModelSchema>;
 export type WireVersion = Static<typeof VersionSchema>;
+export type WireModelPage = Static<typeof ModelPage>;
+export type WireVersionPage = Static<typeof VersionPage>;
+export type WireAliasResult = Static<typeof AliasResult>;
 
 export function toWireModel(model: Model): WireModel {
   return {

@@ -1,0 +1,48 @@
+import { type Static, Type } from '@sinclair/typebox';
+import type { StoredToken } from '../../auth/token-store.js';
+import { ROLES } from '../../domain/roles.js';
+import { Nullable } from './common.js';
+
+/** The tokens area of the control API (`/api/v1/tokens`): API tokens, never their secrets but once. */
+
+const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
+
+export const TokenSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: Role,
+    created_by: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    revoked_at: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'Token' },
+);
+
+/** A token just made: the only answer that carries its secret. */
+export const CreatedTokenSchema = Type.Object({
+  ...TokenSchema.properties,
+  token: Type.String({ description: 'The secret; send it as `Authorization: Bearer`.' }),
+});
+
+export const TokenBody = Type.Object(
+  { name: Type.String({ maxLength: 64 }), role: Role },
+  { additionalProperties: false },
+);
+export const TokenParams = Type.Object({ name: Type.String({ maxLength: 64 }) });
+export const TokenList = Type.Object({ tokens: Type.Array(Type.Ref(TokenSchema)) });
+
+export type WireToken = Static<typeof TokenSchema>;
+export type WireCreatedToken = Static<typeof CreatedTokenSchema>;
+export type WireTokenList = Static<typeof TokenList>;
+
+export function toWireToken(t: StoredToken): WireToken {
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    created_by: t.createdBy,
+    created_at: t.createdAt,
+    revoked_at: t.revokedAt,
+  };
+}
