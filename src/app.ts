@@ -95,12 +95,29 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     workers: config.inferenceWorkers,
     logger,
   });
+  // The registry's hooks reach deployments only when a version becomes READY, after start-up.
+  const registry: RegistryService = new RegistryService({
+    store,
+    artifacts,
+    gate: {
+      validate: (bytes) => host.validate(bytes),
+      prepare: (upload, warmup) => host.prepare(upload, warmup),
+    },
+    maxUploadBytes: config.maxUploadBytes,
+    hooks: {
+      versionReady: (version, context) => deployments.autoDeploy(version, context),
+      audit: async (event) => {
+        await audit.record(event);
+      },
+    },
+    logger,
+  });
   const served = config.environments.filter(
     (e) => config.environment === null || e.name === config.environment,
   );
   const stats = new TrafficStats(options.clock);
   const dataPlane = new DataPlane({
-    registry: store,
+    registry,
     revisions: deploymentStore,
     host,
     stats,
@@ -108,8 +125,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     followIntervalMs: config.followIntervalMs,
     logger,
   });
-  const deployments = new DeploymentService({
-    registry: store,
+  const deployments: DeploymentService = new DeploymentService({
+    registry,
     store: deploymentStore,
     audit,
     dataPlane,
@@ -126,7 +143,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     store: jobStore,
     audit,
     runner: new JobRunner({
-      registry: store,
+      registry,
       revisions: deploymentStore,
       host,
       warehouse: (reference) => warehouseFor(reference, config.warehouses, config.dataDir),
@@ -139,22 +156,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   });
   // Batch jobs run on the control server (all-in-one); its first HTTP process schedules them.
   const scheduler = config.environment === null && leader;
-  const registry = new RegistryService({
-    store,
-    artifacts,
-    gate: {
-      validate: (bytes) => host.validate(bytes),
-      prepare: (upload, warmup) => host.prepare(upload, warmup),
-    },
-    maxUploadBytes: config.maxUploadBytes,
-    hooks: {
-      versionReady: (version, context) => deployments.autoDeploy(version, context),
-      audit: async (event) => {
-        await audit.record(event);
-      },
-    },
-    logger,
-  });
 
   const mlflow = new MlflowService({
     tracking,

@@ -4,6 +4,8 @@ import { type Actor, type RequestContext, type Role, requireRole } from '../doma
 import { SlipwayError } from '../errors/index.js';
 import type { StoredToken, TokenStore } from './token-store.js';
 
+export type { StoredToken };
+
 const PREFIX = 'slw_';
 const TOKEN_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 

@@ -19,7 +19,7 @@ import {
 import { type RequestContext, requireRole } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryReads } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TrafficStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
@@ -57,7 +57,7 @@ export type PromotionQuery = PageRequest & {
 };
 
 export interface DeploymentServiceOptions {
-  readonly registry: RegistryStore;
+  readonly registry: RegistryReads;
   readonly store: DeploymentStore;
   readonly audit: AuditStore;
   readonly dataPlane: DataPlane;

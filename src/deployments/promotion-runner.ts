@@ -6,7 +6,7 @@ import type { Dataset, Promotion } from '../domain/promotion.js';
 import { deploymentName, type Revision, versionInService } from '../domain/revision.js';
 import type { RequestContext } from '../domain/roles.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryReads } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { DeploymentStore } from './deployment-store.js';
 import { runGates } from './gates.js';
@@ -15,7 +15,7 @@ import type { RevisionWriter } from './revision-writer.js';
 import { type RolloutController, withCanary } from './rollout-controller.js';
 
 export interface PromotionRunnerOptions {
-  readonly registry: Pick<RegistryStore, 'getVersion'>;
+  readonly registry: Pick<RegistryReads, 'getVersion'>;
   readonly dataPlane: Pick<DataPlane, 'preload' | 'inferVersion'>;
   readonly audit: Pick<AuditStore, 'record'>;
   readonly store: Pick<DeploymentStore, 'currentRevision'>;

@@ -3,7 +3,7 @@ import { deploymentName, type Revision, type RevisionKind, versionsOf } from '..
 import type { RequestContext } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
 import { SlipwayError } from '../errors/index.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryReads } from '../registry/registry-service.js';
 import type { DeploymentStore } from './deployment-store.js';
 
 /** What a revision routes: the part of a revision a change decides. */
@@ -24,7 +24,7 @@ export interface RevisionChange {
 }
 
 export interface RevisionWriterOptions {
-  readonly registry: Pick<RegistryStore, 'getVersion'>;
+  readonly registry: Pick<RegistryReads, 'getVersion'>;
   readonly store: Pick<DeploymentStore, 'appendRevision'>;
   readonly dataPlane: {
     preload(model: string, version: number): Promise<void>;

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { DeploymentStore } from '../deployments/deployment-store.js';
 import type { ModelVersion } from '../domain/model.js';
 import { versionInService } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import type { TensorSpec } from '../domain/signature.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryReads } from '../registry/registry-service.js';
 import { concatRows, type NamedTensors, sliceRows, type Tensor } from '../runtime/tensor.js';
+import type { RevisionSource } from '../serving/data-plane.js';
 import type { ModelHost } from '../serving/model-host.js';
 import { describeReference, type Job, type JobRun, parseModelReference, renderQuery } from './job.js';
 import { RowEncoder, type RowError } from './row-encoder.js';
@@ -68,8 +68,9 @@ export interface RunContext {
 }
 
 export interface JobRunnerOptions {
-  readonly registry: RegistryStore;
-  readonly revisions: DeploymentStore;
+  readonly registry: RegistryReads;
+  /** The revision in force of a deployment (the data plane's view of deployment history). */
+  readonly revisions: Pick<RevisionSource, 'currentRevision'>;
   readonly host: ModelHost;
   readonly warehouse: (reference: string) => Warehouse;
   /** Inference calls in flight at once: one per inference worker keeps them all busy. */

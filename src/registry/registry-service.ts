@@ -63,6 +63,12 @@ export const artifactKeyFor = (model: string, version: number): string =>
   `models/${model}/${version}/model.onnx`;
 
 /**
+ * The registry's reads that other modules use (serving, deployments, jobs): a view of the service,
+ * so no module reaches the registry's store.
+ */
+export type RegistryReads = Pick<RegistryService, 'getModel' | 'getVersion' | 'resolveAlias'>;
+
+/**
  * Registry use cases: creating models, pushing versions, moving aliases. A push is accepted only if
  * the bytes pass validation AND load and predict their sample; only then is a version number taken,
  * the artifact committed durably, and the version marked READY. A failed push leaves no trace.

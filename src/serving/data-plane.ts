@@ -4,7 +4,7 @@ import type { ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryReads } from '../registry/registry-service.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
@@ -85,7 +85,7 @@ export interface RevisionSource {
 }
 
 export interface DataPlaneOptions {
-  readonly registry: RegistryStore;
+  readonly registry: RegistryReads;
   readonly revisions: RevisionSource;
   readonly host: ModelHost;
   readonly stats: TrafficStats;

@@ -49,3 +49,12 @@ export function toPage<T>(rows: T[], limit: number, offset: number): Page<T> {
   const token = hasMore ? encodePageToken(offset + limit) : null;
   return { items: rows.slice(0, limit), nextPageToken: token };
 }
+
+/**
+ * Whether a statement failed because a row referenced a missing one (a foreign key): SQLite's
+ * `SQLITE_CONSTRAINT_FOREIGNKEY`, PostgreSQL's SQLSTATE 23503. Stores turn it into their NOT_FOUND.
+ */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+}

@@ -1,5 +1,3 @@
-import type { RegistryTables } from '../../registry/sql/schema.js';
-
 /** The deployments module's tables as Kysely sees them (JSON columns hold text). */
 export interface DeploymentTables {
   /** Deployment history; `seq` orders every revision of every deployment, for replicas that follow. */
@@ -50,9 +48,3 @@ export interface DeploymentTables {
     created_at: string;
   };
 }
-
-/**
- * What the deployment store's queries see: its own tables, and the registry's `models`, read only to
- * tell "no such model" from other failures before writing a row that references it.
- */
-export type DeploymentDatabase = DeploymentTables & Pick<RegistryTables, 'models'>;

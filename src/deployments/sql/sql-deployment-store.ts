@@ -5,12 +5,12 @@ import type { Page, PageRequest } from '../../domain/page.js';
 import type { Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
 import type { Revision, RevisionKind } from '../../domain/revision.js';
 import { SlipwayError } from '../../errors/index.js';
-import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import { isForeignKeyViolation, paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { DeploymentStore, NewRevision, PromotionLease } from '../deployment-store.js';
-import type { DeploymentDatabase, DeploymentTables } from './schema.js';
+import type { DeploymentTables } from './schema.js';
 
-type Db = Kysely<DeploymentDatabase>;
-type Executor = Db | Transaction<DeploymentDatabase>;
+type Db = Kysely<DeploymentTables>;
+type Executor = Db | Transaction<DeploymentTables>;
 
 /** `DeploymentStore` on the registry's own database (same Kysely handle, same migrations). */
 export class SqlDeploymentStore implements DeploymentStore {
@@ -25,7 +25,7 @@ export class SqlDeploymentStore implements DeploymentStore {
     expectedCurrent?: number | null,
     promotionStatus?: Promotion['status'],
   ): Promise<Revision> {
-    return this.write(async (trx) => {
+    return this.write(revision.model, async (trx) => {
       if (promotionStatus !== undefined && revision.promotionId !== null) {
         const promotion = await trx
           .selectFrom('promotions')
@@ -39,16 +39,6 @@ export class SqlDeploymentStore implements DeploymentStore {
             { promotion: revision.promotionId, status: promotion?.status ?? null },
           );
         }
-      }
-      const model = await trx
-        .selectFrom('models')
-        .select('name')
-        .where('name', '=', revision.model)
-        .executeTakeFirst();
-      if (!model) {
-        throw new SlipwayError('MODEL_NOT_FOUND', `Model "${revision.model}" does not exist.`, {
-          model: revision.model,
-        });
       }
       const current = await this.current(trx, revision.model, revision.environment);
       const currentNumber = current?.number ?? null;
@@ -258,17 +248,7 @@ export class SqlDeploymentStore implements DeploymentStore {
   }
 
   putDataset(dataset: Dataset): Promise<{ replaced: boolean }> {
-    return this.write(async (trx) => {
-      const model = await trx
-        .selectFrom('models')
-        .select('name')
-        .where('name', '=', dataset.model)
-        .executeTakeFirst();
-      if (!model) {
-        throw new SlipwayError('MODEL_NOT_FOUND', `Model "${dataset.model}" does not exist.`, {
-          model: dataset.model,
-        });
-      }
+    return this.write(dataset.model, async (trx) => {
       const deleted = await trx
         .deleteFrom('datasets')
         .where('model_name', '=', dataset.model)
@@ -325,8 +305,15 @@ export class SqlDeploymentStore implements DeploymentStore {
     return row ? toRevision(row) : null;
   }
 
-  private write<T>(work: (trx: Transaction<DeploymentDatabase>) => Promise<T>): Promise<T> {
-    return writeTransaction(this.db, this.immediate, work);
+  /**
+   * Every row of this store names a model, and the database refuses (foreign key) a row whose model
+   * does not exist: that refusal is the store's MODEL_NOT_FOUND, with no read of the registry's table.
+   */
+  private write<T>(model: string, work: (trx: Transaction<DeploymentTables>) => Promise<T>): Promise<T> {
+    return writeTransaction(this.db, this.immediate, work).catch((error: unknown) => {
+      if (!isForeignKeyViolation(error)) throw error;
+      throw new SlipwayError('MODEL_NOT_FOUND', `Model "${model}" does not exist.`, { model });
+    });
   }
 }
 

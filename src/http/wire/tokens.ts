@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import type { StoredToken } from '../../auth/token-store.js';
+import type { StoredToken } from '../../auth/token-service.js';
 import { ROLES } from '../../domain/roles.js';
 import { Nullable } from './common.js';
 
