@@ -40,6 +40,7 @@ describe('storage: one database, every module’s migrations', () => {
         '0003_jobs',
         '0004_mlflow',
         '0005_registry_unservable_reason',
+        '0006_promotion_lease',
       ]);
       expect(await columns(opened, 'model_versions')).toContain('unservable_reason');
       for (const table of ['revisions', 'job_runs', 'mlflow_runs']) {
@@ -54,8 +55,9 @@ describe('storage: one database, every module’s migrations', () => {
   it('upgrades a database whose MLflow migration added the registry’s column', async () => {
     const file = `sqlite:${join(dir, 'registry.db')}`;
     // The layout before the registry owned `unservable_reason`: 0004_mlflow added it.
-    const { '0005_registry_unservable_reason': _, ...before } = registryMigrations;
-    const old = openDatabase(file, [before, deploymentMigrations, jobMigrations, mlflowMigrations]);
+    const { '0005_registry_unservable_reason': _, ...registryBefore } = registryMigrations;
+    const { '0006_promotion_lease': __, ...deploymentsBefore } = deploymentMigrations;
+    const old = openDatabase(file, [registryBefore, deploymentsBefore, jobMigrations, mlflowMigrations]);
     await old.migrate();
     await sql`alter table model_versions add column unservable_reason text`.execute(old.db);
     await old.close();
