@@ -40,6 +40,9 @@ describe('checkSourceQuery', () => {
     "SELECT lo_export(1, '/tmp/x')",
     "SELECT * FROM dblink('dbname=x', 'SELECT 1')",
     "SELECT set_config('a', 'b', false)",
+    "SELECT * FROM ts_stat('SELECT to_tsvector(pg_read_file(''/etc/passwd''))')",
+    "SELECT * FROM pg_catalog.TS_STAT('SELECT 1')",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
     "SELECT query_to_xml('SELECT 1', true, true, '')",
     "SELECT * FROM query('SELECT 1')",
     '',
@@ -101,28 +104,40 @@ describe('maskConnectionString', () => {
 });
 
 describe('safeEngineMessage', () => {
+  const withheld = "(the engine's message is withheld: it may quote the data read)";
   const cases: [string, string][] = [
     [
       "Conversion Error: Could not convert string 'root:x:0:0:root:/root:/bin/bash' to INT32",
-      "Conversion Error: Could not convert string '…' to INT32",
+      `Conversion Error ${withheld}`,
     ],
     [
       'Invalid Input Error: CSV Error on Line: 2\nOriginal Line: root:x:0:0:root\nPossible fixes',
-      'Invalid Input Error: CSV Error on Line: 2',
+      `Invalid Input Error ${withheld}`,
     ],
-    [
-      'invalid input syntax for type integer: "root:x:0:0:root:/root"',
-      'invalid input syntax for type integer: "…"',
-    ],
+    ['Invalid Input Error: hunter2', `Invalid Input Error ${withheld}`],
     [
       'Binder Error: Referenced column "delay" not found in FROM clause!',
       'Binder Error: Referenced column "delay" not found in FROM clause!',
+    ],
+    [
+      'Permission Error: Cannot access file "/etc/passwd" - file system operations are disabled',
+      'Permission Error: Cannot access file "…" - file system operations are disabled',
     ],
     ["unterminated 'secret line", "unterminated '…'"],
     ["it''s 'a ''quoted'' value'", "it'…'s '…'"],
   ];
   it.each(cases)('reduces %j', (raw, safe) => {
     expect(safeEngineMessage(new Error(raw))).toBe(safe);
+  });
+
+  it('keeps only the SQLSTATE of a PostgreSQL error whose class may quote a row', () => {
+    const error = (message: string, code: string) => Object.assign(new Error(message), { code });
+    expect(safeEngineMessage(error('invalid input syntax for type integer: "hunter2"', '22P02'))).toBe(
+      `SQLSTATE 22P02 ${withheld}`,
+    );
+    expect(safeEngineMessage(error('relation "hunter2" does not exist', '42P01'))).toBe(
+      'relation "…" does not exist',
+    );
   });
 
   it('keeps at most 300 characters', () => {
