@@ -63,7 +63,8 @@ export async function inferenceV1Routes(app: FastifyInstance, services: HttpServ
   app.post(
     '/v1/models/:target',
     {
-      config: { access: 'viewer' },
+      // Predictions change nothing; a body without a Content-Type is read as JSON, as on V2.
+      config: { access: 'viewer', untypedBody: true },
       schema: {
         tags,
         summary: 'Predict: POST /v1/models/{model}:predict',

@@ -61,6 +61,8 @@ const VersionParams = Type.Object({
 const errors = { 400: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
 
 const viewer = { access: 'viewer' } as const;
+/** Inference: tritonclient sends its bodies without a Content-Type (see the request guard). */
+const inference = { access: 'viewer', untypedBody: true } as const;
 const open = { access: 'public' } as const;
 
 /**
@@ -223,7 +225,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   app.post(
     '/v2/models/:model/infer',
     {
-      config: viewer,
+      config: inference,
       preValidation: readBinaryBody,
       schema: { ...inferSchema, summary: 'Infer', params: ModelParams },
     },
@@ -232,7 +234,7 @@ export async function inferenceV2Routes(app: FastifyInstance, services: HttpServ
   app.post(
     '/v2/models/:model/versions/:version/infer',
     {
-      config: viewer,
+      config: inference,
       preValidation: readBinaryBody,
       schema: { ...inferSchema, summary: 'Infer with a version (or a revision tag)', params: VersionParams },
     },
