@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { type App, createApp } from '../../src/app.js';
 import type { ConfigOverrides } from '../../src/config/index.js';
 
@@ -54,13 +55,16 @@ export function localServer(dataDir: string): ConfigOverrides {
 
 export async function startServer(
   overrides: ConfigOverrides = {},
-  options: { allInOne?: boolean; configYaml?: string } = {},
+  options: { allInOne?: boolean; configYaml?: string; logger?: Logger } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
   if (options.configYaml !== undefined) writeFileSync(join(dataDir, 'slipway.yaml'), options.configYaml);
   const base = localServer(dataDir);
   if (options.allInOne) delete base.SLIPWAY_ENV;
-  const app = await createApp({ overrides: { ...base, SLIPWAY_INFERENCE_WORKERS: 2, ...overrides } });
+  const app = await createApp({
+    overrides: { ...base, SLIPWAY_INFERENCE_WORKERS: 2, ...overrides },
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const url = await app.listen();
   const request = async (
     method: string,
