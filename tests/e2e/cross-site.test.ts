@@ -20,7 +20,16 @@ const CHROMIUM = '/usr/bin/chromium';
 const ATTACKER_HOST = 'attacker.test';
 const REBIND_HOST = 'rebind.test';
 
-/** One response the browser received from Slipway, as the network saw it (opaque to the page). */
+/**
+ * The browser globals the page scripts use. The page scripts run in Chromium; this file is type-checked
+ * without the DOM library, so they are loosely typed here.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser objects, untyped in a Node program.
+type PageGlobals = { document: any; DataTransfer: any; File: any };
+// biome-ignore lint/suspicious/noExplicitAny: a DOM form element.
+type FormElement = any;
+
+/** One request Slipway answered, as its log tells it (the page itself sees only opaque answers). */
 interface Seen {
   readonly method: string;
   readonly path: string;
@@ -130,6 +139,7 @@ describe('a page on another site cannot change a local-mode Slipway', () => {
     const seen = await watch(page, () =>
       page.evaluate(
         async ({ target, model }) => {
+          const { document, DataTransfer, File } = globalThis as unknown as PageGlobals;
           const bytes = Uint8Array.from(atob(model), (c) => c.charCodeAt(0));
           const outcomes: string[] = [];
           const attempt = async (what: string, url: string, init: RequestInit) => {
@@ -140,7 +150,7 @@ describe('a page on another site cannot change a local-mode Slipway', () => {
               outcomes.push(`${what}: ${(error as Error).name}`);
             }
           };
-          const noCors = (body?: BodyInit): RequestInit => ({
+          const noCors = (body?: RequestInit['body']): RequestInit => ({
             method: 'POST',
             mode: 'no-cors',
             ...(body === undefined ? {} : { body }),
@@ -196,7 +206,7 @@ describe('a page on another site cannot change a local-mode Slipway', () => {
           );
 
           // Forms submit into frames, as a hidden frame on a real page would.
-          const submit = (enctype: string, url: string, fill: (form: HTMLFormElement) => void) =>
+          const submit = (enctype: string, url: string, fill: (form: FormElement) => void) =>
             new Promise<void>((resolve) => {
               const frame = document.createElement('iframe');
               frame.name = `sink-${Math.random().toString(36).slice(2)}`;
@@ -211,7 +221,7 @@ describe('a page on another site cannot change a local-mode Slipway', () => {
               document.body.append(element);
               element.submit();
             });
-          const field = (form: HTMLFormElement, name: string, value: string) => {
+          const field = (form: FormElement, name: string, value: string) => {
             const input = document.createElement('input');
             input.name = name;
             input.value = value;
