@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowsHost, type HostAllowlist } from '../config/index.js';
-import { echo, SlipwayError } from '../errors/index.js';
+import { ECHO_LIMIT, echo, SlipwayError } from '../errors/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -110,11 +110,16 @@ function refuseTokenInUrl(url: string): void {
   const start = url.indexOf('?');
   if (start < 0) return;
   for (const [name, value] of new URLSearchParams(url.slice(start + 1))) {
-    if (TOKEN_PARAMETERS.has(name.toLowerCase()) || SLIPWAY_TOKEN.test(value) || SLIPWAY_TOKEN.test(name)) {
+    const secretName = SLIPWAY_TOKEN.test(name);
+    if (TOKEN_PARAMETERS.has(name.toLowerCase()) || SLIPWAY_TOKEN.test(value) || secretName) {
+      // The parameter is named so the client can find it, unless its name is the token itself.
+      const parameter = secretName
+        ? 'a parameter whose name is a token'
+        : `the query parameter ${echo(name)}`;
       throw new SlipwayError(
         'TOKEN_IN_URL',
-        `The query parameter ${echo(name.slice(0, 32))} carries a credential; URLs are logged and cached. Send the token as "Authorization: Bearer <token>" and revoke the one you sent.`,
-        { parameter: name.slice(0, 32) },
+        `The URL carries a credential in ${parameter}; URLs are logged and cached. Send the token as "Authorization: Bearer <token>" and revoke the one you sent.`,
+        secretName ? undefined : { parameter: name.slice(0, ECHO_LIMIT) },
       );
     }
   }
