@@ -270,6 +270,15 @@ export class InputDecoder {
       case 'FP64':
         if (typeof value !== 'number')
           fail('INVALID_DATATYPE', at, `expected a number for input "${spec.name}", got ${describe(value)}.`);
+        // JSON 1e999, binary ±Inf, and an FP64 value past FP32's range all reach the model as
+        // infinity, which it computes into nonsense or NaN (answered as null): refuse them as NaN is.
+        if (!Number.isFinite(datatype === 'FP32' ? Math.fround(value as number) : (value as number))) {
+          fail(
+            'INVALID_VALUE',
+            at,
+            `${value} overflows ${datatype}; input "${spec.name}" takes finite numbers (${datatype === 'FP32' ? 'at most ±3.4e38' : 'at most ±1.8e308'}).`,
+          );
+        }
         (target as Float64Array)[index] = value as number;
         return;
       default: {
