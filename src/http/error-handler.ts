@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, isSlipwayError, SlipwayError } from '../errors/index.js';
+import { type ErrorCode, echo, isSlipwayError, SlipwayError } from '../errors/index.js';
 import { ERROR_STATUS } from './error-status.js';
 
 /**
@@ -86,7 +86,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     const error = new SlipwayError(
       'ROUTE_NOT_FOUND',
-      `No route for ${request.method} ${request.url.split('?')[0]}. The API is described at /docs.`,
+      `No route for ${request.method} ${echo(request.url.split('?')[0])}. The API is described at /docs.`,
     );
     void reply.status(404).send(errorBody(error, request.id));
   });

@@ -6,7 +6,7 @@ import { assertModelName } from '../../domain/names.js';
 import { type AuditEvent, PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
 import type { Revision } from '../../domain/revision.js';
 import { parseRole, ROLES } from '../../domain/roles.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema } from '../wire.js';
@@ -397,7 +397,7 @@ export async function controlDeploymentRoutes(app: FastifyInstance, services: Ht
       if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(params.name)) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
-          `dataset name ${JSON.stringify(params.name)} is invalid: expected lowercase letters, digits, '.', '_' or '-'.`,
+          `dataset name ${echo(params.name)} is invalid: expected lowercase letters, digits, '.', '_' or '-'.`,
           {
             field: 'name',
           },
@@ -492,7 +492,7 @@ function parseStatuses(text: string): Promotion['status'][] {
     if (!(PROMOTION_STATUSES as readonly string[]).includes(status)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `status "${status}" is not a promotion status; expected any of ${PROMOTION_STATUSES.join(', ')}, comma-separated.`,
+        `status ${echo(status)} is not a promotion status; expected any of ${PROMOTION_STATUSES.join(', ')}, comma-separated.`,
         { field: 'status' },
       );
     }

@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { type JobRun, JobSpecSchema, REPROCESS, RUN_STATUSES, RUN_TRIGGERS } from '../../jobs/job.js';
 import { toWireJob, toWireRun } from '../../jobs/wire.js';
 import { contextOf } from '../auth.js';
@@ -134,7 +134,7 @@ export async function controlJobRoutes(app: FastifyInstance, services: HttpServi
       if (spec.name !== name) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
-          `name "${spec.name}" differs from the job in the path, "${name}".`,
+          `name ${echo(spec.name)} differs from the job in the path, ${echo(name)}.`,
           {
             field: 'name',
           },

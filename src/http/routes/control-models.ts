@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { parseManifest } from '../../domain/manifest.js';
 import { assertAliasName, assertModelName, parseVersionNumber } from '../../domain/names.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import { ErrorSchema, ModelSchema, toWireModel, toWireVersion, VersionSchema } from '../wire.js';
@@ -154,7 +154,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
           if (!['manifest', 'description', 'sha256'].includes(part.fieldname)) {
             throw new SlipwayError(
               'INVALID_ARGUMENT',
-              `Unknown form field "${part.fieldname}"; expected manifest, description, sha256 and the file field model.`,
+              `Unknown form field ${echo(part.fieldname)}; expected manifest, description, sha256 and the file field model.`,
               {
                 field: part.fieldname,
               },
@@ -166,7 +166,7 @@ export async function controlModelRoutes(app: FastifyInstance, services: HttpSer
         if (part.fieldname !== 'model') {
           throw new SlipwayError(
             'INVALID_ARGUMENT',
-            `File field "${part.fieldname}" is not expected; send the ONNX file in the field "model".`,
+            `File field ${echo(part.fieldname)} is not expected; send the ONNX file in the field "model".`,
             {
               field: part.fieldname,
             },
