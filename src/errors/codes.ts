@@ -49,6 +49,8 @@ export const ERROR_CODES = {
     'Inference took longer than the configured timeout; the worker running it was restarted.',
   INFERENCE_FAILED: 'The model raised an error while computing on inputs that matched its signature.',
   UNAVAILABLE: 'A backend Slipway depends on is not reachable; retry later.',
+  CLIENT_CLOSED_REQUEST:
+    'The client closed the connection before the whole request arrived; nothing was kept. Only the log sees it: no client is left to answer.',
   INTERNAL: 'An unexpected server error. The request id in the body finds the log line.',
 } as const;
 

@@ -52,9 +52,31 @@ export function toSlipwayError(error: unknown): SlipwayError {
       'The registry database is locked by another process; retry shortly.',
     );
   }
+  if (closedByClient(error)) {
+    return new SlipwayError(
+      'CLIENT_CLOSED_REQUEST',
+      'The client closed the connection before sending the whole request.',
+    );
+  }
+  if (TRUNCATED_FORM.has(String((error as { message?: unknown }).message))) {
+    return new SlipwayError(
+      'INVALID_ARGUMENT',
+      'The multipart body ended inside a part; expected each part to end with its boundary and the form with the closing boundary.',
+      { field: 'body' },
+    );
+  }
   if (error instanceof SyntaxError)
     return new SlipwayError('INVALID_JSON', `The request body is not valid JSON: ${error.message}`);
   return new SlipwayError('INTERNAL', 'Internal server error.');
+}
+
+/** The multipart parser's words for a form whose body ended before its closing boundary. */
+const TRUNCATED_FORM = new Set(['Unexpected end of form', 'Unexpected end of multipart data']);
+
+/** Node fails the body stream of a request whose client hung up with `aborted` (ECONNRESET). */
+function closedByClient(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 'ECONNRESET' && message === 'aborted';
 }
 
 function describeAllowed(params: unknown): string {

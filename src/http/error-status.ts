@@ -35,5 +35,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   DEADLINE_EXCEEDED: 504,
   INFERENCE_FAILED: 500,
   UNAVAILABLE: 503,
+  // nginx's status for a client that went away; never seen by a client, it keeps such requests out of 5xx.
+  CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
 };

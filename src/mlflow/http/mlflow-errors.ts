@@ -52,6 +52,7 @@ export const MLFLOW_ERRORS: Readonly<Record<ErrorCode, MlflowError>> = {
   DEADLINE_EXCEEDED: { errorCode: 'DEADLINE_EXCEEDED', status: 504 },
   INFERENCE_FAILED: INVALID,
   UNAVAILABLE: { errorCode: 'TEMPORARILY_UNAVAILABLE', status: 503 },
+  CLIENT_CLOSED_REQUEST: { errorCode: 'BAD_REQUEST', status: 499 },
   INTERNAL: { errorCode: 'INTERNAL_ERROR', status: 500 },
 };
 
