@@ -56,8 +56,10 @@ lint: node_modules/.stamp
 typecheck: node_modules/.stamp
 	npx tsc -p tsconfig.json --noEmit
 
-# Unit, contract and integration tests (real servers on loopback, real SQLite files).
+# Unit, contract, integration and browser tests (real servers on loopback, real SQLite files, Debian's
+# Chromium for tests/e2e).
 vitest: node_modules/.stamp
+	bash scripts/chromium.sh install
 	npx vitest run
 
 pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp

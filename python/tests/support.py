@@ -40,6 +40,8 @@ class SlipwayClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = requests.Session()
+        # A multipart POST without it is a shape any web page can send; Slipway refuses those.
+        self.http.headers["X-Slipway-Client"] = "slipway-python-tests"
 
     def get(self, path: str) -> requests.Response:
         return self.http.get(self.base_url + path, timeout=REQUEST_TIMEOUT)

@@ -92,6 +92,9 @@ export class ApiClient {
         ...init,
         headers: {
           ...(init.headers as Record<string, string>),
+          // Names the caller as a program rather than a web page: a browser cannot add this header
+          // without a CORS preflight, so multipart uploads carrying it pass the server's guard.
+          'x-slipway-client': 'slipway-cli',
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
       });

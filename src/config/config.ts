@@ -9,6 +9,7 @@ import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
 import { isWarehouseReference, maskConnectionString } from '../jobs/warehouse/references.js';
 import type { BatchPolicy } from '../serving/batcher.js';
+import { compileAllowedOrigins, compileHostAllowlist, type HostAllowlist } from './host-allowlist.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
 
 /** Levels pino understands. */
@@ -18,6 +19,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The complete, validated configuration, compiled once at boot. Nothing else reads `process.env`. */
 export interface Config {
   readonly host: string;
+  /** The `Host` headers requests may carry (DNS rebinding defence). */
+  readonly allowedHosts: HostAllowlist;
+  /** Other web origins browsers may call the API from, with CORS. */
+  readonly allowedOrigins: readonly string[];
   readonly port: number;
   readonly dataDir: string;
   readonly registryUri: string;
@@ -118,6 +123,8 @@ export function compileConfig(
   }
   return {
     host,
+    allowedHosts: compileHostAllowlist(raw('SLIPWAY_ALLOWED_HOSTS'), host),
+    allowedOrigins: compileAllowedOrigins(raw('SLIPWAY_ALLOWED_ORIGINS')),
     port: integer('SLIPWAY_PORT', raw('SLIPWAY_PORT'), 0, 65535),
     dataDir,
     registryUri: raw('SLIPWAY_REGISTRY_URI') ?? `sqlite:${resolve(dataDir, 'registry.db')}`,

@@ -15,6 +15,16 @@ export const VARIABLES = {
     default: '127.0.0.1',
     describe: 'Interface the server listens on. Nothing listens beyond loopback unless this says so.',
   },
+  SLIPWAY_ALLOWED_HOSTS: {
+    default: undefined,
+    describe:
+      'Host names (optional :port) that requests may address, comma-separated; `*` allows any. Default: the loopback names on loopback; otherwise also the listen address, the host name and the interface addresses.',
+  },
+  SLIPWAY_ALLOWED_ORIGINS: {
+    default: '',
+    describe:
+      "Web origins besides Slipway's own (e.g. https://ui.example.com) that browsers may call it from, with CORS; comma-separated. Default: none.",
+  },
   SLIPWAY_PORT: { default: '8080', describe: 'TCP port of the HTTP server (0 picks a free port).' },
   SLIPWAY_DATA_DIR: {
     default: './.slipway',

@@ -40,11 +40,21 @@ export const ERROR_CODES = {
     'A promotion gate (smoke, schema, validation, latency) failed; nothing changed in service. `details.gates` has the results.',
   UNAUTHENTICATED: 'The request has no API token, or the token is unknown or revoked.',
   PERMISSION_DENIED: "The token's role does not allow this action; `details.required` names the role needed.",
+  MISDIRECTED_HOST:
+    'The `Host` header names a host this server does not answer to (DNS rebinding); see SLIPWAY_ALLOWED_HOSTS.',
+  FORBIDDEN_ORIGIN:
+    'A browser sent the request from another web site (`Origin` or `Sec-Fetch-Site`); see SLIPWAY_ALLOWED_ORIGINS.',
+  CROSS_SITE_REQUEST:
+    'A state-changing request has a shape any web page can send without asking: send JSON with Content-Type: application/json, or add the header `X-Slipway-Client` (multipart uploads).',
+  TOKEN_IN_URL:
+    'The URL carries an API token (`?token=`, `?access_token=`, `?api_key=` or a `slw_` value); send it as `Authorization: Bearer` instead, and revoke it.',
   MODEL_NOT_READY: 'The model version exists but is not loaded and ready to serve yet.',
   DEADLINE_EXCEEDED:
     'Inference took longer than the configured timeout; the worker running it was restarted.',
   INFERENCE_FAILED: 'The model raised an error while computing on inputs that matched its signature.',
   UNAVAILABLE: 'A backend Slipway depends on is not reachable; retry later.',
+  CLIENT_CLOSED_REQUEST:
+    'The client closed the connection before the whole request arrived; nothing was kept. Only the log sees it: no client is left to answer.',
   INTERNAL: 'An unexpected server error. The request id in the body finds the log line.',
 } as const;
 

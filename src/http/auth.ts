@@ -101,7 +101,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       .record({
         actor: request.actor?.name ?? 'anonymous',
         action: 'request.denied',
-        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        target: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
         result: 'denied',
         requestId: request.id,
         details: { status: reply.statusCode },

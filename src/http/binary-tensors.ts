@@ -1,5 +1,5 @@
 import { DATATYPES, type Datatype } from '../domain/signature.js';
-import { type ErrorCode, SlipwayError } from '../errors/index.js';
+import { type ErrorCode, echo, SlipwayError } from '../errors/index.js';
 import { elementCount, type NamedTensors, type NumericArray, type Tensor } from '../runtime/tensor.js';
 import { toTensorOutputs } from '../serving/output-encoder.js';
 
@@ -77,7 +77,7 @@ export function splitBinaryBody(
       fail(
         'INVALID_ARGUMENT',
         'Inference-Header-Content-Length',
-        `expected the length in bytes of the JSON header at the start of the body, got "${given.slice(0, 40)}".`,
+        `expected the length in bytes of the JSON header at the start of the body, got ${echo(given)}.`,
       );
     }
     length = Number(given);
@@ -211,7 +211,11 @@ function binarySize(input: HeaderInput, index: number): number | undefined {
   const size = input.parameters?.binary_data_size;
   if (size === undefined) {
     if (input.data === undefined) {
-      fail('INVALID_ARGUMENT', at, `input "${input.name}" has neither data nor parameters.binary_data_size.`);
+      fail(
+        'INVALID_ARGUMENT',
+        at,
+        `input ${echo(input.name)} has neither data nor parameters.binary_data_size.`,
+      );
     }
     return undefined;
   }
@@ -219,14 +223,14 @@ function binarySize(input: HeaderInput, index: number): number | undefined {
     fail(
       'INVALID_ARGUMENT',
       `${at}.parameters.binary_data_size`,
-      `expected a non-negative integer number of bytes, got ${JSON.stringify(size)}.`,
+      `expected a non-negative integer number of bytes, got ${echo(size)}.`,
     );
   }
   if (input.data !== undefined) {
     fail(
       'INVALID_ARGUMENT',
       at,
-      `input "${input.name}" has both data and parameters.binary_data_size; give one of them.`,
+      `input ${echo(input.name)} has both data and parameters.binary_data_size; give one of them.`,
     );
   }
   return size as number;
@@ -241,7 +245,7 @@ function readTensor(input: HeaderInput, bytes: Buffer, at: string): unknown[] {
     fail(
       'INVALID_DATATYPE',
       `${at}.datatype`,
-      `${JSON.stringify(datatype)} cannot be sent as binary data; expected one of ${DATATYPES.join(', ')}.`,
+      `${echo(datatype)} cannot be sent as binary data; expected one of ${DATATYPES.join(', ')}.`,
     );
   }
   const { size, read } = FIXED[datatype as FixedDatatype];
@@ -315,7 +319,7 @@ function flag(
 ): boolean | undefined {
   const value = parameters?.[key];
   if (value === undefined || typeof value === 'boolean') return value;
-  return fail('INVALID_ARGUMENT', field, `expected true or false, got ${JSON.stringify(value)}.`);
+  return fail('INVALID_ARGUMENT', field, `expected true or false, got ${echo(value)}.`);
 }
 
 function nanToNull(value: number): number | null {

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, isSlipwayError, SlipwayError } from '../errors/index.js';
+import { type ErrorCode, echo, isSlipwayError, SlipwayError } from '../errors/index.js';
 import { ERROR_STATUS } from './error-status.js';
 
 /**
@@ -52,9 +52,31 @@ export function toSlipwayError(error: unknown): SlipwayError {
       'The registry database is locked by another process; retry shortly.',
     );
   }
+  if (closedByClient(error)) {
+    return new SlipwayError(
+      'CLIENT_CLOSED_REQUEST',
+      'The client closed the connection before sending the whole request.',
+    );
+  }
+  if (TRUNCATED_FORM.has(String((error as { message?: unknown }).message))) {
+    return new SlipwayError(
+      'INVALID_ARGUMENT',
+      'The multipart body ended inside a part; expected each part to end with its boundary and the form with the closing boundary.',
+      { field: 'body' },
+    );
+  }
   if (error instanceof SyntaxError)
     return new SlipwayError('INVALID_JSON', `The request body is not valid JSON: ${error.message}`);
   return new SlipwayError('INTERNAL', 'Internal server error.');
+}
+
+/** The multipart parser's words for a form whose body ended before its closing boundary. */
+const TRUNCATED_FORM = new Set(['Unexpected end of form', 'Unexpected end of multipart data']);
+
+/** Node fails the body stream of a request whose client hung up with `aborted` (ECONNRESET). */
+function closedByClient(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 'ECONNRESET' && message === 'aborted';
 }
 
 function describeAllowed(params: unknown): string {
@@ -86,7 +108,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     const error = new SlipwayError(
       'ROUTE_NOT_FOUND',
-      `No route for ${request.method} ${request.url.split('?')[0]}. The API is described at /docs.`,
+      `No route for ${request.method} ${echo(request.url.split('?')[0])}. The API is described at /docs.`,
     );
     void reply.status(404).send(errorBody(error, request.id));
   });

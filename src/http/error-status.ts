@@ -29,9 +29,15 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   GATE_FAILED: 422,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
+  MISDIRECTED_HOST: 403,
+  FORBIDDEN_ORIGIN: 403,
+  CROSS_SITE_REQUEST: 403,
+  TOKEN_IN_URL: 400,
   MODEL_NOT_READY: 503,
   DEADLINE_EXCEEDED: 504,
   INFERENCE_FAILED: 500,
   UNAVAILABLE: 503,
+  // nginx's status for a client that went away; never seen by a client, it keeps such requests out of 5xx.
+  CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
 };

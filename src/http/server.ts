@@ -3,12 +3,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { mlflowRoutes } from '../mlflow/http/mlflow-routes.js';
 import { DOCS, installAuth } from './auth.js';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { installErrorHandling } from './error-handler.js';
+import { installRequestGuard } from './request-guard.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
 import { controlModelRoutes } from './routes/control-models.js';
@@ -23,7 +24,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds the HTTP server: every protocol on one port, one error format, OpenAPI at /docs. */
 export async function buildHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    // Query strings can carry secrets a client should never have put there; request log lines keep
+    // the path only.
+    loggerInstance: logger.child({}, { serializers: { req: requestForLog } }) as FastifyBaseLogger,
     bodyLimit: services.config.maxBodyBytes,
     // A caller's x-request-id is kept when it is a plain token (so it cannot forge log lines).
     genReqId: (request: IncomingMessage) => {
@@ -37,12 +40,17 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
     return503OnClosing: true,
   });
 
-  // Only JSON (and multipart for uploads). Accepting text/plain would let any web page POST to the
-  // API from a browser without a CORS preflight.
+  // Host, Origin, token-in-URL and preflight-free writes are refused before anything else runs.
+  installRequestGuard(app, {
+    allowedHosts: services.config.allowedHosts,
+    allowedOrigins: services.config.allowedOrigins,
+  });
+  // Only JSON (and multipart for uploads). text/plain is a body any web page can send.
   app.removeContentTypeParser('text/plain');
   // Triton's HTTP client (tritonclient, perf_analyzer) sends inference bodies without any
-  // Content-Type; Triton reads them as JSON and so does Slipway. Browsers always label a body, so
-  // this opens nothing to cross-site requests.
+  // Content-Type; Triton reads them as JSON and so does Slipway. A page can send such a body too
+  // (a Blob without a type), so the request guard lets it through only to routes that declare
+  // `untypedBody` (inference, which changes nothing), and only from Slipway's own origin.
   app.addHook('onRequest', async (request) => {
     const { headers } = request;
     const length = headers['content-length'];
@@ -94,6 +102,22 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   await app.register(async (scope) => controlJobRoutes(scope, services));
   await app.register(async (scope) => mlflowRoutes(scope, services));
   return app;
+}
+
+/**
+ * What a request log line says about the request: the path without its query (which may carry a
+ * secret, see the request guard), never the headers.
+ */
+export function requestForLog(request: FastifyRequest): Record<string, unknown> {
+  const url = request.url ?? '';
+  const query = url.indexOf('?');
+  return {
+    method: request.method,
+    url: query < 0 ? url : `${url.slice(0, query)}?…`,
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
 }
 
 /**

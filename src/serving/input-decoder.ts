@@ -1,6 +1,6 @@
 import type { InputPolicy } from '../domain/model.js';
 import type { Datatype, Signature, TensorSpec } from '../domain/signature.js';
-import { type ErrorCode, SlipwayError } from '../errors/index.js';
+import { clip, type ErrorCode, echo, SlipwayError } from '../errors/index.js';
 import {
   allocate,
   elementCount,
@@ -52,11 +52,11 @@ export class InputDecoder {
         fail(
           'UNKNOWN_INPUT',
           `${field}[${index}].name`,
-          `the model has no input "${input.name}"; expected ${this.expectedNames()}.`,
+          `the model has no input ${echo(input.name)}; expected ${this.expectedNames()}.`,
         );
       }
       if (byName.has(input.name))
-        fail('INVALID_ARGUMENT', `${field}[${index}].name`, `input "${input.name}" is given twice.`);
+        fail('INVALID_ARGUMENT', `${field}[${index}].name`, `input ${echo(input.name)} is given twice.`);
       byName.set(input.name, { input, index });
     });
     const tensors: Record<string, Tensor> = {};
@@ -155,8 +155,8 @@ export class InputDecoder {
         if (!this.spec(key))
           fail(
             'UNKNOWN_INPUT',
-            `${at}.${key}`,
-            `the model has no input "${key}"; expected ${this.expectedNames()}.`,
+            `${at}.${clip(key)}`,
+            `the model has no input ${echo(key)}; expected ${this.expectedNames()}.`,
           );
       }
       for (const [i, spec] of inputs.entries()) {
@@ -270,6 +270,15 @@ export class InputDecoder {
       case 'FP64':
         if (typeof value !== 'number')
           fail('INVALID_DATATYPE', at, `expected a number for input "${spec.name}", got ${describe(value)}.`);
+        // JSON 1e999, binary ±Inf, and an FP64 value past FP32's range all reach the model as
+        // infinity, which it computes into nonsense or NaN (answered as null): refuse them as NaN is.
+        if (!Number.isFinite(datatype === 'FP32' ? Math.fround(value as number) : (value as number))) {
+          fail(
+            'INVALID_VALUE',
+            at,
+            `${value} overflows ${datatype}; input "${spec.name}" takes finite numbers (${datatype === 'FP32' ? 'at most ±3.4e38' : 'at most ±1.8e308'}).`,
+          );
+        }
         (target as Float64Array)[index] = value as number;
         return;
       default: {
@@ -343,10 +352,9 @@ function flatten(data: unknown, field: string): unknown[] {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `a list of ${value.length}`;
-  if (typeof value === 'string')
-    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'string') return `the string ${echo(value)}`;
   if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
+  return `${typeof value} ${echo(value)}`;
 }
 
 function expectedValue(datatype: Datatype): string {

@@ -77,7 +77,10 @@ export async function startServer(
     const init: RequestInit = { method, headers: { ...headers } };
     if (body !== undefined) {
       init.body = typeof body === 'string' || body instanceof FormData ? body : JSON.stringify(body);
-      if (!(body instanceof FormData) && !('content-type' in headers)) {
+      if (body instanceof FormData) {
+        // Slipway's clients name themselves on uploads (a multipart POST is otherwise a form).
+        (init.headers as Record<string, string>)['x-slipway-client'] ??= 'slipway-tests';
+      } else if (!('content-type' in headers)) {
         (init.headers as Record<string, string>)['content-type'] = 'application/json';
       }
     }

@@ -65,6 +65,7 @@ describe('several HTTP processes on one port', () => {
     expect(created.status).toBe(201);
     const pushed = await fetch(`${url}/api/v1/models/m/versions`, {
       method: 'POST',
+      headers: { 'x-slipway-client': 'slipway-tests' },
       body: uploadForm(join(FIXTURES, 'echo.onnx'), { sample: [{ x: 1 }] }),
     });
     expect(pushed.status).toBe(201);

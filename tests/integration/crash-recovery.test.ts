@@ -32,6 +32,7 @@ describe('a server killed in the middle of an upload', () => {
       method: 'POST',
       headers: {
         'content-type': `multipart/form-data; boundary=${boundary}`,
+        'x-slipway-client': 'slipway-tests',
         'content-length': String(64 * 1024 * 1024 + 200),
       },
     });
@@ -58,6 +59,7 @@ describe('a server killed in the middle of an upload', () => {
 
     const pushed = await fetch(`${second.url}/api/v1/models/penguin-species/versions`, {
       method: 'POST',
+      headers: { 'x-slipway-client': 'slipway-tests' },
       body: uploadForm(join(EXAMPLE, 'model.onnx')),
     });
     expect(pushed.status).toBe(201);

@@ -249,11 +249,11 @@ describe('batch scoring jobs', () => {
       const { body } = await server.request('GET', `/api/v1/jobs/long/runs/${started.body.id}`);
       return body.rows_written > 0 ? body : undefined;
     });
-    const cancel = await server.request('POST', `/api/v1/jobs/long/runs/${started.body.id}/cancel`);
+    const cancel = await server.request('POST', `/api/v1/jobs/long/runs/${started.body.id}/cancel`, {});
     expect(cancel.status).toBe(200);
     expect((await finished(server, 'long', started.body.id)).status).toBe('cancelled');
     expect(await warehouse.describeTable('long')).toBeNull();
-    const again = await server.request('POST', `/api/v1/jobs/long/runs/${started.body.id}/cancel`);
+    const again = await server.request('POST', `/api/v1/jobs/long/runs/${started.body.id}/cancel`, {});
     expect([again.status, again.body.code]).toEqual([409, 'FAILED_PRECONDITION']);
   });
 
@@ -387,7 +387,13 @@ describe('a server killed in the middle of a run', () => {
       'model.onnx',
     );
     expect(
-      (await fetch(`${first.url}/api/v1/models/marked/versions`, { method: 'POST', body: form })).status,
+      (
+        await fetch(`${first.url}/api/v1/models/marked/versions`, {
+          method: 'POST',
+          headers: { 'x-slipway-client': 'slipway-tests' },
+          body: form,
+        })
+      ).status,
     ).toBe(201);
     const rows = (n: number) => `SELECT i AS id, CAST(i % 2 AS DOUBLE) AS x FROM range(${n}) t(i)`;
     await call('POST', '/api/v1/jobs', {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
 import { parseRole } from '../../domain/roles.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
@@ -374,7 +374,7 @@ export async function controlDeploymentRoutes(scope: FastifyInstance, services: 
       if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(params.name)) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
-          `dataset name ${JSON.stringify(params.name)} is invalid: expected lowercase letters, digits, '.', '_' or '-'.`,
+          `dataset name ${echo(params.name)} is invalid: expected lowercase letters, digits, '.', '_' or '-'.`,
           {
             field: 'name',
           },
@@ -474,7 +474,7 @@ function parseStatuses(text: string): Promotion['status'][] {
     if (!(PROMOTION_STATUSES as readonly string[]).includes(status)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `status "${status}" is not a promotion status; expected any of ${PROMOTION_STATUSES.join(', ')}, comma-separated.`,
+        `status ${echo(status)} is not a promotion status; expected any of ${PROMOTION_STATUSES.join(', ')}, comma-separated.`,
         { field: 'status' },
       );
     }

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { JobSpecSchema } from '../../jobs/job.js';
 import {
   BackfillBody,
@@ -82,7 +82,7 @@ export async function controlJobRoutes(scope: FastifyInstance, services: HttpSer
       if (spec.name !== name) {
         throw new SlipwayError(
           'INVALID_ARGUMENT',
-          `name "${spec.name}" differs from the job in the path, "${name}".`,
+          `name ${echo(spec.name)} differs from the job in the path, ${echo(name)}.`,
           {
             field: 'name',
           },

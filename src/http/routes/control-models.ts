@@ -4,7 +4,7 @@ import { parseManifest } from '../../domain/manifest.js';
 import type { ModelVersion } from '../../domain/model.js';
 import { assertAliasName, assertModelName, parseVersionNumber } from '../../domain/names.js';
 import type { Page } from '../../domain/page.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
@@ -134,7 +134,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
           if (!['manifest', 'description', 'sha256'].includes(part.fieldname)) {
             throw new SlipwayError(
               'INVALID_ARGUMENT',
-              `Unknown form field "${part.fieldname}"; expected manifest, description, sha256 and the file field model.`,
+              `Unknown form field ${echo(part.fieldname)}; expected manifest, description, sha256 and the file field model.`,
               {
                 field: part.fieldname,
               },
@@ -146,7 +146,7 @@ export async function controlModelRoutes(scope: FastifyInstance, services: HttpS
         if (part.fieldname !== 'model') {
           throw new SlipwayError(
             'INVALID_ARGUMENT',
-            `File field "${part.fieldname}" is not expected; send the ONNX file in the field "model".`,
+            `File field ${echo(part.fieldname)} is not expected; send the ONNX file in the field "model".`,
             {
               field: part.fieldname,
             },

@@ -59,7 +59,8 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
   app.post(
     '/v1/models/:target',
     {
-      config: { access: 'viewer' },
+      // Predictions change nothing; a body without a Content-Type is read as JSON, as on V2.
+      config: { access: 'viewer', untypedBody: true },
       schema: {
         tags,
         operationId: id('predict'),

@@ -39,6 +39,8 @@ const checkInferHeader = TypeCompiler.Compile(InferHeader);
 const errors = errorResponses(400, 404, 503);
 
 const viewer = { access: 'viewer' } as const;
+/** Inference: tritonclient sends its bodies without a Content-Type (see the request guard). */
+const inference = { access: 'viewer', untypedBody: true } as const;
 const open = { access: 'public' } as const;
 
 /**
@@ -277,7 +279,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
   app.post(
     '/v2/models/:model/infer',
     {
-      config: viewer,
+      config: inference,
       preValidation: readBinaryBody,
       schema: { ...inferSchema, operationId: id('infer'), summary: 'Infer', params: ModelParams },
     },
@@ -286,7 +288,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
   app.post(
     '/v2/models/:model/versions/:version/infer',
     {
-      config: viewer,
+      config: inference,
       preValidation: readBinaryBody,
       schema: {
         ...inferSchema,

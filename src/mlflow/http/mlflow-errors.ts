@@ -46,10 +46,15 @@ export const MLFLOW_ERRORS: Readonly<Record<ErrorCode, MlflowError>> = {
   GATE_FAILED: INVALID,
   UNAUTHENTICATED: { errorCode: 'UNAUTHENTICATED', status: 401 },
   PERMISSION_DENIED: { errorCode: 'PERMISSION_DENIED', status: 403 },
+  MISDIRECTED_HOST: { errorCode: 'PERMISSION_DENIED', status: 403 },
+  FORBIDDEN_ORIGIN: { errorCode: 'PERMISSION_DENIED', status: 403 },
+  CROSS_SITE_REQUEST: { errorCode: 'PERMISSION_DENIED', status: 403 },
+  TOKEN_IN_URL: INVALID,
   MODEL_NOT_READY: { errorCode: 'TEMPORARILY_UNAVAILABLE', status: 503 },
   DEADLINE_EXCEEDED: { errorCode: 'DEADLINE_EXCEEDED', status: 504 },
   INFERENCE_FAILED: INVALID,
   UNAVAILABLE: { errorCode: 'TEMPORARILY_UNAVAILABLE', status: 503 },
+  CLIENT_CLOSED_REQUEST: { errorCode: 'BAD_REQUEST', status: 499 },
   INTERNAL: { errorCode: 'INTERNAL_ERROR', status: 500 },
 };
 
