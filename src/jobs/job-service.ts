@@ -4,7 +4,7 @@ import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import type { AuditStore } from '../audit/audit-store.js';
 import type { Page } from '../domain/page.js';
-import type { RequestContext } from '../domain/roles.js';
+import { type RequestContext, requireRole } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
 import {
   assertDate,
@@ -21,7 +21,7 @@ import {
 } from './job.js';
 import type { JobRunner, RunProgress } from './job-runner.js';
 import type { JobStore, RunQuery } from './job-store.js';
-import { isWarehouseReference, maskConnectionString } from './warehouse/references.js';
+import { isWarehouseReference, maskConnectionString, namesOutsidePlace } from './warehouse/references.js';
 import { checkSourceQuery } from './warehouse/source-query.js';
 
 /** Backfills and catch-up never queue more than this many runs at once. */
@@ -85,7 +85,7 @@ export class JobService {
     origin: Job['origin'],
     replace: boolean,
   ): Promise<{ job: Job; created: boolean }> {
-    await this.checkSpec(spec);
+    await this.checkSpec(spec, context);
     // A creation has no previous job to keep the history of: the store refuses one that exists.
     const previous = replace ? await this.options.store.findJob(spec.name) : null;
     const stored = compileJob(spec, context.actor.name, origin, previous ?? undefined);
@@ -104,7 +104,7 @@ export class JobService {
    * warehouse and stay out of Slipway's own data, and a query the source-query check accepts (with
    * `{{ logical_date }}` rendered, as a run renders it).
    */
-  private async checkSpec(spec: JobSpec): Promise<void> {
+  private async checkSpec(spec: JobSpec, context: RequestContext): Promise<void> {
     for (const [field, reference] of [
       ['source.warehouse', spec.source.warehouse],
       ['sink.warehouse', spec.sink.warehouse],
@@ -115,6 +115,15 @@ export class JobService {
           'INVALID_ARGUMENT',
           `${field} "${maskConnectionString(reference)}" is neither "default", a warehouse declared in slipway.yaml (${Object.keys(this.options.warehouses).join(', ') || 'none declared'}), nor a duckdb:, files: or postgres:// URI.`,
           { field },
+        );
+      }
+      // The query sandbox keeps a job inside its warehouse; who may choose where the warehouse is
+      // (any folder, any database server) is the operator's decision, so it takes the admin role.
+      if (namesOutsidePlace(reference, this.options.warehouses)) {
+        requireRole(
+          context.actor,
+          'admin',
+          `${field} "${maskConnectionString(reference)}" names a database server or a folder outside the data folder, which`,
         );
       }
       await this.options.runner.checkWarehouse(reference).catch((error: unknown) => {
@@ -270,7 +279,7 @@ export class JobService {
    */
   async declare(specs: readonly JobSpec[], context: RequestContext): Promise<void> {
     for (const [i, spec] of specs.entries()) {
-      await this.checkSpec(spec).catch((error: unknown) => {
+      await this.checkSpec(spec, context).catch((error: unknown) => {
         if (!(error instanceof SlipwayError)) throw error;
         throw new SlipwayError(error.code, `slipway.yaml: jobs.${i} (${spec.name}): ${error.message}`, {
           ...error.details,

@@ -1,3 +1,5 @@
+import { isAbsolute, normalize, sep } from 'node:path';
+
 /**
  * Warehouse references as jobs and slipway.yaml spell them. No driver is loaded here: the CLI and the
  * configuration use these without opening DuckDB or PostgreSQL (warehouse-for-uri.ts opens them).
@@ -41,4 +43,21 @@ const KEYWORD_SECRET = new RegExp(
  */
 export function maskConnectionString(text: string): string {
   return text.replace(USERINFO, '$1***@').replace(QUERY_SECRET, '$1***').replace(KEYWORD_SECRET, '$1$2***');
+}
+
+/**
+ * Whether a reference names a place of the caller's choosing rather than one the operator set up: a
+ * database server (`postgres://…`), or a `duckdb:`/`files:` path that is absolute or climbs out of the
+ * data folder. `default` and the names declared in slipway.yaml are the operator's own. A job that
+ * names such a place reads (and writes) wherever it points, so only an admin may save one.
+ */
+export function namesOutsidePlace(reference: string, named: Readonly<Record<string, string>>): boolean {
+  if (reference === DEFAULT_WAREHOUSE || reference in named) return false;
+  if (reference.startsWith('postgres://') || reference.startsWith('postgresql://')) return true;
+  const scheme = ['duckdb:', 'files:'].find((prefix) => reference.startsWith(prefix));
+  if (scheme === undefined) return true;
+  const path = reference.slice(scheme.length).split('?', 1)[0] ?? '';
+  if (isAbsolute(path) || path.includes('\\')) return true;
+  const inside = normalize(path);
+  return inside === '..' || inside.startsWith(`..${sep}`);
 }
