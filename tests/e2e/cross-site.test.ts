@@ -60,15 +60,26 @@ const logger = pino(
 async function watch(page: Page, action: () => Promise<unknown>): Promise<Seen[]> {
   const from = logLines.length;
   await action();
-  // Let the last form navigations and their log lines land.
+  // Let the last form navigations land; a request's "completed" line is written once its answer has
+  // gone out, so wait (bounded) until every request seen has one.
   await page.waitForLoadState('load');
-  await new Promise((resolve) => setImmediate(resolve));
-  const lines = logLines.slice(from);
+  const deadline = Date.now() + 5000;
+  let seen = collect(logLines.slice(from));
+  while (seen.some((s) => s.status === 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    seen = collect(logLines.slice(from));
+  }
+  return seen;
+}
+
+function collect(lines: readonly Record<string, unknown>[]): Seen[] {
   const byId = new Map<string, { method: string; path: string; status?: number; code?: string }>();
   for (const line of lines) {
     const id = line.reqId as string | undefined;
     if (id === undefined) continue;
     const req = line.req as { method: string; url: string } | undefined;
+    // The browser asks for a page's icon on its own, whenever it likes: not one of the test's requests.
+    if (req?.url === '/favicon.ico') continue;
     if (req) byId.set(id, { method: req.method, path: req.url });
     const entry = byId.get(id);
     if (!entry) continue;
