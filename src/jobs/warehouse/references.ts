@@ -26,11 +26,21 @@ const SECRET_KEYS = 'password|passwd|pwd|pass|sslpassword|secret|token|api[_-]?k
  * the password, so a password holding `@`, `:` or `/` is masked whole.
  */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s]*@/gi;
+/**
+ * A bare reference (the text is one URI): its password runs to the last `@`, whatever it holds, even
+ * spaces (in free text, a space ends the URI instead).
+ */
+const REFERENCE_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[\s\S]*@/i;
+/** A secret inside a percent-encoded value (`?options=-c%20password%3Dpw`). */
+const ENCODED_SECRET = new RegExp(
+  `((?:${SECRET_KEYS})%3D)[^&#\\s%]*(?:%(?!26|23)[0-9a-f]{2}[^&#\\s%]*)*`,
+  'gi',
+);
 /** `?password=…` and `&sslpassword=…` in a URI: the value runs to the next `&`, `#` or space. */
 const QUERY_SECRET = new RegExp(`([?&](?:${SECRET_KEYS})=)[^&#\\s]*`, 'gi');
 /** `password=…` in a libpq `key=value` string: a quoted value (with `\\'` escapes) or one word. */
 const KEYWORD_SECRET = new RegExp(
-  `(^|[\\s;,])((?:${SECRET_KEYS})\\s*=\\s*)(?:'(?:[^'\\\\]|\\\\.)*'?|[^\\s;,]*)`,
+  `(^|[\\s;,])((?:${SECRET_KEYS})\\s*=\\s*)(?:'(?:[^'\\\\]|\\\\.)*'?|"(?:[^"\\\\]|\\\\.)*"?|[^\\s;,]*)`,
   'gi',
 );
 
@@ -42,7 +52,12 @@ const KEYWORD_SECRET = new RegExp(
  * error or the CLI.
  */
 export function maskConnectionString(text: string): string {
-  return text.replace(USERINFO, '$1***@').replace(QUERY_SECRET, '$1***').replace(KEYWORD_SECRET, '$1$2***');
+  return text
+    .replace(REFERENCE_USERINFO, '$1***@')
+    .replace(USERINFO, '$1***@')
+    .replace(ENCODED_SECRET, '$1***')
+    .replace(QUERY_SECRET, '$1***')
+    .replace(KEYWORD_SECRET, '$1$2***');
 }
 
 /**
