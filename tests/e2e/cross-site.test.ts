@@ -3,11 +3,10 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slipway } from '../helpers/cli.js';
+import { captureLog } from '../helpers/log.js';
 import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -45,16 +44,7 @@ let profile: string;
 let slipwayPort: number;
 
 /** Slipway's log lines, as objects: the server's own account of every request it answered. */
-const logLines: Record<string, unknown>[] = [];
-const logger = pino(
-  { level: 'info' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(JSON.parse(chunk.toString('utf8')));
-      done();
-    },
-  }),
-);
+const { logger, lines: logLines } = captureLog('info');
 
 /** Every request Slipway answered while `action` ran, with its status and error code. */
 async function watch(page: Page, action: () => Promise<unknown>): Promise<Seen[]> {

@@ -1,9 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLog } from '../helpers/log.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -11,16 +10,7 @@ import { waitFor } from '../helpers/wait.js';
  * A client that goes away in the middle of an upload is the client's doing: the server logs it below
  * error level, answers no 500, and keeps neither the staged file nor a PENDING version.
  */
-const lines: Record<string, unknown>[] = [];
-const logger = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString('utf8')));
-      done();
-    },
-  }),
-);
+const { logger, lines } = captureLog('debug');
 let server: TestServer;
 
 beforeAll(async () => {

@@ -123,6 +123,7 @@ describe('a server killed while a promotion runs its gates', () => {
       await call(first.url, 'POST', '/api/v1/models', { name: model });
       const pushed = await fetch(`${first.url}/api/v1/models/${model}/versions`, {
         method: 'POST',
+        headers: { 'x-slipway-client': 'slipway-tests' },
         body: uploadForm(join(FIXTURES, file), { sample: [sample] }),
       });
       expect(pushed.status, await pushed.text()).toBe(201);

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECHO_LIMIT, echo } from '../../src/errors/index.js';
+import { captureLog } from '../helpers/log.js';
 import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -12,16 +11,7 @@ import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from
 const LONG = `${'z'.repeat(5000)}-tail`;
 /** Long, but within the schemas' own limits (input names, query strings), so the echo is what answers. */
 const MEDIUM = `${'z'.repeat(150)}-tail`;
-const logText: string[] = [];
-const logger = pino(
-  { level: 'info' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logText.push(chunk.toString('utf8'));
-      done();
-    },
-  }),
-);
+const { logger, text: logText } = captureLog('info');
 let server: TestServer;
 
 interface Case {

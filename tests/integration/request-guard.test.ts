@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLog } from '../helpers/log.js';
 import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -13,16 +12,7 @@ import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
  */
 let server: TestServer;
 let port: number;
-const logText: string[] = [];
-const logger = pino(
-  { level: 'info' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logText.push(chunk.toString('utf8'));
-      done();
-    },
-  }),
-);
+const { logger, text: logText } = captureLog('info');
 
 interface Answer {
   readonly status: number;

@@ -116,8 +116,13 @@ describe('canary rollouts and shadows', () => {
     );
     const resumed = await ok('POST', `/api/v1/promotions/${started.id}/resume`, {});
     expect(resumed.status).toBe('ROLLING_OUT');
-    // A POST whose fields are all optional may come with no body at all.
-    expect((await ok('POST', `/api/v1/promotions/${started.id}/pause`)).status).toBe('PAUSED');
+    // A POST whose fields are all optional may come with no body at all (from a client that names
+    // itself: a bare POST is what any web page can send).
+    const pausedAgain = await server.request('POST', `/api/v1/promotions/${started.id}/pause`, undefined, {
+      'x-slipway-client': 'slipway-tests',
+    });
+    expect(pausedAgain.status, pausedAgain.text).toBe(200);
+    expect((pausedAgain.body as { status: string }).status).toBe('PAUSED');
     const aborted = await ok('POST', `/api/v1/promotions/${started.id}/abort`, { reason: 'not today' });
     expect(aborted).toMatchObject({ status: 'ABORTED', failure: 'aborted by local: not today' });
     const current = await ok('GET', '/api/v1/environments/prod/deployments/m');
