@@ -79,7 +79,8 @@ def test_malicious_corpus_is_fully_described():
 
 
 def test_slow_model_takes_over_a_second_per_call():
-    """Timeout and drain tests rely on slow.onnx being slow even on a fast core."""
+    """Timeout and drain tests rely on slow.onnx being slow even on a fast core: their deadlines are
+    400 ms, so a call must take well over that (the bound sits far from the failure it guards)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(
@@ -90,7 +91,7 @@ def test_slow_model_takes_over_a_second_per_call():
     (y,) = session.run(["y"], {"x": x})
     elapsed = time.perf_counter() - start
     assert np.array_equal(y, x)
-    assert elapsed >= 1.2, f"slow.onnx took only {elapsed:.2f} s"
+    assert elapsed >= 1.0, f"slow.onnx took only {elapsed:.2f} s"
 
 
 def penguin_predictions(model: Path, features) -> tuple[np.ndarray, np.ndarray]:
