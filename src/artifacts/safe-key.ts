@@ -1,5 +1,5 @@
 import { isAbsolute, join, sep } from 'node:path';
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 
 const MAX_KEY_LENGTH = 1024;
 /** File systems cap a file or folder name at 255 bytes (ENAMETOOLONG past it). */
@@ -15,13 +15,9 @@ const MAX_SEGMENT_BYTES = 255;
  */
 export function resolveKey(root: string, key: string): string {
   const refuse = (why: string): never => {
-    throw new SlipwayError(
-      'INVALID_ARGUMENT',
-      `Artifact path ${JSON.stringify(key)} is not allowed: ${why}.`,
-      {
-        field: 'path',
-      },
-    );
+    throw new SlipwayError('INVALID_ARGUMENT', `Artifact path ${echo(key)} is not allowed: ${why}.`, {
+      field: 'path',
+    });
   };
   if (typeof key !== 'string' || key.length === 0) refuse('it is empty');
   if (key.length > MAX_KEY_LENGTH) refuse(`it is longer than ${MAX_KEY_LENGTH} characters`);

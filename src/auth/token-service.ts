@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditStore } from '../audit/audit-store.js';
 import { type Actor, type RequestContext, type Role, requireRole } from '../domain/roles.js';
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 import type { StoredToken, TokenStore } from './token-store.js';
 
 export type { StoredToken };
@@ -30,7 +30,7 @@ export class TokenService {
     if (!TOKEN_NAME.test(name)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `name ${JSON.stringify(name)} is not a valid token name: expected lowercase letters, digits, '.', '_' or '-', at most 64 characters.`,
+        `name ${echo(name)} is not a valid token name: expected lowercase letters, digits, '.', '_' or '-', at most 64 characters.`,
         { field: 'name' },
       );
     }

@@ -1,4 +1,4 @@
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 
 /**
  * Model names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most
@@ -16,7 +16,7 @@ export function assertModelName(name: string, field = 'name'): string {
   if (!MODEL_NAME.test(name)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${field} ${JSON.stringify(name)} is not a valid model name: expected lowercase letters, digits, '-', '_' or '.', starting with a letter or digit, at most 128 characters.`,
+      `${field} ${echo(name)} is not a valid model name: expected lowercase letters, digits, '-', '_' or '.', starting with a letter or digit, at most 128 characters.`,
       { field, value: name },
     );
   }
@@ -27,7 +27,7 @@ export function assertAliasName(alias: string, field = 'alias'): string {
   if (!ALIAS_NAME.test(alias)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${field} ${JSON.stringify(alias)} is not a valid alias: expected a lowercase letter followed by lowercase letters, digits, '-', '_' or '.', at most 64 characters.`,
+      `${field} ${echo(alias)} is not a valid alias: expected a lowercase letter followed by lowercase letters, digits, '-', '_' or '.', at most 64 characters.`,
       { field, value: alias },
     );
   }
@@ -39,7 +39,7 @@ export function assertTags(tags: Record<string, string>, field = 'tags'): Record
     if (!TAG_KEY.test(key)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `${field} key ${JSON.stringify(key)} is invalid: expected 1-128 letters, digits or '_.:/-'.`,
+        `${field} key ${echo(key)} is invalid: expected 1-128 letters, digits or '_.:/-'.`,
         { field: `${field}.${key}` },
       );
     }
@@ -61,7 +61,7 @@ export function parseVersionNumber(text: string, field = 'version'): number {
   if (!/^[1-9][0-9]{0,9}$/.test(text)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${field} ${JSON.stringify(text)} is not a version number: expected 1, 2, 3…`,
+      `${field} ${echo(text)} is not a version number: expected 1, 2, 3…`,
       {
         field,
         value: text,
@@ -80,7 +80,7 @@ export function parseVersionOrTag(text: string, field = 'version'): number | str
   if (ALIAS_NAME.test(text)) return text;
   throw new SlipwayError(
     'INVALID_ARGUMENT',
-    `${field} ${JSON.stringify(text)} is neither a version number (1, 2, 3…) nor a tag name.`,
+    `${field} ${echo(text)} is neither a version number (1, 2, 3…) nor a tag name.`,
     { field, value: text },
   );
 }

@@ -1,4 +1,4 @@
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 
 /**
  * Roles, weakest first. Each role may do everything the roles before it may:
@@ -19,7 +19,7 @@ export function parseRole(value: string, field = 'role'): Role {
   if (!isRole(value)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${field} ${JSON.stringify(value)} is not a role: expected one of ${ROLES.join(', ')}.`,
+      `${field} ${echo(value)} is not a role: expected one of ${ROLES.join(', ')}.`,
       { field, value },
     );
   }

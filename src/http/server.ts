@@ -3,12 +3,18 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
+import { SlipwayError } from '../errors/index.js';
 import { mlflowRoutes } from '../mlflow/http/mlflow-routes.js';
 import { DOCS, installAuth } from './auth.js';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
-import { installErrorHandling } from './error-handler.js';
+import { errorBody, installErrorHandling } from './error-handler.js';
 import { installRequestGuard } from './request-guard.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
@@ -20,6 +26,8 @@ import type { HttpServices } from './services.js';
 import { SHARED_SCHEMAS } from './wire/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The longest path parameter the router takes (Fastify's default is 100). */
+const MAX_PATH_PARAMETER = 1024;
 
 /** Builds the HTTP server: every protocol on one port, one error format, OpenAPI at /docs. */
 export async function buildHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
@@ -38,6 +46,21 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
       customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false },
     },
     return503OnClosing: true,
+    // Path parameters are checked by Slipway's own rules (names, versions, keys), whose errors say what
+    // is expected; the router's limit only stops the absurd.
+    maxParamLength: MAX_PATH_PARAMETER,
+    // URLs the router cannot take answer in Slipway's error format, with nothing of the URL echoed.
+    frameworkErrors: (error, request, reply) => {
+      const refusal = new SlipwayError(
+        'INVALID_ARGUMENT',
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `A path segment is longer than ${MAX_PATH_PARAMETER} characters.`
+          : 'The URL is not valid: a percent-encoded character in its path is malformed.',
+        { field: 'url' },
+      );
+      request.log.info({ code: refusal.code, error: refusal.message }, 'request refused');
+      void (reply as unknown as FastifyReply).status(400).send(errorBody(refusal, request.id));
+    },
   });
 
   // Host, Origin, token-in-URL and preflight-free writes are refused before anything else runs.

@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { assertAliasName, assertModelName } from '../domain/names.js';
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 import { TABLE_NAME, WRITE_MODES, type WriteMode } from './warehouse/warehouse.js';
 
 /**
@@ -162,7 +162,7 @@ export type ModelReference =
 /** Reads `name/3`, `name@alias`, or a bare name with an environment. */
 export function parseModelReference(model: string, environment: string | null): ModelReference {
   const invalid = (why: string) =>
-    new SlipwayError('INVALID_ARGUMENT', `model ${JSON.stringify(model)} ${why}`, { field: 'model' });
+    new SlipwayError('INVALID_ARGUMENT', `model ${echo(model)} ${why}`, { field: 'model' });
   const versioned = /^([^/@]+)\/([0-9]{1,9})$/.exec(model);
   const aliased = /^([^/@]+)@([^/@]+)$/.exec(model);
   if (environment !== null && (versioned || aliased))
@@ -197,7 +197,7 @@ export function checkSchedule(schedule: string, timezone: string): Date | null {
   } catch (error) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `schedule ${JSON.stringify(schedule)} in time zone ${JSON.stringify(timezone)} is invalid: ${(error as Error).message}. Expected a cron expression such as "0 2 * * *" (02:00 every day) and an IANA time zone such as "UTC" or "Europe/Paris".`,
+      `schedule ${echo(schedule)} in time zone ${echo(timezone)} is invalid: ${(error as Error).message}. Expected a cron expression such as "0 2 * * *" (02:00 every day) and an IANA time zone such as "UTC" or "Europe/Paris".`,
       { field: 'schedule' },
     );
   }
@@ -213,7 +213,7 @@ export function assertDate(value: string, field: string): string {
   ) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${field} ${JSON.stringify(value)} is not a date; expected YYYY-MM-DD.`,
+      `${field} ${echo(value)} is not a date; expected YYYY-MM-DD.`,
       {
         field,
       },
@@ -252,7 +252,7 @@ export function compileJob(spec: JobSpec, actor: string, origin: Job['origin'], 
     if (!TABLE_NAME.test(table)) {
       throw new SlipwayError(
         'INVALID_ARGUMENT',
-        `${field} ${JSON.stringify(table)} is not a table name Slipway writes: expected name or schema.name, each part letters, digits and underscores, starting with a letter or underscore, at most 63 characters${field === 'sink.errors_table' && spec.sink.errors_table === undefined ? ' (name errors_table when the table name leaves no room for "_errors")' : ''}.`,
+        `${field} ${echo(table)} is not a table name Slipway writes: expected name or schema.name, each part letters, digits and underscores, starting with a letter or underscore, at most 63 characters${field === 'sink.errors_table' && spec.sink.errors_table === undefined ? ' (name errors_table when the table name leaves no room for "_errors")' : ''}.`,
         { field },
       );
     }

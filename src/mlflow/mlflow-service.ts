@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Model, ModelVersion } from '../domain/model.js';
 import { assertAliasName, assertModelName } from '../domain/names.js';
 import type { RequestContext } from '../domain/roles.js';
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { decodePageToken, encodePageToken } from '../storage/page-token.js';
 import { artifactPathOf, EXPORTS, type MlflowArtifacts } from './mlflow-artifacts.js';
@@ -842,10 +842,7 @@ export function parseRunStatus(value: unknown): RunStatus {
   if (typeof value === 'number' && names[value - 1]) return names[value - 1]!;
   if (typeof value === 'string' && /^[1-5]$/.test(value)) return names[Number(value) - 1]!;
   if (typeof value === 'string' && (names as string[]).includes(value)) return value as RunStatus;
-  throw invalid(
-    `Invalid run status ${JSON.stringify(value)}: expected one of ${names.join(', ')}.`,
-    'status',
-  );
+  throw invalid(`Invalid run status ${echo(value)}: expected one of ${names.join(', ')}.`, 'status');
 }
 
 function parseMlmodel(text: string): Record<string, Record<string, unknown>> {

@@ -1,4 +1,4 @@
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 
 /**
  * MLflow's search filter language, the subset MLflow itself accepts:
@@ -111,7 +111,7 @@ function tokenize(text: string): Token[] {
       i += 1;
     } else {
       const match = /^(<=|>=|!=|<>|==|=|<|>)/.exec(text.slice(i));
-      if (!match) invalid(`Invalid filter: unexpected character ${JSON.stringify(c)} at position ${i}.`);
+      if (!match) invalid(`Invalid filter: unexpected character ${echo(c)} at position ${i}.`);
       tokens.push({ kind: 'op', text: match[0] === '==' ? '=' : match[0] === '<>' ? '!=' : match[0] });
       i += match[0].length;
     }
@@ -171,7 +171,7 @@ class Parser {
     } else if (token.kind === 'quoted' && token.quote !== "'") {
       key = token.text;
     } else {
-      invalid(`Invalid filter: expected an identifier, got ${JSON.stringify(token.text)}.`);
+      invalid(`Invalid filter: expected an identifier, got ${echo(token.text)}.`);
     }
     if (key === '') invalid('Invalid filter: an identifier has an empty key.');
     return this.checked(entity, key);
@@ -204,7 +204,7 @@ class Parser {
       }
     }
     invalid(
-      `Invalid filter: expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN), got ${JSON.stringify(token.text)}.`,
+      `Invalid filter: expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN), got ${echo(token.text)}.`,
     );
   }
 
@@ -229,7 +229,7 @@ class Parser {
     const token = this.next('a value');
     if (token.kind === 'number') return Number(token.text);
     if (token.kind === 'quoted' && token.quote !== '`') return token.text;
-    invalid(`Invalid filter: expected a quoted string or a number, got ${JSON.stringify(token.text)}.`);
+    invalid(`Invalid filter: expected a quoted string or a number, got ${echo(token.text)}.`);
   }
 }
 
@@ -252,7 +252,7 @@ export function parseFilter(filter: string | undefined, spec: FilterSpec): Claus
       );
     }
     if (numeric && typeof value !== 'number') {
-      invalid(`Invalid filter: ${entity} '${key}' is compared with a number, got ${JSON.stringify(value)}.`);
+      invalid(`Invalid filter: ${entity} '${key}' is compared with a number, got ${echo(value)}.`);
     }
     if (!numeric && typeof value === 'number') {
       invalid(`Invalid filter: ${entity} '${key}' is compared with a quoted string, got ${value}.`);
@@ -261,7 +261,7 @@ export function parseFilter(filter: string | undefined, spec: FilterSpec): Claus
     if (parser.done) return clauses;
     if (!parser.isKeyword('AND')) {
       invalid(
-        `Invalid filter: expected AND between clauses, got ${JSON.stringify(parser.peek()!.text)} (OR is not supported).`,
+        `Invalid filter: expected AND between clauses, got ${echo(parser.peek()!.text)} (OR is not supported).`,
       );
     }
     parser.next('AND');

@@ -8,7 +8,7 @@ import type { Page } from '../domain/page.js';
 import type { NewAuditEvent } from '../domain/promotion.js';
 import type { RequestContext } from '../domain/roles.js';
 import type { Signature } from '../domain/signature.js';
-import { SlipwayError } from '../errors/index.js';
+import { echo, SlipwayError } from '../errors/index.js';
 import type { UploadWarmup, ValidatedUpload } from '../serving/model-host.js';
 import type { ModelQuery, NewModel, RegistryStore, VersionQuery } from './registry-store.js';
 
@@ -193,13 +193,9 @@ export class RegistryService {
   ): Promise<ModelVersion> {
     const { store, artifacts } = this.options;
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(options.fileName) || /^\.+$/.test(options.fileName)) {
-      throw new SlipwayError(
-        'INVALID_ARGUMENT',
-        `File name ${JSON.stringify(options.fileName)} is not allowed.`,
-        {
-          field: 'fileName',
-        },
-      );
+      throw new SlipwayError('INVALID_ARGUMENT', `File name ${echo(options.fileName)} is not allowed.`, {
+        field: 'fileName',
+      });
     }
     await store.getModel(model);
     const tags = assertTags({ ...(options.tags ?? {}) });

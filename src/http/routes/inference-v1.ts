@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { toRowOutputs } from '../../serving/output-encoder.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
@@ -75,7 +75,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
       if (!target.endsWith(':predict')) {
         throw new SlipwayError(
           'ROUTE_NOT_FOUND',
-          `No route for POST ${request.url}; expected /v1/models/{model}:predict.`,
+          `No route for POST ${echo(request.url.split('?')[0])}; expected /v1/models/{model}:predict.`,
         );
       }
       const model = assertModelName(target.slice(0, -':predict'.length), 'model');

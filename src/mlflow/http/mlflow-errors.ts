@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../../errors/index.js';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { toSlipwayError } from '../../http/error-handler.js';
 
 /** An MLflow error code and the HTTP status the MLflow client expects with it. */
@@ -92,7 +92,7 @@ export function installMlflowErrors(scope: FastifyInstance): void {
       reply,
       new SlipwayError(
         'ROUTE_NOT_FOUND',
-        `No MLflow endpoint for ${request.method} ${request.url.split('?')[0]}.`,
+        `No MLflow endpoint for ${request.method} ${echo(request.url.split('?')[0])}.`,
       ),
     );
   });

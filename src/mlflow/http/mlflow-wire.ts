@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { defaultSource, type MlflowModel, type MlflowVersion } from '../mlflow-service.js';
 import type { Experiment, KeyValue, LoggedModel, Metric, Run, RunInfo } from '../tracking-store.js';
 
@@ -50,7 +50,7 @@ export class Fields {
     if (value === undefined || value === null || value === '') return undefined;
     const number = typeof value === 'string' && /^-?\d{1,18}$/.test(value) ? Number(value) : value;
     if (typeof number !== 'number' || !Number.isSafeInteger(number)) {
-      throw invalid(`Field '${name}' must be an integer, got ${JSON.stringify(value)}.`, name);
+      throw invalid(`Field '${name}' must be an integer, got ${echo(value)}.`, name);
     }
     return number;
   }
@@ -118,7 +118,7 @@ export function metricValue(value: unknown, field: string): number {
   if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
     return Number(value);
-  throw invalid(`${field} must be a number, got ${JSON.stringify(value)}.`, field);
+  throw invalid(`${field} must be a number, got ${echo(value)}.`, field);
 }
 
 /** A metric as the client sends it (log-metric fields, or one item of log-batch `metrics`). */
@@ -129,7 +129,7 @@ export function readMetric(item: Record<string, unknown>, field: string): Metric
     if ((value === undefined || value === null) && fallback !== undefined) return fallback;
     const number = typeof value === 'string' && /^-?\d{1,18}$/.test(value) ? Number(value) : value;
     if (typeof number !== 'number' || !Number.isSafeInteger(number)) {
-      throw invalid(`${field}.${name} must be an integer, got ${JSON.stringify(value)}.`, field);
+      throw invalid(`${field}.${name} must be an integer, got ${echo(value)}.`, field);
     }
     return number;
   };

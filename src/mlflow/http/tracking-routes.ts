@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { type MlflowService, parseRunStatus } from '../mlflow-service.js';
 import type { LoggedModelStatus } from '../tracking-store.js';
 import { endpoint, optionalPaging, withToken } from './endpoint.js';
@@ -20,10 +20,7 @@ function viewType(value: unknown): 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL' {
   if (value === 'ACTIVE_ONLY' || value === 'DELETED_ONLY' || value === 'ALL') return value;
   const number = Number(value);
   if (number in VIEW_TYPES) return VIEW_TYPES[number as 1 | 2 | 3];
-  throw invalid(
-    `Invalid view type ${JSON.stringify(value)}: expected ACTIVE_ONLY, DELETED_ONLY or ALL.`,
-    'view_type',
-  );
+  throw invalid(`Invalid view type ${echo(value)}: expected ACTIVE_ONLY, DELETED_ONLY or ALL.`, 'view_type');
 }
 
 function loggedModelStatus(value: unknown): LoggedModelStatus {
@@ -35,10 +32,7 @@ function loggedModelStatus(value: unknown): LoggedModelStatus {
   if (typeof value === 'string' && (names as string[]).includes(value)) return value as LoggedModelStatus;
   const number = Number(value);
   if (Number.isInteger(number) && number >= 1 && number <= 3) return names[number - 1]!;
-  throw invalid(
-    `Invalid logged model status ${JSON.stringify(value)}: expected one of ${names.join(', ')}.`,
-    'status',
-  );
+  throw invalid(`Invalid logged model status ${echo(value)}: expected one of ${names.join(', ')}.`, 'status');
 }
 
 /** Experiments, runs, metrics and logged models under /api/2.0/mlflow. */

@@ -1,5 +1,5 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { SlipwayError } from '../../errors/index.js';
+import { echo, SlipwayError } from '../../errors/index.js';
 import { writeTransaction } from '../../storage/sql-support.js';
 import type {
   Experiment,
@@ -839,7 +839,7 @@ function experimentNumber(experimentId: string): number {
   if (!/^(0|[1-9][0-9]{0,14})$/.test(experimentId)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `experiment_id ${JSON.stringify(experimentId)} is not an experiment id: expected a decimal number such as "1".`,
+      `experiment_id ${echo(experimentId)} is not an experiment id: expected a decimal number such as "1".`,
       { field: 'experiment_id' },
     );
   }
