@@ -11,6 +11,7 @@ import { buildHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
 import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
+import { mlflowRoutes } from './mlflow/http/mlflow-routes.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
 import { RegistryService } from './registry/registry-service.js';
@@ -174,11 +175,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       tokens,
       audit,
       jobs,
-      mlflow,
       version: SLIPWAY_VERSION,
       isReady: () => ready,
     },
     logger,
+    [(scope) => mlflowRoutes(scope, { mlflow, registry })],
   );
   let address = '';
   const close = async () => {

@@ -11,7 +11,6 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { SlipwayError } from '../errors/index.js';
-import { mlflowRoutes } from '../mlflow/http/mlflow-routes.js';
 import { DOCS, installAuth } from './auth.js';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { errorBody, installErrorHandling } from './error-handler.js';
@@ -30,7 +29,17 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_PATH_PARAMETER = 1024;
 
 /** Builds the HTTP server: every protocol on one port, one error format, OpenAPI at /docs. */
-export async function buildHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
+/**
+ * Routes of another protocol that live with the module that speaks it (MLflow's REST API): registered
+ * after Slipway's own, behind the same request guard, authentication and error handling.
+ */
+export type RoutePlugin = (scope: FastifyInstance) => Promise<void>;
+
+export async function buildHttpServer(
+  services: HttpServices,
+  logger: Logger,
+  plugins: readonly RoutePlugin[] = [],
+): Promise<FastifyInstance> {
   const app = Fastify({
     // Query strings can carry secrets a client should never have put there; request log lines keep
     // the path only.
@@ -123,7 +132,7 @@ export async function buildHttpServer(services: HttpServices, logger: Logger): P
   await app.register(async (scope) => controlModelRoutes(scope, services));
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   await app.register(async (scope) => controlJobRoutes(scope, services));
-  await app.register(async (scope) => mlflowRoutes(scope, services));
+  for (const plugin of plugins) await app.register(plugin);
   return app;
 }
 

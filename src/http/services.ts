@@ -3,7 +3,6 @@ import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { JobService } from '../jobs/job-service.js';
-import type { MlflowService } from '../mlflow/mlflow-service.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 
@@ -17,8 +16,6 @@ export interface HttpServices {
   /** Where the access check records refused writes. */
   readonly audit: Pick<AuditStore, 'record'>;
   readonly jobs: JobService;
-  /** MLflow's tracking and registry API on Slipway's stores. */
-  readonly mlflow: MlflowService;
   /** Slipway's own version, reported by health and metadata routes. */
   readonly version: string;
   /** Whether the server has finished loading what it serves (readiness). */

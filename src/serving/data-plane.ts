@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy } from '../domain/environment.js';
-import type { ModelVersion } from '../domain/model.js';
+import type { Model, ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
-import type { RegistryReads } from '../registry/registry-service.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
@@ -75,6 +74,12 @@ export interface ServedModelStatus {
 }
 
 /** Where revisions come from: the deployment store. */
+/** The registry reads the data plane needs; the registry service gives them (app.ts wires it). */
+export interface VersionSource {
+  getModel(name: string): Promise<Model>;
+  getVersion(model: string, version: number): Promise<ModelVersion>;
+}
+
 export interface RevisionSource {
   currentRevision(model: string, environment: string): Promise<Revision | null>;
   currentRevisions(environment?: string): Promise<Revision[]>;
@@ -85,7 +90,7 @@ export interface RevisionSource {
 }
 
 export interface DataPlaneOptions {
-  readonly registry: RegistryReads;
+  readonly registry: VersionSource;
   readonly revisions: RevisionSource;
   readonly host: ModelHost;
   readonly stats: TrafficStats;

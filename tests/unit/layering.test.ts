@@ -112,4 +112,16 @@ describe('dependency rules', () => {
     ).toEqual([]);
     expect(violations((i) => i.to.startsWith('cli/') && !i.from.startsWith('cli/'))).toEqual([]);
   });
+
+  it('lower layers know nothing of the ones above: serving reads the registry through its own port, http knows no MLflow', () => {
+    expect(
+      violations(
+        (i) => i.from.startsWith('serving/') && /^(registry|deployments|jobs|mlflow|http)\//.test(i.to),
+      ),
+    ).toEqual([]);
+    expect(violations((i) => i.from.startsWith('http/') && i.to.startsWith('mlflow/'))).toEqual([]);
+    expect(
+      violations((i) => i.from.startsWith('registry/') && /^(deployments|jobs|mlflow|http)\//.test(i.to)),
+    ).toEqual([]);
+  });
 });
