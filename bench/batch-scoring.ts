@@ -18,7 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -321,11 +321,13 @@ async function runJob(base: string, warehouse: string): Promise<FinishedRun> {
   //   POST /api/v1/jobs/{name}/runs       {} → {"id": ...}
   //   GET  /api/v1/jobs/{name}/runs/{id}  → {"status": "queued" | "running" | "succeeded" | "failed" | "cancelled",
   //                                          "rows_written": n, "duration_ms": ms, "error": ...}
-  // A warehouse is given as `duckdb:<absolute path>`; the query names its columns after the model's inputs.
+  // The flights are read through a `files:` warehouse over their folder (a job's query reads only its
+  // source warehouse's folder) and written to a DuckDB file; the query names its columns after the
+  // model's inputs.
   await api(base, 'POST', '/api/v1/jobs', {
     name: JOB_NAME,
     model: 'flight-delay/1',
-    source: { warehouse: `duckdb:${warehouse}`, query: featureQuery(DATA_PATH, limit) },
+    source: { warehouse: `files:${dirname(DATA_PATH)}`, query: featureQuery(DATA_PATH, limit) },
     sink: { warehouse: `duckdb:${warehouse}`, table: TABLE },
     write_mode: 'replace',
   });
@@ -373,7 +375,9 @@ async function measureSlipway(): Promise<BatchMeasurement> {
       SLIPWAY_DATA_DIR: join(cwd, 'data'),
     },
   });
-  const warehouse = join(cwd, 'warehouse.duckdb');
+  // A warehouse in a folder of its own: none may hold Slipway's data folder.
+  mkdirSync(join(workDir, 'warehouse'));
+  const warehouse = join(workDir, 'warehouse', 'warehouse.duckdb');
   let peak: TreePeak = { totalMb: Number.NaN, processes: [] };
   try {
     await waitUntilReady(server, `${base}/health`);

@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const measured = new Map<string, { server: Server; results: Result[] }>();
   try {
     if (wanted.includes('slipway')) {
-      const env = { SLIPWAY_AUTH: 'off', SLIPWAY_ENV: 'dev', SLIPWAY_LOG_LEVEL: 'warn' };
+      const env = { SLIPWAY_AUTH: 'off', SLIPWAY_ENV: 'dev' };
       const { base, server: child } = await startSlipway(processes, work, 'slipway', env);
       const server = {
         id: 'Slipway',

@@ -26,12 +26,12 @@ export const WORKERS = 2;
 
 /**
  * Slipway's settings for every variant. Auth off and the dev environment are for the bench alone
- * (a push to dev deploys at once); logging at `warn` drops the per-request lines no peer writes either.
+ * (a push to dev deploys at once); everything else, logging included, is at its default, so the figures
+ * are what users get.
  */
 export const SLIPWAY_BASE_ENV: Readonly<Record<string, string>> = {
   SLIPWAY_AUTH: 'off',
   SLIPWAY_ENV: 'dev',
-  SLIPWAY_LOG_LEVEL: 'warn',
   SLIPWAY_INFERENCE_WORKERS: String(WORKERS),
 };
 

@@ -35,6 +35,10 @@ export interface Config {
   readonly inferenceTimeoutMs: number;
   readonly maxLoadedVersions: number;
   readonly logLevel: LogLevel;
+  /** Requests slower than this are logged even when they succeed. */
+  readonly slowRequestMs: number;
+  /** Share of successful requests logged (0 to 1). */
+  readonly logSampleRate: number;
   /** Where the CLI sends requests. */
   readonly server: string;
   /** The CLI's API token, if any. */
@@ -142,6 +146,8 @@ export function compileConfig(
     ),
     maxLoadedVersions: integer('SLIPWAY_MAX_LOADED_VERSIONS', raw('SLIPWAY_MAX_LOADED_VERSIONS'), 1, 10_000),
     logLevel: logLevel as LogLevel,
+    slowRequestMs: integer('SLIPWAY_SLOW_REQUEST_MS', raw('SLIPWAY_SLOW_REQUEST_MS'), 1, 3_600_000),
+    logSampleRate: number('SLIPWAY_LOG_SAMPLE_RATE', raw('SLIPWAY_LOG_SAMPLE_RATE'), 0, 1),
     server: (raw('SLIPWAY_SERVER') ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
     token: raw('SLIPWAY_TOKEN') ?? null,
     auth: authSetting === 'on',

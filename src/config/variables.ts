@@ -77,6 +77,16 @@ export const VARIABLES = {
     default: 'info',
     describe: 'Log level: fatal, error, warn, info, debug, trace or silent.',
   },
+  SLIPWAY_SLOW_REQUEST_MS: {
+    default: '1000',
+    describe:
+      'A request that takes longer than this is logged (warn, "slow request") even when it succeeded.',
+  },
+  SLIPWAY_LOG_SAMPLE_RATE: {
+    default: '0',
+    describe:
+      'Share of successful requests logged at info ("request completed"), from 0 to 1. Refusals, failures and slow requests are always logged.',
+  },
   SLIPWAY_AUTH: {
     default: 'on',
     describe:

@@ -63,26 +63,23 @@ async function watch(page: Page, action: () => Promise<unknown>): Promise<Seen[]
 }
 
 function collect(lines: readonly Record<string, unknown>[]): Seen[] {
-  const byId = new Map<string, { method: string; path: string; status?: number; code?: string }>();
+  // A request writes a "request refused" line (its code), then one line with the request and status.
+  const byId = new Map<string, { method?: string; path?: string; status?: number; code?: string }>();
   for (const line of lines) {
     const id = line.reqId as string | undefined;
     if (id === undefined) continue;
+    const entry = byId.get(id) ?? {};
+    byId.set(id, entry);
     const req = line.req as { method: string; url: string } | undefined;
-    // The browser asks for a page's icon on its own, whenever it likes: not one of the test's requests.
-    if (req?.url === '/favicon.ico') continue;
-    if (req) byId.set(id, { method: req.method, path: req.url });
-    const entry = byId.get(id);
-    if (!entry) continue;
+    if (req) Object.assign(entry, { method: req.method, path: req.url });
     if (typeof line.code === 'string') entry.code = line.code;
     const res = line.res as { statusCode: number } | undefined;
     if (res) entry.status = res.statusCode;
   }
-  return [...byId.values()].map((e) => ({
-    method: e.method,
-    path: e.path,
-    status: e.status ?? 0,
-    code: e.code,
-  }));
+  // The browser asks for a page's icon on its own, whenever it likes: not one of the test's requests.
+  return [...byId.values()]
+    .filter((e) => e.path !== '/favicon.ico')
+    .map((e) => ({ method: e.method ?? '', path: e.path ?? '', status: e.status ?? 0, code: e.code }));
 }
 
 beforeAll(async () => {
