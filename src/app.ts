@@ -7,6 +7,7 @@ import { DeploymentService } from './deployments/deployment-service.js';
 import type { Clock } from './domain/clock.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
 import { SlipwayError } from './errors/index.js';
+import { type GrpcListener, startGrpcServer } from './grpc/grpc-server.js';
 import { buildHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
@@ -34,6 +35,8 @@ export interface App {
   readonly logger: Logger;
   /** The URL the server listens on, once `listen` has resolved. */
   url(): string;
+  /** `host:port` of the gRPC listener once `listen` has resolved, or null when SLIPWAY_GRPC_PORT is unset. */
+  grpcAddress(): string | null;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -182,10 +185,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     [(scope) => mlflowRoutes(scope, { mlflow, registry })],
   );
   let address = '';
+  let grpc: GrpcListener | null = null;
   const close = async () => {
     await jobs.stop();
     deployments.stop();
     dataPlane.stop();
+    await grpc?.close();
     await http.close();
     await runtime.close();
     await database.close();
@@ -201,9 +206,26 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     jobs,
     logger,
     url: () => address,
+    grpcAddress: () => (grpc === null ? null : `${config.host}:${grpc.port}`),
     async listen() {
       try {
         address = await http.listen({ host: config.host, port: config.port });
+        if (config.grpcPort !== null) {
+          grpc = await startGrpcServer(
+            {
+              dataPlane,
+              tokens,
+              auth: config.auth,
+              defaultEnvironment: config.defaultEnvironment,
+              version: SLIPWAY_VERSION,
+              isReady: () => ready,
+              maxMessageBytes: config.maxBodyBytes,
+              logger,
+            },
+            config.host,
+            config.grpcPort,
+          );
+        }
       } catch (error) {
         await close();
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {

@@ -77,7 +77,12 @@ program
     if (app) stopOnSignals(app);
     // In a cluster, only the primary (which holds no app) reports the address.
     if (app && cluster.isWorker) return;
-    output().result({ url }, () => `Slipway ${SLIPWAY_VERSION} listening on ${url} (API docs: ${url}/docs)`);
+    const grpc = app?.grpcAddress() ?? null;
+    output().result(
+      { url, ...(grpc ? { grpc } : {}) },
+      () =>
+        `Slipway ${SLIPWAY_VERSION} listening on ${url} (API docs: ${url}/docs)${grpc ? `; gRPC (Open Inference Protocol) on ${grpc}` : ''}`,
+    );
   });
 
 program

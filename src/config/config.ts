@@ -24,6 +24,8 @@ export interface Config {
   /** Other web origins browsers may call the API from, with CORS. */
   readonly allowedOrigins: readonly string[];
   readonly port: number;
+  /** Port of the gRPC listener (0: a free one), or null for none. */
+  readonly grpcPort: number | null;
   readonly dataDir: string;
   readonly registryUri: string;
   readonly artifactUri: string;
@@ -130,6 +132,10 @@ export function compileConfig(
     allowedHosts: compileHostAllowlist(raw('SLIPWAY_ALLOWED_HOSTS'), host),
     allowedOrigins: compileAllowedOrigins(raw('SLIPWAY_ALLOWED_ORIGINS')),
     port: integer('SLIPWAY_PORT', raw('SLIPWAY_PORT'), 0, 65535),
+    grpcPort:
+      raw('SLIPWAY_GRPC_PORT') === undefined
+        ? null
+        : integer('SLIPWAY_GRPC_PORT', raw('SLIPWAY_GRPC_PORT'), 0, 65535),
     dataDir,
     registryUri: raw('SLIPWAY_REGISTRY_URI') ?? `sqlite:${resolve(dataDir, 'registry.db')}`,
     artifactUri: raw('SLIPWAY_ARTIFACT_URI') ?? `file:${resolve(dataDir, 'artifacts')}`,

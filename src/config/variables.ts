@@ -26,6 +26,11 @@ export const VARIABLES = {
       "Web origins besides Slipway's own (e.g. https://ui.example.com) that browsers may call it from, with CORS; comma-separated. Default: none.",
   },
   SLIPWAY_PORT: { default: '8080', describe: 'TCP port of the HTTP server (0 picks a free port).' },
+  SLIPWAY_GRPC_PORT: {
+    default: undefined,
+    describe:
+      'TCP port of the Open Inference Protocol over gRPC, on SLIPWAY_HOST (0 picks a free port). Unset: no gRPC listener.',
+  },
   SLIPWAY_DATA_DIR: {
     default: './.slipway',
     describe: 'Folder for the embedded defaults: the SQLite registry and the local artifact store.',
