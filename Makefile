@@ -38,6 +38,13 @@ $(MLFLOW2_VENV)/.stamp: python/requirements-mlflow2.txt
 	$(MLFLOW2_VENV)/bin/python -m pip install --disable-pip-version-check -q -r python/requirements-mlflow2.txt
 	@touch $@
 
+# tritonclient's gRPC client caps protobuf below the test venv's pin too: a venv of its own.
+GRPC_VENV := .venv-grpc
+$(GRPC_VENV)/.stamp: python/requirements-grpc.txt
+	$(PYTHON) -m venv $(GRPC_VENV)
+	$(GRPC_VENV)/bin/python -m pip install --disable-pip-version-check -q -r python/requirements-grpc.txt
+	@touch $@
+
 $(BENCH_VENV)/.stamp: bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
@@ -62,9 +69,10 @@ vitest: node_modules/.stamp
 	bash scripts/chromium.sh install
 	npx vitest run
 
-pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp
-	$(PY) -m pytest -q python/tests --ignore=python/tests/test_mlflow2_client.py
+pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp
+	$(PY) -m pytest -q python/tests --ignore=python/tests/test_mlflow2_client.py --ignore=python/tests/test_triton_grpc_client.py
 	$(MLFLOW2_VENV)/bin/python -m pytest -q python/tests/test_mlflow2_client.py
+	$(GRPC_VENV)/bin/python -m pytest -q python/tests/test_triton_grpc_client.py
 
 # Everything: lint, strict types, vitest, then the Python interop tests against the built server.
 test: lint typecheck vitest pytest

@@ -47,6 +47,7 @@ def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
 class SlipwayServer:
     host: str
     port: int
+    grpc_port: int
     data_dir: Path
     stdout_path: Path
     stderr_path: Path
@@ -87,6 +88,7 @@ def slipway(tmp_path_factory) -> SlipwayServer:
     server = SlipwayServer(
         host="127.0.0.1",
         port=free_port(),
+        grpc_port=free_port(),
         data_dir=root / "data",
         stdout_path=root / "server.stdout.log",
         stderr_path=root / "server.stderr.log",
@@ -96,6 +98,8 @@ def slipway(tmp_path_factory) -> SlipwayServer:
         **os.environ,
         "SLIPWAY_HOST": server.host,
         "SLIPWAY_PORT": str(server.port),
+        # The Open Inference Protocol over gRPC too, for tritonclient.grpc.
+        "SLIPWAY_GRPC_PORT": str(server.grpc_port),
         "SLIPWAY_DATA_DIR": str(server.data_dir),
         # Local mode (no tokens) serving dev, where every push is deployed at once.
         "SLIPWAY_AUTH": "off",

@@ -92,7 +92,9 @@ describe('Open Inference Protocol over gRPC', () => {
     expect(raw.response).toMatchObject({ model_name: 'echo', model_version: '1' });
     const outputs = raw.response?.outputs as { name: string; datatype: string; shape: string[] }[];
     expect(outputs.map((o) => [o.name, o.datatype, o.shape.map(Number)])).toEqual([['y', 'FP32', [3, 1]]]);
-    expect(readFloats((raw.response?.raw_output_contents as Buffer[])[0] as Buffer)).toEqual([1.5, -2, 3.25]);
+    expect(
+      readFloats((raw.response as { raw_output_contents: Buffer[] }).raw_output_contents[0] as Buffer),
+    ).toEqual([1.5, -2, 3.25]);
 
     const typed = await call(client, 'ModelInfer', {
       model_name: 'typed',
@@ -113,7 +115,7 @@ describe('Open Inference Protocol over gRPC', () => {
     });
     expect(typed.error).toBeUndefined();
     expect(typed.response?.id).toBe('my-request');
-    const [sum, strings] = typed.response?.raw_output_contents as Buffer[];
+    const [sum, strings] = (typed.response as { raw_output_contents: Buffer[] }).raw_output_contents;
     const http = await server.request('POST', '/v2/models/typed/infer', {
       inputs: [
         { name: 'a', datatype: 'FP32', shape: [2, 1], data: [1.5, 2] },
