@@ -14,6 +14,7 @@ import {
   v1Body,
   v2Body,
 } from './example-model.js';
+import { type GrpcTarget, grpcInferRequest } from './grpc-load.js';
 import type { Target } from './load.js';
 import { freePort, type Processes, type Started, waitUntilReady } from './processes.js';
 
@@ -44,6 +45,8 @@ export interface SlipwayVariant {
   readonly env: Readonly<Record<string, string>>;
   /** Batches concurrent requests: the "batched vs unbatched" target compares it with an unbatched variant. */
   readonly batched?: boolean;
+  /** Also measured over gRPC (the Open Inference Protocol's ModelInfer, beside V1 and V2 over HTTP). */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -53,7 +56,7 @@ export interface SlipwayVariant {
  * BENCH_SLIPWAY_VARIANTS (bench/README.md).
  */
 export const SLIPWAY_VARIANTS: readonly SlipwayVariant[] = [
-  { id: 'slipway', label: 'Slipway', env: {}, batched: true },
+  { id: 'slipway', label: 'Slipway', env: {}, batched: true, grpc: true },
   { id: 'slipway-unbatched', label: 'Slipway unbatched', env: { SLIPWAY_MAX_BATCH_SIZE: '1' } },
   { id: 'slipway-2http', label: 'Slipway 2 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '2' }, batched: true },
 ];
@@ -77,6 +80,8 @@ export interface Endpoint extends Target {
   readonly label: string;
   /** Reads the prediction out of a response body (to check the peer before it is measured). */
   readonly read: (body: unknown) => Prediction;
+  /** Set for a gRPC endpoint: loaded with ModelInfer calls instead of HTTP requests (`url` and `body` unused). */
+  readonly grpc?: GrpcTarget;
 }
 
 export interface RunningPeer {
@@ -108,7 +113,11 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
     id: variant.id,
     setup: `node bin/slipway.js serve, ${settings.join(' ')}, other settings at their defaults`,
     async start({ model, processes, workDir }) {
-      const { base, server, cwd } = await startSlipway(processes, workDir, variant.id, env);
+      const grpcPort = variant.grpc ? await freePort() : undefined;
+      const { base, server, cwd } = await startSlipway(processes, workDir, variant.id, {
+        ...env,
+        ...(grpcPort === undefined ? {} : { SLIPWAY_GRPC_PORT: String(grpcPort) }),
+      });
       const push = ['models', 'push', MODEL_PATH, '--manifest', MANIFEST_PATH, '--server', base];
       await processes.run(`${variant.id}-push`, process.execPath, [SLIPWAY_BIN, ...push], { cwd });
       // With several HTTP processes, the others learn of the deployment when they next poll the registry.
@@ -125,6 +134,17 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
           read: readV2,
         },
       ];
+      if (grpcPort !== undefined) {
+        const address = `127.0.0.1:${grpcPort}`;
+        endpoints.push({
+          id: `${variant.id}-grpc`,
+          label: `${variant.label} gRPC`,
+          url: `grpc://${address}`,
+          body: '',
+          read: readV2,
+          grpc: { address, request: grpcInferRequest(model) },
+        });
+      }
       const notes = await describeModelConfig(`${base}/v2/models/${model.name}/config`);
       return { base, endpoints, server, notes };
     },

@@ -12,6 +12,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { disagreement, loadExampleModel, type Prediction } from './example-model.js';
+import { measureGrpc, predictOverGrpc } from './grpc-load.js';
 import { InferenceCeiling } from './inference-ceiling.js';
 import { type Measurement, measure } from './load.js';
 import {
@@ -107,6 +108,11 @@ await ceiling.close();
 
 /** Fails unless the endpoint answers 200 with the reference prediction. */
 async function verify(endpoint: Endpoint, expected: Prediction): Promise<void> {
+  if (endpoint.grpc) {
+    const wrong = disagreement(await predictOverGrpc(endpoint.grpc), expected);
+    if (wrong) throw new Error(`wrong answer: ${wrong}`);
+    return;
+  }
   const response = await fetch(endpoint.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -124,10 +130,12 @@ async function measureEndpoint(endpoint: Endpoint): Promise<EndpointResult> {
   const { id, label } = endpoint;
   try {
     await verify(endpoint, reference);
-    await measure(endpoint, 32, warmup);
+    const load = (count: number, seconds: number) =>
+      endpoint.grpc ? measureGrpc(endpoint.grpc, count, seconds) : measure(endpoint, count, seconds);
+    await load(32, warmup);
     const measurements: Measurement[] = [];
     for (const count of connections) {
-      const m = await measure(endpoint, count, duration);
+      const m = await load(count, duration);
       progress(
         `  ${label.padEnd(28)} ${String(count).padStart(4)} conns  ${rate(m.requestsPerSecond).padStart(6)} req/s  ` +
           `p50 ${ms(m.p50)} ms  p99 ${ms(m.p99)} ms  errors ${m.errors}`,
