@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -60,7 +61,7 @@ def _date(value: str | datetime.date, field: str) -> str:
 
 
 def _drop_none(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The server gives an absent field no default it would not give a null, and refuses nulls: send neither."""
+    """Leave out arguments left at None: the server refuses nulls; an absent field gets its default."""
     return {key: value for key, value in body.items() if value is not None}
 
 
@@ -84,14 +85,19 @@ class Client:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise SlipwayError(
-                "INVALID_ARGUMENT", f"server URL {url!r} must be http(s)://host[:port][/prefix] without a query"
+                "INVALID_ARGUMENT",
+                f"server URL {url!r} must be http(s)://host[:port][/prefix] without a query",
             )
         if parts.username or parts.password:
-            raise SlipwayError("INVALID_ARGUMENT", "the server URL must not carry credentials; pass token= instead")
+            raise SlipwayError(
+                "INVALID_ARGUMENT", "the server URL must not carry credentials; pass token= instead"
+            )
         if token is not None and (not token or any(ch.isspace() for ch in token) or not token.isprintable()):
             raise SlipwayError("INVALID_ARGUMENT", "the token must be one word of printable characters")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise SlipwayError("INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise SlipwayError(
+                "INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
         self.url = url.rstrip("/")
         self.timeout = float(timeout)
         self._session = requests.Session()
@@ -126,25 +132,33 @@ class Client:
         params: Mapping[str, Any] | None = None,
         files: list[tuple[str, tuple[Any, ...]]] | None = None,
     ) -> Any:
-        """Send one request; return the parsed JSON body (``None`` for 204), or raise :class:`SlipwayError`."""
+        """Send one request; answer its JSON body (``None`` for 204), or raise :class:`SlipwayError`."""
         headers = {}
         data = None
         if body is not None:
             try:
                 data = json.dumps(body, allow_nan=False).encode("utf-8")
             except (TypeError, ValueError) as error:
-                raise SlipwayError("INVALID_ARGUMENT", f"the request body cannot be sent as JSON: {error}") from None
+                raise SlipwayError(
+                    "INVALID_ARGUMENT", f"the request body cannot be sent as JSON: {error}"
+                ) from None
             headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         try:
             response = self._session.request(
-                method, self.url + path, data=data, params=query or None, files=files, headers=headers,
+                method,
+                self.url + path,
+                data=data,
+                params=query or None,
+                files=files,
+                headers=headers,
                 timeout=self.timeout,
             )
         except requests.RequestException as error:
             raise SlipwayError(
                 "UNAVAILABLE",
-                f"cannot reach the Slipway server at {self.url} ({type(error).__name__}: {error}); is it running? "
+                f"cannot reach the Slipway server at {self.url} ({type(error).__name__}: {error}); "
+                "is it running? "
                 "Set url= or SLIPWAY_SERVER.",
             ) from None
         request_id = response.headers.get("x-request-id")
@@ -158,12 +172,17 @@ class Client:
             if parsed is None:
                 raise SlipwayError(
                     "UNAVAILABLE",
-                    f"{method} {path} answered {response.status_code} without a JSON body; is {self.url} a Slipway server?",
+                    f"{method} {path} answered {response.status_code} without a JSON body; "
+                    f"is {self.url} a Slipway server?",
                     request_id,
                     response.status_code,
                 )
             return parsed
-        if isinstance(parsed, dict) and isinstance(parsed.get("code"), str) and isinstance(parsed.get("error"), str):
+        if (
+            isinstance(parsed, dict)
+            and isinstance(parsed.get("code"), str)
+            and isinstance(parsed.get("error"), str)
+        ):
             details = parsed.get("details")
             raise SlipwayError(
                 parsed["code"],
@@ -174,12 +193,15 @@ class Client:
             )
         raise SlipwayError(
             "UNAVAILABLE",
-            f"{method} {path} answered {response.status_code} without Slipway's error body: {response.text[:200]!r}",
+            f"{method} {path} answered {response.status_code} without Slipway's error body: "
+            f"{response.text[:200]!r}",
             request_id,
             response.status_code,
         )
 
-    def _pages(self, path: str, key: str, params: Mapping[str, Any] | None = None, limit: int | None = None) -> list[dict]:
+    def _pages(
+        self, path: str, key: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[dict]:
         """Every item of a paged list, following ``next_page_token``; at most ``limit`` items when given."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise SlipwayError("INVALID_ARGUMENT", f"limit must be a positive integer, got {limit!r}")
@@ -205,7 +227,9 @@ class Client:
 
     def create_model(self, name: str, description: str | None = None) -> dict:
         """Create a model; ``ALREADY_EXISTS`` if the name is taken."""
-        return self._request("POST", "/api/v1/models", body=_drop_none({"name": name, "description": description}))
+        return self._request(
+            "POST", "/api/v1/models", body=_drop_none({"name": name, "description": description})
+        )
 
     def versions(self, name: str) -> list[dict]:
         """Every version of a model, newest first."""
@@ -217,7 +241,9 @@ class Client:
 
     def set_alias(self, name: str, alias: str, version: int) -> dict:
         """Point ``alias`` at a READY version; the answer has ``previous_version``."""
-        return self._request("PUT", _path("/api/v1/models", name, "/aliases", alias), body={"version": version})
+        return self._request(
+            "PUT", _path("/api/v1/models", name, "/aliases", alias), body={"version": version}
+        )
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Delete an alias; ``ALIAS_NOT_FOUND`` if there is none."""
@@ -234,8 +260,6 @@ class Client:
 
         :meth:`push` converts and checks a model first, then calls this.
         """
-        import hashlib
-
         if not isinstance(model, (bytes, bytearray)):
             raise SlipwayError("INVALID_ARGUMENT", f"model must be ONNX bytes, got {type(model).__name__}")
         parts: list[tuple[str, tuple[Any, ...]]] = []
@@ -243,7 +267,9 @@ class Client:
             try:
                 text = json.dumps(manifest, allow_nan=False)
             except (TypeError, ValueError) as error:
-                raise SlipwayError("INVALID_ARGUMENT", f"the manifest cannot be sent as JSON: {error}") from None
+                raise SlipwayError(
+                    "INVALID_ARGUMENT", f"the manifest cannot be sent as JSON: {error}"
+                ) from None
             parts.append(("manifest", (None, text)))
         if description is not None:
             parts.append(("description", (None, description)))
@@ -346,7 +372,9 @@ class Client:
 
     def _promotion_action(self, promotion_id: str, action: str, reason: str | None) -> dict:
         return self._request(
-            "POST", _path("/api/v1/promotions", promotion_id, "/" + action), body=_drop_none({"reason": reason})
+            "POST",
+            _path("/api/v1/promotions", promotion_id, "/" + action),
+            body=_drop_none({"reason": reason}),
         )
 
     def approve(self, promotion_id: str, reason: str | None = None) -> dict:
@@ -402,13 +430,22 @@ class Client:
         elif shadow is not None and shadow is not True:
             body["shadow"] = dict(shadow)
         elif shadow is True:
-            raise SlipwayError("INVALID_ARGUMENT", 'shadow must be {"version": v, "percent": p}, False or None')
+            raise SlipwayError(
+                "INVALID_ARGUMENT", 'shadow must be {"version": v, "percent": p}, False or None'
+            )
         if reason is not None:
             body["reason"] = reason
-        return self._request("PUT", _path("/api/v1/environments", env, "/deployments", name, "/traffic"), body=body)
+        return self._request(
+            "PUT", _path("/api/v1/environments", env, "/deployments", name, "/traffic"), body=body
+        )
 
-    def rollback(self, name: str, env: str, to_revision: int | None = None, reason: str | None = None) -> dict:
-        """Restore an earlier revision's routing (default: the newest whose traffic differs); answers the new revision."""
+    def rollback(
+        self, name: str, env: str, to_revision: int | None = None, reason: str | None = None
+    ) -> dict:
+        """Restore an earlier revision's routing (default: the newest whose traffic differs).
+
+        Answers the new revision.
+        """
         return self._request(
             "POST",
             _path("/api/v1/environments", env, "/deployments", name, "/rollback"),
@@ -416,18 +453,22 @@ class Client:
         )
 
     def status(self, env: str | None = None) -> dict:
-        """Every deployment's revision in force, health and promotions in progress (``{"deployments": [...]}``)."""
+        """Every deployment's revision in force, health and promotions in progress (``deployments``)."""
         return self._request("GET", "/api/v1/deployments", params={"environment": env})
 
     def history(self, name: str, env: str, limit: int | None = None) -> list[dict]:
         """A deployment's revisions, newest first; at most ``limit`` of them."""
-        return self._pages(_path("/api/v1/environments", env, "/deployments", name, "/revisions"), "revisions", limit=limit)
+        return self._pages(
+            _path("/api/v1/environments", env, "/deployments", name, "/revisions"), "revisions", limit=limit
+        )
 
     # --- batch jobs ------------------------------------------------------------------------------
 
     def run_job(self, job: str, date: str | datetime.date) -> dict:
         """Queue a run of ``job`` for the logical date ``date``; answers the queued run."""
-        return self._request("POST", _path("/api/v1/jobs", job, "/runs"), body={"logical_date": _date(date, "date")})
+        return self._request(
+            "POST", _path("/api/v1/jobs", job, "/runs"), body={"logical_date": _date(date, "date")}
+        )
 
     def run(self, job: str, run_id: str | int) -> dict:
         """One run, by id or number."""
@@ -440,7 +481,11 @@ class Client:
         when ``timeout`` seconds pass first.
         """
         return self._wait(
-            lambda: self.run(job, run_id), lambda r: r["status"] in RUN_FINAL, f"run {run_id} of job {job}", timeout, poll
+            lambda: self.run(job, run_id),
+            lambda r: r["status"] in RUN_FINAL,
+            f"run {run_id} of job {job}",
+            timeout,
+            poll,
         )
 
     def backfill(
@@ -451,11 +496,16 @@ class Client:
         reprocess: str = "none",
         backwards: bool = False,
     ) -> dict:
-        """Queue one run per date from ``start`` to ``end`` (included): ``{"queued": [...], "skipped": [...]}``.
+        """Queue one run per date from ``start`` to ``end``, included: ``{"queued": [...], "skipped": [...]}``
 
         ``reprocess``: ``none``, ``failed`` or ``completed`` (which dates with a finished run run again).
         """
-        body = {"from": _date(start, "start"), "to": _date(end, "end"), "reprocess": reprocess, "backwards": backwards}
+        body = {
+            "from": _date(start, "start"),
+            "to": _date(end, "end"),
+            "reprocess": reprocess,
+            "backwards": backwards,
+        }
         return self._request("POST", _path("/api/v1/jobs", job, "/backfill"), body=body)
 
     def runs(self, job: str, status: str | None = None, limit: int | None = None) -> list[dict]:
@@ -472,7 +522,9 @@ class Client:
         timeout: float,
         poll: float,
     ) -> dict:
-        if not (isinstance(timeout, (int, float)) and timeout >= 0 and isinstance(poll, (int, float)) and poll > 0):
+        if not (
+            isinstance(timeout, (int, float)) and timeout >= 0 and isinstance(poll, (int, float)) and poll > 0
+        ):
             raise SlipwayError("INVALID_ARGUMENT", "timeout must be >= 0 and poll > 0 seconds")
         deadline = time.monotonic() + timeout
         while True:

@@ -76,7 +76,9 @@ class Prepared:
             "inputs": [
                 {
                     "name": spec.name,
-                    "type": "float" if spec.datatype in FLOAT_TYPES else _MANIFEST_TYPES.get(spec.datatype, "integer"),
+                    "type": "float"
+                    if spec.datatype in FLOAT_TYPES
+                    else _MANIFEST_TYPES.get(spec.datatype, "integer"),
                     "nullable": spec.name in self.nullable,
                 }
                 for spec in self.inputs
@@ -96,16 +98,24 @@ class Prepared:
 
 
 def _number(name: Any, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+    ):
         raise SlipwayError("INVALID_ARGUMENT", f"metric {name!r} is {value!r}; expected a finite number")
     return float(value)
 
 
 def prepare(model: Any, *, sample: Any, tolerance: float) -> Prepared:
-    """Convert ``model`` to ONNX and check it on ``sample``; raises ``CONVERSION_MISMATCH`` on disagreement."""
+    """Convert ``model`` to ONNX and check it on ``sample``; ``CONVERSION_MISMATCH`` if they disagree."""
     if not isinstance(sample, pd.DataFrame) or len(sample) == 0:
         raise SlipwayError("INVALID_ARGUMENT", "sample must be a pandas DataFrame with at least one row")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (0 <= tolerance < math.inf):
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, (int, float))
+        or not (0 <= tolerance < math.inf)
+    ):
         raise SlipwayError("INVALID_ARGUMENT", f"tolerance must be a finite number >= 0, got {tolerance!r}")
     module = type(model).__module__.split(".")[0]
     if isinstance(model, (bytes, bytearray)):
@@ -113,7 +123,9 @@ def prepare(model: Any, *, sample: Any, tolerance: float) -> Prepared:
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.is_file():
-            raise SlipwayError("INVALID_ARGUMENT", f"{str(path)!r} is not a file; expected the path of an ONNX model")
+            raise SlipwayError(
+                "INVALID_ARGUMENT", f"{str(path)!r} is not a file; expected the path of an ONNX model"
+            )
         return _check(path.read_bytes(), sample, None, tolerance, {"framework": "onnx"})
     if module == "lightgbm":
         return _lightgbm(model, sample, tolerance)
@@ -123,7 +135,8 @@ def prepare(model: Any, *, sample: Any, tolerance: float) -> Prepared:
         return _sklearn(model, sample, tolerance)
     raise SlipwayError(
         "INVALID_ARGUMENT",
-        f"cannot push a {type(model).__module__}.{type(model).__name__}; expected a scikit-learn estimator or "
+        f"cannot push a {type(model).__module__}.{type(model).__name__}; "
+        "expected a scikit-learn estimator or "
         "pipeline, a LightGBM or XGBoost model, an ONNX file's path, or ONNX bytes",
     )
 
@@ -156,13 +169,16 @@ def _columns(model: Any, sample: pd.DataFrame, expected: int | None) -> pd.DataF
     if expected is not None and sample.shape[1] != expected:
         raise SlipwayError(
             "INVALID_ARGUMENT",
-            f"the model takes {expected} features and knows no column names; the sample has {sample.shape[1]} columns",
+            f"the model takes {expected} features and knows no column names; "
+            f"the sample has {sample.shape[1]} columns",
         )
     return sample
 
 
 def _versions(**modules: Any) -> dict[str, str]:
-    return {f"{name}_version": str(getattr(module, "__version__", "unknown")) for name, module in modules.items()}
+    return {
+        f"{name}_version": str(getattr(module, "__version__", "unknown")) for name, module in modules.items()
+    }
 
 
 def _sklearn(model: Any, sample: pd.DataFrame, tolerance: float) -> Prepared:
@@ -175,25 +191,33 @@ def _sklearn(model: Any, sample: pd.DataFrame, tolerance: float) -> Prepared:
 
     frame = _columns(model, sample, getattr(model, "n_features_in_", None))
     steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame]
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame
+    ]
     # A ColumnTransformer selects columns by name, and text needs a string tensor: one input per column.
     # Otherwise the features are one float matrix.
     if any(isinstance(step, ColumnTransformer) for step in steps) or not all(numeric):
         initial_types = [
             (str(column), FloatTensorType([None, 1]) if is_number else StringTensorType([None, 1]))
-            for column, is_number in zip(frame.columns, numeric)
+            for column, is_number in zip(frame.columns, numeric, strict=True)
         ]
     else:
         initial_types = [(MATRIX_INPUT, FloatTensorType([None, frame.shape[1]]))]
     classifier = _is_classifier(model)
     options = {id(steps[-1]): {"zipmap": False}} if classifier else None
     try:
-        onnx_model = convert_sklearn(model, initial_types=initial_types, options=options, target_opset=SKLEARN_OPSET)
+        onnx_model = convert_sklearn(
+            model, initial_types=initial_types, options=options, target_opset=SKLEARN_OPSET
+        )
     except Exception as error:  # skl2onnx raises many types for models it has no converter for
         raise SlipwayError(
             "INVALID_ARGUMENT", f"skl2onnx cannot convert this model: {type(error).__name__}: {error}"
         ) from error
-    tags = {"framework": "scikit-learn", "exporter": "skl2onnx", **_versions(sklearn=sklearn, skl2onnx=skl2onnx)}
+    tags = {
+        "framework": "scikit-learn",
+        "exporter": "skl2onnx",
+        **_versions(sklearn=sklearn, skl2onnx=skl2onnx),
+    }
     return _finish(onnx_model, model, frame, classifier, tolerance, tags)
 
 
@@ -205,8 +229,9 @@ def _lightgbm(model: Any, sample: pd.DataFrame, tolerance: float) -> Prepared:
 
     if not isinstance(model, lightgbm.LGBMModel):
         raise SlipwayError(
-            "INVALID_ARGUMENT", "push takes LightGBM's scikit-learn models (LGBMClassifier, LGBMRegressor); "
-            "wrap a Booster in one"
+            "INVALID_ARGUMENT",
+            "push takes LightGBM's scikit-learn models (LGBMClassifier, LGBMRegressor); "
+            "wrap a Booster in one",
         )
     frame = _columns(model, sample, model.n_features_in_)
     classifier = _is_classifier(model)
@@ -217,7 +242,11 @@ def _lightgbm(model: Any, sample: pd.DataFrame, tolerance: float) -> Prepared:
         target_opset=TREES_OPSET,
     )
     _round_lightgbm_thresholds(onnx_model, model.booster_)
-    tags = {"framework": "lightgbm", "exporter": "onnxmltools", **_versions(lightgbm=lightgbm, onnxmltools=onnxmltools)}
+    tags = {
+        "framework": "lightgbm",
+        "exporter": "onnxmltools",
+        **_versions(lightgbm=lightgbm, onnxmltools=onnxmltools),
+    }
     return _finish(onnx_model, model, frame, classifier, tolerance, tags)
 
 
@@ -239,17 +268,25 @@ def _xgboost(model: Any, sample: pd.DataFrame, tolerance: float) -> Prepared:
     unnamed.get_booster().feature_names = None
     try:
         onnx_model = convert_xgboost(
-            unnamed, initial_types=[(MATRIX_INPUT, FloatTensorType([None, frame.shape[1]]))], target_opset=TREES_OPSET
+            unnamed,
+            initial_types=[(MATRIX_INPUT, FloatTensorType([None, frame.shape[1]]))],
+            target_opset=TREES_OPSET,
         )
     except Exception as error:
         raise SlipwayError(
             "INVALID_ARGUMENT", f"onnxmltools cannot convert this model: {type(error).__name__}: {error}"
         ) from error
-    tags = {"framework": "xgboost", "exporter": "onnxmltools", **_versions(xgboost=xgboost, onnxmltools=onnxmltools)}
+    tags = {
+        "framework": "xgboost",
+        "exporter": "onnxmltools",
+        **_versions(xgboost=xgboost, onnxmltools=onnxmltools),
+    }
     return _finish(onnx_model, model, frame, classifier, tolerance, tags)
 
 
-def _finish(onnx_model: Any, model: Any, frame: pd.DataFrame, classifier: bool, tolerance: float, tags: dict) -> Prepared:
+def _finish(
+    onnx_model: Any, model: Any, frame: pd.DataFrame, classifier: bool, tolerance: float, tags: dict
+) -> Prepared:
     """Name the outputs as Slipway's examples do, make them batchable, then check the export."""
     outputs = [output.name for output in onnx_model.graph.output]
     names = ["label", "probabilities"] if classifier else ["prediction"]
@@ -257,7 +294,7 @@ def _finish(onnx_model: Any, model: Any, frame: pd.DataFrame, classifier: bool, 
         raise SlipwayError(
             "INVALID_ARGUMENT", f"the exported graph has outputs {outputs}; expected {len(names)} ({names})"
         )
-    _rename_outputs(onnx_model, dict(zip(outputs, names)))
+    _rename_outputs(onnx_model, dict(zip(outputs, names, strict=True)))
     for output in onnx_model.graph.output:
         # Some converters declare a fixed first dimension of 1 for outputs that have one value per row.
         dims = output.type.tensor_type.shape.dim
@@ -265,7 +302,10 @@ def _finish(onnx_model: Any, model: Any, frame: pd.DataFrame, classifier: bool, 
             dims[0].ClearField("dim_value")
             dims[0].dim_param = "N"
     if classifier:
-        expected = {"label": np.asarray(model.predict(frame)), "probabilities": np.asarray(model.predict_proba(frame))}
+        expected = {
+            "label": np.asarray(model.predict(frame)),
+            "probabilities": np.asarray(model.predict_proba(frame)),
+        }
         labels = [label.item() if isinstance(label, np.generic) else label for label in model.classes_]
     else:
         expected = {"prediction": np.asarray(model.predict(frame))}
@@ -331,7 +371,10 @@ def _session_inputs(session: Any) -> list[TensorSpec]:
     for value in session.get_inputs():
         datatype = _ORT_TYPES.get(value.type)
         if datatype is None:
-            raise SlipwayError("INVALID_ARGUMENT", f"ONNX input {value.name!r} has type {value.type}, which Slipway cannot serve")
+            raise SlipwayError(
+                "INVALID_ARGUMENT",
+                f"ONNX input {value.name!r} has type {value.type}, which Slipway cannot serve",
+            )
         shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in value.shape)
         specs.append(TensorSpec(value.name, datatype, shape))
     return specs
@@ -354,17 +397,29 @@ def _check(
     inputs = _session_inputs(session)
     arrays = input_arrays(frame, inputs)
     try:
-        answers = dict(zip([o.name for o in session.get_outputs()], session.run(None, ort_feeds(arrays, inputs))))
+        answers = dict(
+            zip(
+                [o.name for o in session.get_outputs()],
+                session.run(None, ort_feeds(arrays, inputs)),
+                strict=True,
+            )
+        )
     except Exception as error:
-        raise SlipwayError("INVALID_ARGUMENT", f"onnxruntime cannot run the model on the sample: {error}") from None
+        raise SlipwayError(
+            "INVALID_ARGUMENT", f"onnxruntime cannot run the model on the sample: {error}"
+        ) from None
     nullable = {spec.name for spec in inputs if any(v is None for v in arrays[spec.name].reshape(-1))}
     worst = None
     if expected is not None:
         worst = _compare(expected, answers, frame.index, tolerance)
-    return Prepared(onnx=onnx_bytes, inputs=inputs, arrays=arrays, tags=tags, max_difference=worst, nullable=nullable)
+    return Prepared(
+        onnx=onnx_bytes, inputs=inputs, arrays=arrays, tags=tags, max_difference=worst, nullable=nullable
+    )
 
 
-def _compare(expected: Mapping[str, np.ndarray], answers: Mapping[str, np.ndarray], index: pd.Index, tolerance: float) -> float:
+def _compare(
+    expected: Mapping[str, np.ndarray], answers: Mapping[str, np.ndarray], index: pd.Index, tolerance: float
+) -> float:
     """The largest difference over the numeric outputs; raises ``CONVERSION_MISMATCH`` past ``tolerance``.
 
     A difference is ``|onnx - model| / max(1, |model|)``; labels must be equal.
@@ -380,15 +435,21 @@ def _compare(expected: Mapping[str, np.ndarray], answers: Mapping[str, np.ndarra
                 wrong = [] if have is None else np.flatnonzero((want != have).any(axis=1)).tolist()
                 raise SlipwayError(
                     "CONVERSION_MISMATCH",
-                    f"the ONNX export's {name!r} differs from the model's on {len(wrong) or 'all'} of {rows} sample "
+                    f"the ONNX export's {name!r} differs from the model's on {len(wrong) or 'all'} of {rows} "
+                    f"sample "
                     f"rows; nothing was uploaded",
-                    details={"output": name, "rows": [_plain(index[i]) for i in wrong[:20]], "max_difference": worst},
+                    details={
+                        "output": name,
+                        "rows": [_plain(index[i]) for i in wrong[:20]],
+                        "max_difference": worst,
+                    },
                 )
             continue
         if got.size != reference.size:
             raise SlipwayError(
                 "CONVERSION_MISMATCH",
-                f"the ONNX export's {name!r} has shape {list(got.shape)}, the model's {list(reference.shape)}",
+                f"the ONNX export's {name!r} has shape {list(got.shape)}, "
+                f"the model's {list(reference.shape)}",
                 details={"output": name, "max_difference": None},
             )
         want = reference.astype(np.float64).reshape(rows, -1)
@@ -420,4 +481,3 @@ def _compare(expected: Mapping[str, np.ndarray], answers: Mapping[str, np.ndarra
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-

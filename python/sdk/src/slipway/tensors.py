@@ -58,7 +58,9 @@ def is_missing(value: Any) -> bool:
 
 def _require_frame(frame: Any) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
-        raise SlipwayError("INVALID_ARGUMENT", f"expected a pandas DataFrame of rows, got {type(frame).__name__}")
+        raise SlipwayError(
+            "INVALID_ARGUMENT", f"expected a pandas DataFrame of rows, got {type(frame).__name__}"
+        )
     if len(frame) == 0:
         raise SlipwayError("INVALID_ARGUMENT", "the DataFrame has no rows; expected at least one")
     return frame
@@ -134,7 +136,9 @@ def _value(value: Any, spec: TensorSpec) -> Any:
         pass
     elif datatype in FLOAT_TYPES and isinstance(value, (int, float)):
         if math.isinf(value):
-            raise SlipwayError("INVALID_ARGUMENT", f"input {spec.name!r} holds {value}; expected a finite number")
+            raise SlipwayError(
+                "INVALID_ARGUMENT", f"input {spec.name!r} holds {value}; expected a finite number"
+            )
         return float(value)
     elif datatype in INT_TYPES:
         if isinstance(value, int):
@@ -143,7 +147,8 @@ def _value(value: Any, spec: TensorSpec) -> Any:
             return int(value)
     raise SlipwayError(
         "INVALID_ARGUMENT",
-        f"input {spec.name!r} holds {value!r} ({type(value).__name__}); expected a value of datatype {datatype}",
+        f"input {spec.name!r} holds {value!r} ({type(value).__name__}); "
+        f"expected a value of datatype {datatype}",
     )
 
 
@@ -154,7 +159,14 @@ def v2_inputs(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) ->
         matrix = arrays[spec.name]
         rows = matrix.shape[0]
         shape = [rows] if len(spec.shape) == 1 else [rows, *spec.shape[1:]]
-        tensors.append({"name": spec.name, "datatype": spec.datatype, "shape": shape, "data": matrix.reshape(-1).tolist()})
+        tensors.append(
+            {
+                "name": spec.name,
+                "datatype": spec.datatype,
+                "shape": shape,
+                "data": matrix.reshape(-1).tolist(),
+            }
+        )
     return tensors
 
 
@@ -182,18 +194,26 @@ def ort_feeds(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec]) ->
         rows = matrix.shape[0]
         shape = (rows,) if len(spec.shape) == 1 else (rows, *spec.shape[1:])
         if spec.datatype == "BYTES":
-            feeds[spec.name] = np.array(["" if v is None else v for v in matrix.reshape(-1)], dtype=object).reshape(shape)
+            feeds[spec.name] = np.array(
+                ["" if v is None else v for v in matrix.reshape(-1)], dtype=object
+            ).reshape(shape)
         elif spec.datatype in FLOAT_TYPES:
             flat = [math.nan if v is None else v for v in matrix.reshape(-1)]
             feeds[spec.name] = np.array(flat, dtype=_NUMPY_TYPES[spec.datatype]).reshape(shape)
         else:
             if any(v is None for v in matrix.reshape(-1)):
-                raise SlipwayError("INVALID_ARGUMENT", f"input {spec.name!r} ({spec.datatype}) has missing values")
-            feeds[spec.name] = np.array(matrix.reshape(-1).tolist(), dtype=_NUMPY_TYPES[spec.datatype]).reshape(shape)
+                raise SlipwayError(
+                    "INVALID_ARGUMENT", f"input {spec.name!r} ({spec.datatype}) has missing values"
+                )
+            feeds[spec.name] = np.array(
+                matrix.reshape(-1).tolist(), dtype=_NUMPY_TYPES[spec.datatype]
+            ).reshape(shape)
     return feeds
 
 
-def json_rows(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], limit: int) -> list[dict[str, Any]]:
+def json_rows(
+    arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], limit: int
+) -> list[dict[str, Any]]:
     """The first ``limit`` rows as V1 row objects keyed by input name (a list for several values per row)."""
     rows = next(iter(arrays.values())).shape[0] if arrays else 0
     out = []
