@@ -25,9 +25,11 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(VENV)/.stamp: python/requirements.txt
+# The test venv holds the Python client (python/sdk) too, editable, so its tests run the working copy.
+$(VENV)/.stamp: python/requirements.txt python/sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r python/requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -e ./python/sdk
 	@touch $@
 
 # The MLflow 2.x client's interop test has a venv of its own: mlflow-skinny 2.x caps protobuf below the

@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,15 +78,19 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def slipway(tmp_path_factory) -> SlipwayServer:
+@contextmanager
+def running_server(root: Path, env: str | None) -> Iterator[SlipwayServer]:
+    """``slipway serve`` in local mode (no tokens) on a free loopback port, data in ``root``.
+
+    ``env`` names the one environment it serves (its plain inference paths); ``None`` starts the
+    all-in-one server, which serves every environment and runs the jobs scheduler.
+    """
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not on PATH; Slipway needs Node 20")
     if not SERVER_SCRIPT.is_file():
         pytest.fail(f"{SERVER_SCRIPT} is missing; run `make build` first")
 
-    root = tmp_path_factory.mktemp("slipway")
     server = SlipwayServer(
         host="127.0.0.1",
         port=free_port(),
@@ -94,23 +100,24 @@ def slipway(tmp_path_factory) -> SlipwayServer:
         stderr_path=root / "server.stderr.log",
     )
     server.data_dir.mkdir()
-    env = {
+    env_vars = {
         **os.environ,
         "SLIPWAY_HOST": server.host,
         "SLIPWAY_PORT": str(server.port),
         # The Open Inference Protocol over gRPC too, for tritonclient.grpc.
         "SLIPWAY_GRPC_PORT": str(server.grpc_port),
         "SLIPWAY_DATA_DIR": str(server.data_dir),
-        # Local mode (no tokens) serving dev, where every push is deployed at once.
         "SLIPWAY_AUTH": "off",
-        "SLIPWAY_ENV": "dev",
         "SLIPWAY_CONFIG_FILE": str(server.data_dir / "slipway.yaml"),
     }
+    env_vars.pop("SLIPWAY_ENV", None)
+    if env is not None:
+        env_vars["SLIPWAY_ENV"] = env
     with open(server.stdout_path, "wb") as stdout, open(server.stderr_path, "wb") as stderr:
         process = subprocess.Popen(
             [node, str(SERVER_SCRIPT), "serve"],
             cwd=REPO_ROOT,
-            env=env,
+            env=env_vars,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
@@ -121,6 +128,20 @@ def slipway(tmp_path_factory) -> SlipwayServer:
         yield server
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def slipway(tmp_path_factory) -> Iterator[SlipwayServer]:
+    """The server most interop tests share: serving dev, where every push is deployed at once."""
+    with running_server(tmp_path_factory.mktemp("slipway"), "dev") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def slipway_all(tmp_path_factory) -> Iterator[SlipwayServer]:
+    """An all-in-one server: every environment (dev, staging, prod) and the jobs scheduler."""
+    with running_server(tmp_path_factory.mktemp("slipway-all"), None) as server:
+        yield server
 
 
 def wait_until_healthy(server: SlipwayServer, process: subprocess.Popen) -> None:
@@ -189,7 +210,8 @@ def pytest_runtest_makereport(item, call):
     """Attach the server's logs to the report of any failing test that talked to it."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and "slipway" in item.fixturenames:
-        server = item.funcargs.get("slipway")
-        if isinstance(server, SlipwayServer):
-            report.sections.append(("Slipway server logs", server.logs()))
+    if report.failed:
+        for name in ("slipway", "slipway_all"):
+            server = item.funcargs.get(name) if name in item.fixturenames else None
+            if isinstance(server, SlipwayServer):
+                report.sections.append((f"Slipway server logs ({name})", server.logs()))
