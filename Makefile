@@ -47,6 +47,15 @@ $(GRPC_VENV)/.stamp: python/requirements-grpc.txt
 	$(GRPC_VENV)/bin/python -m pip install --disable-pip-version-check -q -r python/requirements-grpc.txt
 	@touch $@
 
+# A real Apache Airflow for the operators' test, in a venv of its own (Airflow pins much of its world),
+# with the Python client installed into it.
+AIRFLOW_VENV := .venv-airflow
+$(AIRFLOW_VENV)/.stamp: python/requirements-airflow.txt python/sdk/pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --disable-pip-version-check -q -r python/requirements-airflow.txt
+	$(AIRFLOW_VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -e ./python/sdk
+	@touch $@
+
 $(BENCH_VENV)/.stamp: bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
@@ -71,10 +80,11 @@ vitest: node_modules/.stamp
 	bash scripts/chromium.sh install
 	npx vitest run
 
-pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp
-	$(PY) -m pytest -q python/tests --ignore=python/tests/test_mlflow2_client.py --ignore=python/tests/test_triton_grpc_client.py
+pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLOW_VENV)/.stamp
+	$(PY) -m pytest -q python/tests --ignore=python/tests/test_mlflow2_client.py --ignore=python/tests/test_triton_grpc_client.py --ignore=python/tests/test_airflow.py
 	$(MLFLOW2_VENV)/bin/python -m pytest -q python/tests/test_mlflow2_client.py
 	$(GRPC_VENV)/bin/python -m pytest -q python/tests/test_triton_grpc_client.py
+	$(AIRFLOW_VENV)/bin/python -m pytest -q python/tests/test_airflow.py
 
 # Everything: lint, strict types, vitest, then the Python interop tests against the built server.
 test: lint typecheck vitest pytest

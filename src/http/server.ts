@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
 import { SlipwayError } from '../errors/index.js';
@@ -57,10 +58,10 @@ export async function buildHttpServer(
     },
     return503OnClosing: true,
     // installRequestLog writes the lines an operator needs instead of two lines for every request.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Path parameters are checked by Slipway's own rules (names, versions, keys), whose errors say what
     // is expected; the router's limit only stops the absurd.
-    maxParamLength: MAX_PATH_PARAMETER,
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER },
     // URLs the router cannot take answer in Slipway's error format, with nothing of the URL echoed.
     frameworkErrors: (error, request, reply) => {
       const refusal = new SlipwayError(
