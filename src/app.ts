@@ -219,6 +219,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
               defaultEnvironment: config.defaultEnvironment,
               version: SLIPWAY_VERSION,
               isReady: () => ready,
+              batching: config.batching,
               maxMessageBytes: config.maxBodyBytes,
               logger,
             },

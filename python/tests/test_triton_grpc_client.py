@@ -74,6 +74,10 @@ def test_model_metadata_matches_http(grpc_client, client, served):
         (t["name"], t["datatype"], t["shape"]) for t in http["inputs"]
     ]
     assert grpc_client.is_model_ready(MODEL)
+    config = grpc_client.get_model_config(MODEL).config
+    http_config = client.get(f"/v2/models/{MODEL}/config").json()
+    assert config.max_batch_size == http_config["max_batch_size"]
+    assert [(t.name, list(t.dims)) for t in config.input] == [(t["name"], t["dims"]) for t in http_config["input"]]
 
 
 def test_same_numbers_as_http(grpc_client, client, served):

@@ -8,8 +8,10 @@ import { assertModelName, parseVersionOrTag } from '../domain/names.js';
 import { type Actor, LOCAL_ACTOR, requireRole } from '../domain/roles.js';
 import { echo, isSlipwayError, SlipwayError } from '../errors/index.js';
 import { ERROR_STATUS } from '../http/error-status.js';
+import type { BatchPolicy } from '../serving/batcher.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TensorInput } from '../serving/input-decoder.js';
+import { servedModelConfig } from '../serving/model-config.js';
 import { readTensorBytes, tensorBytes } from '../serving/tensor-bytes.js';
 import { PREDICT_V2_PROTO } from './predict-v2-proto.js';
 
@@ -26,6 +28,8 @@ export interface GrpcServerOptions {
   /** Slipway's version, reported by ServerMetadata. */
   readonly version: string;
   readonly isReady: () => boolean;
+  /** Dynamic batching of a model, for its configuration (`ModelConfig`). */
+  readonly batching: (model: string) => BatchPolicy;
   /** Largest message accepted (the HTTP body limit). */
   readonly maxMessageBytes: number;
   readonly logger: Logger;
@@ -98,7 +102,8 @@ export function serviceDefinition(): grpc.ServiceDefinition {
 }
 
 /**
- * The Open Inference Protocol over gRPC (KServe's `grpc_predict_v2.proto`): the same data plane as the
+ * The Open Inference Protocol over gRPC (KServe's `grpc_predict_v2.proto`, and Triton's `ModelConfig`
+ * as the HTTP model configuration route answers it): the same data plane as the
  * HTTP routes, so the same environments, revisions, version routing, batching and input checks. A
  * call authenticates with `authorization: Bearer <token>` in its metadata (as HTTP, inference needs
  * the viewer role; liveness, readiness and server metadata are public), picks an environment with
@@ -209,6 +214,15 @@ export async function startGrpcServer(
           inputs: served.signature.inputs.map(describe),
           outputs: served.signature.outputs.map(describe),
         };
+      },
+    ),
+    ModelConfig: unary<{ name: string; version: string }, unknown>(
+      'ModelConfig',
+      'viewer',
+      async (request, { environment }) => {
+        const model = modelOf(request.name);
+        const served = await dataPlane.resolve(environment, model, versionOf(request.version));
+        return { config: servedModelConfig(model, served.signature, options.batching(model)) };
       },
     ),
     ModelInfer: unary<InferRequest, unknown>(

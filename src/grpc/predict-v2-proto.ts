@@ -1,6 +1,8 @@
 /**
  * The Open Inference Protocol's gRPC service as KServe and Triton define it (package `inference`,
- * service `GRPCInferenceService`), limited to the six RPCs Slipway serves. Field numbers are the
+ * service `GRPCInferenceService`), limited to the RPCs Slipway serves: KServe's six, and Triton's
+ * `ModelConfig` (the model configuration extension, which perf_analyzer reads), with only the
+ * configuration fields Slipway fills. Field numbers are the
  * protocol's: tritonclient.grpc, perf_analyzer and KServe's clients send exactly these messages. Kept
  * as text in a module, so the build ships it with the code.
  */
@@ -15,6 +17,54 @@ service GRPCInferenceService {
   rpc ServerMetadata(ServerMetadataRequest) returns (ServerMetadataResponse) {}
   rpc ModelMetadata(ModelMetadataRequest) returns (ModelMetadataResponse) {}
   rpc ModelInfer(ModelInferRequest) returns (ModelInferResponse) {}
+  rpc ModelConfig(ModelConfigRequest) returns (ModelConfigResponse) {}
+}
+
+message ModelConfigRequest {
+  string name = 1;
+  string version = 2;
+}
+message ModelConfigResponse { ModelConfig config = 1; }
+
+enum DataType {
+  TYPE_INVALID = 0;
+  TYPE_BOOL = 1;
+  TYPE_UINT8 = 2;
+  TYPE_UINT16 = 3;
+  TYPE_UINT32 = 4;
+  TYPE_UINT64 = 5;
+  TYPE_INT8 = 6;
+  TYPE_INT16 = 7;
+  TYPE_INT32 = 8;
+  TYPE_INT64 = 9;
+  TYPE_FP16 = 10;
+  TYPE_FP32 = 11;
+  TYPE_FP64 = 12;
+  TYPE_STRING = 13;
+  TYPE_BF16 = 14;
+}
+message ModelInput {
+  string name = 1;
+  DataType data_type = 2;
+  repeated int64 dims = 4;
+}
+message ModelOutput {
+  string name = 1;
+  DataType data_type = 2;
+  repeated int64 dims = 3;
+}
+message ModelDynamicBatching {
+  repeated int32 preferred_batch_size = 1;
+  uint64 max_queue_delay_microseconds = 2;
+}
+message ModelConfig {
+  string name = 1;
+  string platform = 2;
+  int32 max_batch_size = 4;
+  repeated ModelInput input = 5;
+  repeated ModelOutput output = 6;
+  ModelDynamicBatching dynamic_batching = 11;
+  string backend = 17;
 }
 
 message ServerLiveRequest {}

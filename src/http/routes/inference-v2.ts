@@ -4,6 +4,7 @@ import type { ModelVersion } from '../../domain/model.js';
 import { assertModelName, parseVersionOrTag } from '../../domain/names.js';
 import type { Revision } from '../../domain/revision.js';
 import { SlipwayError } from '../../errors/index.js';
+import { servedModelConfig } from '../../serving/model-config.js';
 import { toTensorOutputs } from '../../serving/output-encoder.js';
 import {
   assertNoBinaryInputs,
@@ -13,7 +14,6 @@ import {
   splitBinaryBody,
   withBinaryInputs,
 } from '../binary-tensors.js';
-import { tritonModelConfig } from '../model-config.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
 import { errorResponses } from '../wire/common.js';
@@ -160,18 +160,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
   const config = async (request: FastifyRequest, version: number | string | undefined) => {
     const model = modelOf(request.params);
     const served = await dataPlane.resolve(environmentOf(request, services), model, version);
-    // max_batch_size is what one request may carry; dynamic_batching is how Slipway merges requests.
-    const batching = services.config.batching(model);
-    return tritonModelConfig(model, served.signature, {
-      ...(batching.maxBatchSize > 1
-        ? {
-            dynamicBatching: {
-              max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
-              preferred_batch_size: [batching.maxBatchSize],
-            },
-          }
-        : {}),
-    });
+    return servedModelConfig(model, served.signature, services.config.batching(model));
   };
   app.get(
     '/v2/models/:model/config',

@@ -1,5 +1,5 @@
 import type { Datatype, Signature, TensorSpec } from '../domain/signature.js';
-import { isBatchable } from '../serving/batcher.js';
+import { type BatchPolicy, isBatchable } from './batcher.js';
 
 /**
  * The largest batch a batchable model is said to take (`max_batch_size` in its Triton model
@@ -82,4 +82,26 @@ export function tritonModelConfig(
     output: signature.outputs.map(tensor),
     ...(batchable && options.dynamicBatching ? { dynamic_batching: options.dynamicBatching } : {}),
   };
+}
+
+/**
+ * The configuration Slipway answers for a served model (HTTP `GET /v2/models/{m}/config` and gRPC
+ * `ModelConfig` alike): `max_batch_size` is what one request may carry, `dynamic_batching` how Slipway
+ * merges requests (absent when batching is off for the model).
+ */
+export function servedModelConfig(
+  name: string,
+  signature: Signature,
+  batching: BatchPolicy,
+): TritonModelConfig {
+  return tritonModelConfig(name, signature, {
+    ...(batching.maxBatchSize > 1
+      ? {
+          dynamicBatching: {
+            max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
+            preferred_batch_size: [batching.maxBatchSize],
+          },
+        }
+      : {}),
+  });
 }
