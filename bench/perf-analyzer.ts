@@ -9,6 +9,8 @@ export interface PerfAnalyzerOptions {
   readonly home: string;
   /** The Slipway server, e.g. `http://127.0.0.1:8080`. */
   readonly base: string;
+  /** Its gRPC listener (`127.0.0.1:8081`), measured after HTTP with `-i grpc`; none when absent. */
+  readonly grpc?: string;
   readonly model: ExampleModel;
   readonly concurrencies: readonly number[];
   /** Requests in each measurement window (`--measurement-request-count`). */
@@ -23,6 +25,8 @@ export interface PerfAnalyzerOptions {
 }
 
 export interface PerfAnalyzerRow {
+  /** `http` (the V2 routes) or `grpc`. */
+  readonly protocol: 'http' | 'grpc';
   readonly concurrency: number;
   readonly inferencesPerSecond: number;
   /** Client-side latency, in milliseconds. */
@@ -84,28 +88,47 @@ export async function runPerfAnalyzer(options: PerfAnalyzerOptions): Promise<Per
   writeFileSync(inputData, `{"data": [{${sample.join(', ')}}]}`);
 
   const common = [
-    ...['-m', model.name, '-u', base.replace(/^http:\/\//, ''), '-i', 'http'],
+    ...['-m', model.name],
     ...['--measurement-mode', 'count_windows', '--measurement-request-count', String(options.requestCount)],
     ...['--stability-percentage', String(options.stability)],
     ...['--input-data', inputData],
-    ...(binary_data ? [] : ['--input-tensor-format', 'json', '--output-tensor-format', 'json']),
+  ];
+  // HTTP sends binary tensors when Slipway lists the extension; gRPC always sends raw contents.
+  const protocols: { protocol: 'http' | 'grpc'; args: string[] }[] = [
+    {
+      protocol: 'http',
+      args: [
+        ...['-u', base.replace(/^http:\/\//, ''), '-i', 'http'],
+        ...(binary_data ? [] : ['--input-tensor-format', 'json', '--output-tensor-format', 'json']),
+      ],
+    },
+    ...(options.grpc ? [{ protocol: 'grpc' as const, args: ['-u', options.grpc, '-i', 'grpc'] }] : []),
   ];
   const rows: PerfAnalyzerRow[] = [];
   const failures: string[] = [];
-  for (const concurrency of options.concurrencies) {
-    const csv = join(workDir, `perf-analyzer-c${concurrency}.csv`);
-    const args = [...common, '--concurrency-range', `${concurrency}:${concurrency}`, '-f', csv];
-    const started = processes.start(`perf-analyzer-c${concurrency}`, binary, args, {
-      env: { LD_LIBRARY_PATH: join(home, 'lib') },
-    });
-    const code = await Promise.race([started.exited, sleep(LEVEL_TIMEOUT_MS, 'timeout' as const)]);
-    if (code === 'timeout') await processes.stop(started);
-    const row = code === 0 && existsSync(csv) ? parseCsv(readFileSync(csv, 'utf8')) : undefined;
-    if (row) rows.push(row);
-    else
-      failures.push(
-        `concurrency ${concurrency}: ${code === 'timeout' ? 'timed out' : `exit ${code}`}\n${tail(started.log, 8)}`,
-      );
+  for (const { protocol, args: protocolArgs } of protocols) {
+    for (const concurrency of options.concurrencies) {
+      const csv = join(workDir, `perf-analyzer-${protocol}-c${concurrency}.csv`);
+      const args = [
+        ...common,
+        ...protocolArgs,
+        '--concurrency-range',
+        `${concurrency}:${concurrency}`,
+        '-f',
+        csv,
+      ];
+      const started = processes.start(`perf-analyzer-${protocol}-c${concurrency}`, binary, args, {
+        env: { LD_LIBRARY_PATH: join(home, 'lib') },
+      });
+      const code = await Promise.race([started.exited, sleep(LEVEL_TIMEOUT_MS, 'timeout' as const)]);
+      if (code === 'timeout') await processes.stop(started);
+      const row = code === 0 && existsSync(csv) ? parseCsv(readFileSync(csv, 'utf8')) : undefined;
+      if (row) rows.push({ protocol, ...row });
+      else
+        failures.push(
+          `${protocol} concurrency ${concurrency}: ${code === 'timeout' ? 'timed out' : `exit ${code}`}\n${tail(started.log, 8)}`,
+        );
+    }
   }
   const settings =
     `count_windows of ${options.requestCount} requests, stable within ${options.stability}%, ` +
@@ -121,7 +144,7 @@ function floatLiteral(name: string, value: string | number | null): string {
 }
 
 /** perf_analyzer's `-f` CSV: a header line, then one line per concurrency level, latencies in µs. */
-export function parseCsv(text: string): PerfAnalyzerRow | undefined {
+export function parseCsv(text: string): Omit<PerfAnalyzerRow, 'protocol'> | undefined {
   const [header, line] = text.trim().split('\n');
   if (!header || !line) return undefined;
   const columns = header.split(',');

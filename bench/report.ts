@@ -170,9 +170,15 @@ export function perfAnalyzerBlock(report: BenchReport): string {
   const pa = report.perfAnalyzer;
   if (pa.kind === 'skipped') return `perf_analyzer: ${pa.reason}`;
   const table = formatTable(
-    ['concurrency', 'infer/s', 'p50 ms', 'p99 ms'],
-    pa.rows.map((row) => [String(row.concurrency), rate(row.inferencesPerSecond), ms(row.p50), ms(row.p99)]),
+    ['protocol', 'concurrency', 'infer/s', 'p50 ms', 'p99 ms'],
+    pa.rows.map((row) => [
+      row.protocol === 'grpc' ? 'gRPC' : 'HTTP',
+      String(row.concurrency),
+      rate(row.inferencesPerSecond),
+      ms(row.p50),
+      ms(row.p99),
+    ]),
   );
   const failures = pa.failures.map((failure) => `perf_analyzer: ${failure}`);
-  return [`perf_analyzer → Slipway V2 (${pa.settings})`, table, ...failures].join('\n');
+  return [`perf_analyzer → Slipway, Open Inference Protocol (${pa.settings})`, table, ...failures].join('\n');
 }

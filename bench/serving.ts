@@ -150,6 +150,12 @@ async function measureEndpoint(endpoint: Endpoint): Promise<EndpointResult> {
   }
 }
 
+/** The gRPC listener of a running Slipway, when it has one (for perf_analyzer -i grpc). */
+function grpcOf(running: RunningPeer): { grpc?: string } {
+  const address = running.endpoints.find((endpoint) => endpoint.grpc)?.grpc?.address;
+  return address === undefined ? {} : { grpc: address };
+}
+
 const results: EndpointResult[] = [];
 const setups: string[] = [];
 let perfAnalyzer: PerfAnalyzerReport = { kind: 'skipped', reason: 'Slipway was not measured (--peers)' };
@@ -173,10 +179,11 @@ for (const peer of peers) {
       if (args['skip-perf-analyzer']) {
         perfAnalyzer = { kind: 'skipped', reason: 'skipped (--skip-perf-analyzer)' };
       } else {
-        progress('  perf_analyzer → Slipway V2');
+        progress('  perf_analyzer → Slipway V2 (HTTP, then gRPC)');
         perfAnalyzer = await runPerfAnalyzer({
           home: resolve(process.env.BENCH_PERF_ANALYZER ?? '.venv-bench/perf-analyzer'),
           base: running.base,
+          ...grpcOf(running),
           model,
           concurrencies: numbers(args['pa-concurrency']),
           requestCount: Number(args['pa-requests']),
