@@ -12,7 +12,7 @@ import type { BatchPolicy } from '../serving/batcher.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TensorInput } from '../serving/input-decoder.js';
 import { servedModelConfig } from '../serving/model-config.js';
-import { readTensorBytes, tensorBytes } from '../serving/tensor-bytes.js';
+import { nanToNull, readTensorBytes, tensorBytes } from '../serving/tensor-bytes.js';
 import { PREDICT_V2_PROTO } from './predict-v2-proto.js';
 
 /** The metadata key that picks an environment on an all-in-one server (default: the server's default). */
@@ -190,31 +190,8 @@ export async function startGrpcServer(
     ModelMetadata: unary<{ name: string; version: string }, unknown>(
       'ModelMetadata',
       'viewer',
-      async (request, { environment }) => {
-        const model = modelOf(request.name);
-        const served = await dataPlane.resolve(environment, model, versionOf(request.version));
-        const revision = await dataPlane.revision(environment, model);
-        const describe = ({
-          name,
-          datatype,
-          shape,
-        }: {
-          name: string;
-          datatype: string;
-          shape: readonly number[];
-        }) => ({
-          name,
-          datatype,
-          shape: [...shape],
-        });
-        return {
-          name: model,
-          versions: revision.traffic.map((share) => String(share.version)),
-          platform: 'onnxruntime_onnx',
-          inputs: served.signature.inputs.map(describe),
-          outputs: served.signature.outputs.map(describe),
-        };
-      },
+      async (request, { environment }) =>
+        dataPlane.metadata(environment, modelOf(request.name), versionOf(request.version)),
     ),
     ModelConfig: unary<{ name: string; version: string }, unknown>(
       'ModelConfig',
@@ -366,7 +343,7 @@ function typedContents(input: WireTensor, at: string): unknown[] {
   }
   // NaN is how binary clients write a missing value, as in the raw and binary paths.
   if (input.datatype === 'FP32' || input.datatype === 'FP64') {
-    return values.map((value) => (Number.isNaN(value) ? null : value));
+    return values.map((value) => nanToNull(value as number));
   }
   return values;
 }

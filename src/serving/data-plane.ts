@@ -3,6 +3,7 @@ import type { EnvironmentPolicy } from '../domain/environment.js';
 import type { Model, ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
+import type { TensorSpec } from '../domain/signature.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
@@ -33,6 +34,15 @@ export interface InferenceRequest {
    * inputs are checked, so a response the version's signature refuses still names the version.
    */
   readonly onVersion?: (version: ModelVersion, revision: Revision) => void;
+}
+
+/** A model's metadata in the Open Inference Protocol's terms. */
+export interface ModelMetadata {
+  readonly name: string;
+  readonly versions: string[];
+  readonly platform: 'onnxruntime_onnx';
+  readonly inputs: { name: string; datatype: string; shape: number[] }[];
+  readonly outputs: { name: string; datatype: string; shape: number[] }[];
 }
 
 export interface InferenceResult {
@@ -198,6 +208,24 @@ export class DataPlane {
   async deployedModels(environment: string): Promise<string[]> {
     this.assertServes(environment);
     return (await this.options.revisions.currentRevisions(environment)).map((r) => r.model);
+  }
+
+  /**
+   * A served model as the Open Inference Protocol describes it (HTTP `GET /v2/models/{m}` and gRPC
+   * `ModelMetadata` alike): the chosen version's inputs and outputs, and the versions of the revision in
+   * force.
+   */
+  async metadata(environment: string, model: string, version?: number | string): Promise<ModelMetadata> {
+    const served = await this.resolve(environment, model, version);
+    const revision = await this.revision(environment, model);
+    const describe = ({ name, datatype, shape }: TensorSpec) => ({ name, datatype, shape: [...shape] });
+    return {
+      name: model,
+      versions: revision.traffic.map((share) => String(share.version)),
+      platform: 'onnxruntime_onnx',
+      inputs: served.signature.inputs.map(describe),
+      outputs: served.signature.outputs.map(describe),
+    };
   }
 
   /** Loads a version so it can take traffic at once, without serving it yet (gates call it first). */

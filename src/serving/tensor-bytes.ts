@@ -146,7 +146,8 @@ export function tensorBytes(tensor: Tensor): Buffer {
   return LITTLE_ENDIAN_HOST ? bytes : swapBytes(bytes, data.BYTES_PER_ELEMENT);
 }
 
-function nanToNull(value: number): number | null {
+/** NaN is how binary clients write a missing value; the JSON path carries it as null. */
+export function nanToNull(value: number): number | null {
   return Number.isNaN(value) ? null : value;
 }
 

@@ -63,18 +63,22 @@ describe('request log lines', () => {
     expect(requestLines(log.lines).filter((l) => l.msg === 'request completed')).toHaveLength(5);
     await server!.stop();
 
-    const slow = await echoServer({ SLIPWAY_SLOW_REQUEST_MS: 1 });
-    // A model load is far slower than 1 ms: the metadata request after an upload qualifies, and a
-    // prediction often does; at least one line says "slow request", at warn.
-    await server!.request('GET', '/v2/models/echo');
-    for (let i = 0; i < 20; i++) await server!.request('POST', '/v2/models/echo/infer', infer);
+    // slow.onnx takes over a second a call: its prediction is slow by any measure, the echo's is not.
+    const slow = await echoServer({ SLIPWAY_SLOW_REQUEST_MS: 500 });
+    expect(
+      (await server!.push('slow', join(FIXTURES, 'slow.onnx'), { sample: [{ x: [1, 2, 3, 4] }] })).status,
+    ).toBe(201);
+    slow.lines.length = 0;
+    const slowInfer = { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] };
+    const answered = await server!.request('POST', '/v2/models/slow/infer', slowInfer, {
+      'x-request-id': 'req-slow-1',
+    });
+    expect(answered.status).toBe(200);
+    expect((await server!.request('POST', '/v2/models/echo/infer', infer)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const slowLines = requestLines(slow.lines).filter((l) => l.msg === 'slow request');
-    expect(slowLines.length).toBeGreaterThan(0);
-    for (const line of slowLines) {
-      expect(line.level).toBe(40);
-      expect(line.responseTime as number).toBeGreaterThan(1);
-    }
+    const lines = requestLines(slow.lines);
+    expect(lines.map((l) => [l.reqId, l.msg, l.level])).toEqual([['req-slow-1', 'slow request', 40]]);
+    expect(lines[0]!.responseTime as number).toBeGreaterThan(500);
   });
 
   it('refuses a sample rate outside 0 to 1 at start', async () => {

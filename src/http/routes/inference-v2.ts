@@ -103,30 +103,11 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
     },
   );
 
-  const metadata = async (
+  const metadata = (
     request: FastifyRequest,
     version: number | string | undefined,
-  ): Promise<WireModelMetadata> => {
-    const model = modelOf(request.params);
-    const environment = environmentOf(request, services);
-    const served = await dataPlane.resolve(environment, model, version);
-    const revision = await dataPlane.revision(environment, model);
-    return {
-      name: model,
-      versions: revision.traffic.map((share) => String(share.version)),
-      platform: 'onnxruntime_onnx',
-      inputs: served.signature.inputs.map(({ name, datatype, shape }) => ({
-        name,
-        datatype,
-        shape: [...shape],
-      })),
-      outputs: served.signature.outputs.map(({ name, datatype, shape }) => ({
-        name,
-        datatype,
-        shape: [...shape],
-      })),
-    };
-  };
+  ): Promise<WireModelMetadata> =>
+    dataPlane.metadata(environmentOf(request, services), modelOf(request.params), version);
   app.get(
     '/v2/models/:model',
     {
