@@ -78,6 +78,7 @@ typecheck: node_modules/.stamp
 # Chromium for tests/e2e).
 vitest: node_modules/.stamp
 	bash scripts/chromium.sh install
+	bash scripts/prometheus.sh install
 	npx vitest run
 
 pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLOW_VENV)/.stamp
