@@ -2,7 +2,6 @@ import type { Promotion } from '../domain/promotion.js';
 import { deploymentName, type Revision, type RevisionKind, versionsOf } from '../domain/revision.js';
 import type { RequestContext } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
-import { SlipwayError } from '../errors/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RegistryReads } from '../registry/registry-service.js';
 import type { DeploymentStore } from './deployment-store.js';

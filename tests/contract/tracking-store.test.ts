@@ -21,11 +21,10 @@ const BACKENDS = [
 for (const backend of BACKENDS) {
   describe(`TrackingStore contract: ${backend.name}`, () => {
     let store: TrackingStore;
-    let registry: RegistryStore;
     let database: Stores['database'];
     let dir: string;
     beforeEach(async () => {
-      ({ tracking: store, registry, database, dir } = backend.open());
+      ({ tracking: store, database, dir } = backend.open());
       await database.migrate();
     });
     afterEach(async () => {
