@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrackingStore } from '../../src/mlflow/tracking-store.js';
-import type { RegistryStore } from '../../src/registry/registry-store.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /** The TrackingStore contract, run against every implementation on a real database. */
