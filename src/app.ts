@@ -8,6 +8,7 @@ import type { Clock } from './domain/clock.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
 import { SlipwayError } from './errors/index.js';
 import { type GrpcListener, startGrpcServer } from './grpc/grpc-server.js';
+import { type MetricsListener, startMetricsListener } from './http/metrics-listener.js';
 import { buildHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
@@ -15,6 +16,7 @@ import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
 import { mlflowRoutes } from './mlflow/http/mlflow-routes.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
+import { Metrics, type MetricsExposition } from './observability/metrics.js';
 import { RegistryService } from './registry/registry-service.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
@@ -33,10 +35,14 @@ export interface App {
   readonly tokens: TokenService;
   readonly jobs: JobService;
   readonly logger: Logger;
+  /** This process's Prometheus metrics. */
+  readonly metrics: Metrics;
   /** The URL the server listens on, once `listen` has resolved. */
   url(): string;
   /** `host:port` of the gRPC listener once `listen` has resolved, or null when SLIPWAY_GRPC_PORT is unset. */
   grpcAddress(): string | null;
+  /** `host:port` of the metrics listener once `listen` has resolved, or null when SLIPWAY_METRICS_PORT is unset. */
+  metricsAddress(): string | null;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -51,6 +57,11 @@ export interface CreateAppOptions {
   readonly leader?: boolean;
   /** Time and timers for deployments (rollout analysis, promotion leases); tests move it by hand. */
   readonly clock?: Clock;
+  /**
+   * What `/metrics` answers, given this process's metrics; the default is those metrics alone. An
+   * HTTP process of a cluster answers with every process's sum instead.
+   */
+  readonly exposition?: (metrics: Metrics) => MetricsExposition;
 }
 
 /**
@@ -64,6 +75,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
+  const metrics = new Metrics({ version: SLIPWAY_VERSION });
+  const exposition = options.exposition?.(metrics) ?? metrics;
   const {
     database,
     registry: store,
@@ -87,6 +100,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const runtime = new OnnxInferenceRuntime({
     workers: config.inferenceWorkers,
     inferenceTimeoutMs: config.inferenceTimeoutMs,
+    onRestart: (reason) => metrics.workerRestart(reason),
     logger,
   });
   await runtime.started();
@@ -97,6 +111,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     warmupTimeoutMs: Math.max(config.inferenceTimeoutMs, 60_000),
     batchPolicy: config.batching,
     workers: config.inferenceWorkers,
+    metrics,
     logger,
   });
   // The registry's hooks reach deployments only when a version becomes READY, after start-up.
@@ -139,6 +154,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     served: served.map((e) => e.name),
     analysisIntervalMs: config.analysisIntervalMs,
     promotionLeaseMs: config.promotionLeaseMs,
+    metrics,
     ...(options.clock ? { clock: options.clock } : {}),
     logger,
   });
@@ -156,6 +172,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     }),
     warehouses: config.warehouses,
     leaseMs: config.jobLeaseMs,
+    metrics,
     logger,
   });
   // Batch jobs run on the control server (all-in-one); its first HTTP process schedules them.
@@ -178,19 +195,23 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       tokens,
       audit,
       jobs,
+      metrics,
+      exposition,
       version: SLIPWAY_VERSION,
       isReady: () => ready,
     },
     logger,
-    [(scope) => mlflowRoutes(scope, { mlflow, registry })],
+    [(scope) => mlflowRoutes(scope, { mlflow, registry, metrics })],
   );
   let address = '';
   let grpc: GrpcListener | null = null;
+  let metricsListener: MetricsListener | null = null;
   const close = async () => {
     await jobs.stop();
     deployments.stop();
     dataPlane.stop();
     await grpc?.close();
+    await metricsListener?.close();
     await http.close();
     await runtime.close();
     await database.close();
@@ -205,8 +226,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     tokens,
     jobs,
     logger,
+    metrics,
     url: () => address,
     grpcAddress: () => (grpc === null ? null : `${config.host}:${grpc.port}`),
+    metricsAddress: () => (metricsListener === null ? null : `${config.host}:${metricsListener.port}`),
     async listen() {
       try {
         address = await http.listen({ host: config.host, port: config.port });
@@ -221,10 +244,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
               isReady: () => ready,
               batching: config.batching,
               maxMessageBytes: config.maxBodyBytes,
+              metrics,
               logger,
             },
             config.host,
             config.grpcPort,
+          );
+        }
+        if (config.metricsPort !== null) {
+          metricsListener = await startMetricsListener(
+            exposition,
+            config.host,
+            config.metricsPort,
+            config.allowedHosts,
           );
         }
       } catch (error) {

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { type App, createApp } from './app.js';
 import { type ConfigOverrides, compileConfig } from './config/index.js';
+import { clusterExposition, gatherClusterMetrics } from './observability/cluster-metrics.js';
 import { storesForUri } from './stores-for-uri.js';
 
 /** What `serve` gets back: the address, and (in the process that took the port) the app itself. */
@@ -14,7 +15,7 @@ export interface Serving {
  * processes sharing the port (the primary hands connections out round-robin). Each process runs a
  * whole Slipway with its share of the inference workers; the first is the leader, the only one that
  * recovers interrupted uploads and resumes rollouts after a restart. A process that dies is started
- * again. The primary itself serves nothing; it returns once every process listens.
+ * again. `/metrics` in any process answers for all of them (the primary sums their metrics). The primary itself serves nothing; it returns once every process listens.
  */
 export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   const config = compileConfig(overrides);
@@ -28,6 +29,8 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
     const app = await createApp({
       overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach },
       leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
+      // /metrics answers for the whole server: the primary sums every process's metrics.
+      exposition: (metrics) => clusterExposition(metrics.registry),
     });
     return { url: await app.listen(), app };
   }
@@ -39,6 +42,7 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   } finally {
     await database.close();
   }
+  gatherClusterMetrics();
   return startPrimary(processes);
 }
 

@@ -26,6 +26,8 @@ export interface Config {
   readonly port: number;
   /** Port of the gRPC listener (0: a free one), or null for none. */
   readonly grpcPort: number | null;
+  /** Port of the token-free metrics listener (0: a free one), or null for none. */
+  readonly metricsPort: number | null;
   readonly dataDir: string;
   readonly registryUri: string;
   readonly artifactUri: string;
@@ -136,6 +138,10 @@ export function compileConfig(
       raw('SLIPWAY_GRPC_PORT') === undefined
         ? null
         : integer('SLIPWAY_GRPC_PORT', raw('SLIPWAY_GRPC_PORT'), 0, 65535),
+    metricsPort:
+      raw('SLIPWAY_METRICS_PORT') === undefined
+        ? null
+        : integer('SLIPWAY_METRICS_PORT', raw('SLIPWAY_METRICS_PORT'), 0, 65535),
     dataDir,
     registryUri: raw('SLIPWAY_REGISTRY_URI') ?? `sqlite:${resolve(dataDir, 'registry.db')}`,
     artifactUri: raw('SLIPWAY_ARTIFACT_URI') ?? `file:${resolve(dataDir, 'artifacts')}`,

@@ -31,6 +31,11 @@ export const VARIABLES = {
     describe:
       'TCP port of the Open Inference Protocol over gRPC, on SLIPWAY_HOST (0 picks a free port). Unset: no gRPC listener.',
   },
+  SLIPWAY_METRICS_PORT: {
+    default: undefined,
+    describe:
+      'TCP port of a listener that answers GET /metrics (Prometheus text) without a token, on SLIPWAY_HOST (0 picks a free port). Unset: metrics only at /metrics on the main port, for a viewer token.',
+  },
   SLIPWAY_DATA_DIR: {
     default: './.slipway',
     describe: 'Folder for the embedded defaults: the SQLite registry and the local artifact store.',

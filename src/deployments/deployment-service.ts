@@ -19,6 +19,7 @@ import {
 import { type RequestContext, requireRole } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RegistryReads } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TrafficStats } from '../serving/traffic-stats.js';
@@ -71,6 +72,7 @@ export interface DeploymentServiceOptions {
   readonly promotionLeaseMs: number;
   /** Time and timers; the system clock unless a test moves time by hand. */
   readonly clock?: Clock;
+  readonly metrics?: Pick<Metrics, 'promotionEnded' | 'rollback'>;
   readonly logger: Logger;
 }
 
@@ -92,12 +94,13 @@ export class DeploymentService {
 
   constructor(private readonly options: DeploymentServiceOptions) {
     this.clock = options.clock ?? systemClock;
-    this.machine = new PromotionMachine(options.store, options.audit);
+    this.machine = new PromotionMachine(options.store, options.audit, options.metrics);
     this.writer = new RevisionWriter({
       registry: options.registry,
       store: options.store,
       dataPlane: options.dataPlane,
       served: options.served,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.rollouts = new RolloutController({
       store: options.store,

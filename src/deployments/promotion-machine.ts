@@ -8,6 +8,7 @@ import {
 import { deploymentName } from '../domain/revision.js';
 import type { RequestContext } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
+import type { Metrics, PromotionResult } from '../observability/metrics.js';
 import type { DeploymentStore, PromotionLease } from './deployment-store.js';
 
 /** What can happen to a promotion. */
@@ -97,6 +98,15 @@ export function nextStatus(
   );
 }
 
+/** How each final status counts in `slipway_promotions_total{result}`. */
+const RESULTS: Partial<Record<PromotionStatus, PromotionResult>> = {
+  SUCCEEDED: 'promoted',
+  REJECTED: 'rejected',
+  FAILED: 'failed',
+  ABORTED: 'aborted',
+  ROLLED_BACK: 'rolled_back',
+};
+
 /**
  * The only writer of a promotion's status: each move is checked against the table, then stored
  * guarded by the status it was read in, so a concurrent move (another server, an abort) wins once
@@ -106,6 +116,7 @@ export class PromotionMachine {
   constructor(
     private readonly store: DeploymentStore,
     private readonly audit: AuditStore,
+    private readonly metrics?: Pick<Metrics, 'promotionEnded'>,
   ) {}
 
   /** Refuses (INVALID_TRANSITION) an event the promotion's status does not allow, before any work. */
@@ -114,14 +125,21 @@ export class PromotionMachine {
   }
 
   /** Applies `event` (and the field changes that come with it); `lease` hands the promotion to a holder. */
-  transition(
+  async transition(
     promotion: Promotion,
     event: PromotionEvent,
     change: Partial<Omit<Promotion, 'id' | 'status'>> = {},
     lease?: PromotionLease,
   ): Promise<Promotion> {
     const to = nextStatus(promotion, event);
-    return this.store.updatePromotion({ ...promotion, ...change, status: to }, promotion.status, lease);
+    const updated = await this.store.updatePromotion(
+      { ...promotion, ...change, status: to },
+      promotion.status,
+      lease,
+    );
+    const result = RESULTS[to];
+    if (result) this.metrics?.promotionEnded(promotion.environment, result);
+    return updated;
   }
 
   /** Records an audit event about a promotion, on its deployment. */

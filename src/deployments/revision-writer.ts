@@ -2,7 +2,7 @@ import type { Promotion } from '../domain/promotion.js';
 import { deploymentName, type Revision, type RevisionKind, versionsOf } from '../domain/revision.js';
 import type { RequestContext } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
-import { SlipwayError } from '../errors/index.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RegistryReads } from '../registry/registry-service.js';
 import type { DeploymentStore } from './deployment-store.js';
 
@@ -32,6 +32,7 @@ export interface RevisionWriterOptions {
   };
   /** Environments whose routes this process holds (it refreshes them at once after a change). */
   readonly served: readonly string[];
+  readonly metrics?: Pick<Metrics, 'rollback'>;
 }
 
 /**
@@ -63,6 +64,9 @@ export class RevisionWriter {
       current?.number ?? null,
       promotion?.status,
     );
+    if (kind === 'rollback' || kind === 'automatic-rollback') {
+      this.options.metrics?.rollback(routing.environment, kind === 'rollback' ? 'manual' : 'automatic');
+    }
     if (this.options.served.includes(routing.environment)) {
       await this.options.dataPlane.refresh(routing.environment, routing.model);
     }

@@ -4,10 +4,13 @@ import { fromJSON } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import protobuf from 'protobufjs';
 import type { TokenService } from '../auth/token-service.js';
+import type { ModelVersion } from '../domain/model.js';
 import { assertModelName, parseVersionOrTag } from '../domain/names.js';
+import type { Revision } from '../domain/revision.js';
 import { type Actor, LOCAL_ACTOR, requireRole } from '../domain/roles.js';
 import { echo, isSlipwayError, SlipwayError } from '../errors/index.js';
 import { ERROR_STATUS } from '../http/error-status.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TensorInput } from '../serving/input-decoder.js';
@@ -32,6 +35,8 @@ export interface GrpcServerOptions {
   readonly batching: (model: string) => BatchPolicy;
   /** Largest message accepted (the HTTP body limit). */
   readonly maxMessageBytes: number;
+  /** Where ModelInfer calls are counted, beside HTTP's prediction requests. */
+  readonly metrics?: Pick<Metrics, 'request'>;
   readonly logger: Logger;
 }
 
@@ -64,9 +69,18 @@ const GRPC_STATUS: Readonly<Record<number, grpc.status>> = {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 type Access = 'public' | 'viewer';
+
+const UNSERVED = { model: '', version: '', environment: '', revision: '' };
 type Unary<Req, Res> = (
   request: Req,
-  context: { actor: Actor; environment: string; requestId: string; call: grpc.ServerUnaryCall<Req, Res> },
+  context: {
+    actor: Actor;
+    environment: string;
+    requestId: string;
+    call: grpc.ServerUnaryCall<Req, Res>;
+    /** Names the version that answers (the labels of the call's metrics). */
+    served: (version: ModelVersion, revision: Revision) => void;
+  },
 ) => Promise<Res>;
 
 interface WireTensor {
@@ -130,15 +144,32 @@ export async function startGrpcServer(
       const log = logger.child({ reqId: requestId, rpc });
       const reply = new grpc.Metadata();
       reply.set('x-request-id', requestId);
+      const started = performance.now();
+      let labels = UNSERVED;
+      const served = (version: ModelVersion, revision: Revision) => {
+        labels = {
+          model: version.model,
+          version: String(version.version),
+          environment: revision.environment,
+          revision: String(revision.number),
+        };
+      };
+      // Predictions are counted as HTTP's are: once each, with the HTTP status of their outcome.
+      const count = (status: number) => {
+        if (rpc !== 'ModelInfer') return;
+        const seconds = (performance.now() - started) / 1000;
+        options.metrics?.request({ ...labels, protocol: 'grpc', status, seconds });
+      };
       void (async () => {
         const actor = await authenticate(call.metadata, access, rpc);
         const chosen = call.metadata.get(ENVIRONMENT_METADATA)[0];
         const environment = typeof chosen === 'string' && chosen !== '' ? chosen : options.defaultEnvironment;
-        return handler(call.request, { actor, environment, requestId, call });
+        return handler(call.request, { actor, environment, requestId, call, served });
       })().then(
         (response) => {
           call.sendMetadata(reply);
           callback(null, response);
+          count(200);
         },
         (error: unknown) => {
           const refusal = isSlipwayError(error)
@@ -155,6 +186,7 @@ export async function startGrpcServer(
             details: refusal.message,
             metadata: trailer,
           });
+          count(status);
         },
       );
     };
@@ -205,7 +237,7 @@ export async function startGrpcServer(
     ModelInfer: unary<InferRequest, unknown>(
       'ModelInfer',
       'viewer',
-      async (request, { environment, requestId, call }) => {
+      async (request, { environment, requestId, call, served }) => {
         const model = assertModelName(request.model_name, 'model_name');
         const version =
           request.model_version === ''
@@ -218,9 +250,10 @@ export async function startGrpcServer(
           ...(version !== undefined ? { version } : {}),
           inputs: { kind: 'tensors', tensors },
           ...(request.outputs.length > 0 ? { outputs: request.outputs.map((o) => o.name) } : {}),
-          onVersion: (served, revision) => {
+          onVersion: (version, revision) => {
+            served(version, revision);
             const headers = new grpc.Metadata();
-            headers.set('x-slipway-model-version', String(served.version));
+            headers.set('x-slipway-model-version', String(version.version));
             headers.set('x-slipway-revision', String(revision.number));
             headers.set('x-request-id', requestId);
             call.sendMetadata(headers);

@@ -1,6 +1,5 @@
-import { DATATYPES, type Datatype } from '../domain/signature.js';
 import { type ErrorCode, echo, SlipwayError } from '../errors/index.js';
-import { elementCount, type NamedTensors, type NumericArray, type Tensor } from '../runtime/tensor.js';
+import type { NamedTensors } from '../runtime/tensor.js';
 import { toTensorOutputs } from '../serving/output-encoder.js';
 import { readTensorBytes, tensorBytes } from '../serving/tensor-bytes.js';
 

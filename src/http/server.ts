@@ -17,10 +17,11 @@ import { INFERENCE_HEADER_CONTENT_LENGTH } from './binary-tensors.js';
 import { errorBody, installErrorHandling } from './error-handler.js';
 import { installRequestGuard } from './request-guard.js';
 import { installRequestLog } from './request-log.js';
+import { installRequestMetrics } from './request-metrics.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
 import { controlModelRoutes } from './routes/control-models.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, metricsRoutes } from './routes/health.js';
 import { inferenceV1Routes } from './routes/inference-v1.js';
 import { inferenceV2Routes } from './routes/inference-v2.js';
 import type { HttpServices } from './services.js';
@@ -109,6 +110,8 @@ export async function buildHttpServer(
     sampleRate: services.config.logSampleRate,
   });
 
+  installRequestMetrics(app, services.metrics);
+
   await app.register(multipart, { throwFileSizeLimit: true });
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
@@ -131,6 +134,7 @@ export async function buildHttpServer(
   );
 
   await app.register(async (scope) => healthRoutes(scope, services));
+  await app.register(async (scope) => metricsRoutes(scope, services));
   // Inference at the plain paths serves the default environment; in all-in-one mode every
   // environment is also reachable under /envs/{env} (a server for one environment serves only it).
   await app.register(async (scope) => inferenceV2Routes(scope, services));

@@ -3,6 +3,7 @@ import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { Metrics, MetricsExposition } from '../observability/metrics.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 
@@ -18,6 +19,10 @@ export interface HttpServices {
   readonly jobs: JobService;
   /** Slipway's own version, reported by health and metadata routes. */
   readonly version: string;
+  /** Where prediction requests are counted. */
+  readonly metrics: Metrics;
+  /** What `GET /metrics` answers: this process's metrics, or every HTTP process's summed. */
+  readonly exposition: MetricsExposition;
   /** Whether the server has finished loading what it serves (readiness). */
   readonly isReady: () => boolean;
 }

@@ -6,6 +6,7 @@ import type { AuditStore } from '../audit/audit-store.js';
 import type { Page } from '../domain/page.js';
 import { type RequestContext, requireRole } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
+import type { Metrics } from '../observability/metrics.js';
 import {
   assertDate,
   compileJob,
@@ -41,6 +42,7 @@ export interface JobServiceOptions {
   readonly warehouses: Readonly<Record<string, string>>;
   /** How long a run's lease lasts without renewal; a dead process's run is failed after this. */
   readonly leaseMs: number;
+  readonly metrics?: Pick<Metrics, 'jobRunEnded'>;
   readonly logger: Logger;
 }
 
@@ -347,6 +349,11 @@ export class JobService {
         'running',
       );
       if (!failed) continue;
+      const ranFor = run.startedAt ? (now.getTime() - Date.parse(run.startedAt)) / 1000 : 0;
+      this.options.metrics?.jobRunEnded(run.job, 'failed', ranFor, {
+        scored: run.rowsWritten,
+        rejected: run.rowsFailed,
+      });
       await this.options.store.appendLog(run.id, 'error', error);
       const job = await this.options.store.findJob(run.job);
       if (job) await this.retryLater(job, run, now);
@@ -470,6 +477,10 @@ export class JobService {
         rowsWritten: outcome.rowsWritten,
         rowsFailed: outcome.rowsFailed,
       });
+      this.options.metrics?.jobRunEnded(job.name, 'succeeded', seconds, {
+        scored: outcome.rowsWritten,
+        rejected: outcome.rowsFailed,
+      });
     } catch (error) {
       // Why the run stopped: a cancellation asked for, the server shutting down, the lease lost to a
       // replica that took the job over, or an error of the run itself.
@@ -498,6 +509,14 @@ export class JobService {
         },
         'running',
       );
+      if (recorded) {
+        this.options.metrics?.jobRunEnded(
+          job.name,
+          reason === STOP.cancel ? 'cancelled' : 'failed',
+          (Date.now() - started) / 1000,
+          { scored: progress.rowsWritten, rejected: progress.rowsFailed },
+        );
+      }
       if (!(error instanceof SlipwayError) && reason === null)
         logger.error({ err: error, job: job.name, run: run.id }, 'job run failed');
       if (recorded && reason !== STOP.cancel) await this.retryLater(job, run, new Date());

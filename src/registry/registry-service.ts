@@ -142,7 +142,7 @@ export class RegistryService {
       const inputPolicies = policiesFrom(signature, manifest);
       const sample = manifest.sample ?? [];
       const tags = assertTags({ ...(manifest.tags ?? {}) }, 'manifest.tags');
-      await gate.prepare(upload, { signature, inputPolicies, sample });
+      await gate.prepare(upload, { signature, inputPolicies, sample, model });
 
       const version = await store.createVersion(
         model,

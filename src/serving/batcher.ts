@@ -16,9 +16,14 @@ export interface BatchPolicy {
 /** Runs one merged call. */
 export type Execute = (inputs: NamedTensors, outputs: readonly string[]) => Promise<NamedTensors>;
 
+/** Told of each call that leaves for a worker: its rows, and how long each request in it queued (ms). */
+export type BatchObserver = (rows: number, queueWaitsMs: readonly number[]) => void;
+
 interface Queued {
   readonly inputs: NamedTensors;
   readonly rows: number;
+  /** performance.now() when the request joined the queue. */
+  readonly queuedAt: number;
   readonly resolve: (outputs: NamedTensors) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -49,6 +54,7 @@ export class Batcher {
     private readonly policy: BatchPolicy,
     /** Calls of this model allowed in flight at once: the number of inference workers. */
     private readonly concurrency: number,
+    private readonly observe?: BatchObserver,
   ) {}
 
   infer(inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
@@ -61,7 +67,7 @@ export class Batcher {
     const rows = rowsOf(inputs);
     const target = lane;
     return new Promise<NamedTensors>((resolve, reject) => {
-      target.queue.push({ inputs, rows, resolve, reject });
+      target.queue.push({ inputs, rows, queuedAt: performance.now(), resolve, reject });
       this.pump(target);
     });
   }
@@ -94,6 +100,13 @@ export class Batcher {
       rows += next.rows;
     }
     lane.inFlight += 1;
+    if (this.observe) {
+      const now = performance.now();
+      this.observe(
+        rows,
+        batch.map((q) => now - q.queuedAt),
+      );
+    }
     void this.run(lane.outputs, batch).finally(() => {
       lane.inFlight -= 1;
       this.pump(lane);

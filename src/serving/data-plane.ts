@@ -160,7 +160,7 @@ export class DataPlane {
       );
     let result: NamedTensors;
     try {
-      result = await this.options.host.infer(version.sha256, inputs, outputs, version.model);
+      result = await this.options.host.infer(version.sha256, inputs, outputs, version);
     } catch (error) {
       // A refusal of the caller's input says nothing about the version; a fault of the model does.
       if (!isSlipwayError(error) || SERVER_FAULTS.has(error.code)) record(true);

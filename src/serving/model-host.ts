@@ -34,8 +34,14 @@ export interface ValidatedUpload {
   readonly [validated]: true;
 }
 
-/** What warming an upload needs besides its bytes. */
-export type UploadWarmup = Omit<Loadable, 'sha256'>;
+/** What warming an upload needs besides its bytes, and the model it is uploaded to (for metrics). */
+export type UploadWarmup = Omit<Loadable, 'sha256'> & { readonly model?: string };
+
+/** The labels a model load is timed under: an upload has no version number yet. */
+interface LoadLabels {
+  readonly model: string;
+  readonly version: string;
+}
 
 interface Entry {
   state: LoadState;
@@ -44,6 +50,20 @@ interface Entry {
   readonly signature: Signature;
   /** Merges concurrent requests; created at the first request, when the model's name is known. */
   batcher?: Batcher | null;
+  /** The deployment version whose requests this model answers (the first, if several share the bytes). */
+  served?: ServedAs;
+}
+
+/** Which model version a served request is for: the labels of its batch metrics. */
+export interface ServedAs {
+  readonly model: string;
+  readonly version: number;
+}
+
+/** What the host reports to metrics: each inference call's rows and waits, each load's time. */
+export interface HostObserver {
+  batch(model: string, version: string, rows: number, queueWaitsMs: readonly number[]): void;
+  modelLoaded(model: string, version: string, seconds: number): void;
 }
 
 export interface ModelHostOptions {
@@ -59,6 +79,7 @@ export interface ModelHostOptions {
   readonly batchPolicy: (model: string) => BatchPolicy;
   /** Inference workers: how many merged calls of one model may run at once. */
   readonly workers: number;
+  readonly metrics?: HostObserver;
   readonly logger: Logger;
 }
 
@@ -95,7 +116,7 @@ export class ModelHost {
   async prepare(upload: ValidatedUpload, warmup: UploadWarmup): Promise<void> {
     const model: Loadable = { ...warmup, sha256: upload.sha256 };
     const alreadyLoaded = this.entries.get(model.sha256)?.state === 'READY';
-    await this.ensure(model, async () => upload.bytes);
+    await this.ensure(model, async () => upload.bytes, { model: warmup.model ?? '', version: '' });
     if (alreadyLoaded) await this.warm(model);
   }
 
@@ -104,23 +125,28 @@ export class ModelHost {
    * `ServableVersion` (see `toServable`) is accepted.
    */
   load(version: ServableVersion): Promise<void> {
-    return this.ensure(version, async () => {
-      try {
-        return await this.options.artifacts.read(version.artifactKey, version.sha256);
-      } catch (error) {
-        // The bytes on disk are not the ones registered: a storage fault, never the caller's.
-        if (error instanceof SlipwayError && error.code === 'CHECKSUM_MISMATCH') {
-          throw new SlipwayError(
-            'INTERNAL',
-            `Version ${version.version} of "${version.model}" cannot be served: ${error.message}`,
-            {
-              reason: 'ARTIFACT_CORRUPT',
-            },
-          );
+    const labels = { model: version.model, version: String(version.version) };
+    return this.ensure(
+      version,
+      async () => {
+        try {
+          return await this.options.artifacts.read(version.artifactKey, version.sha256);
+        } catch (error) {
+          // The bytes on disk are not the ones registered: a storage fault, never the caller's.
+          if (error instanceof SlipwayError && error.code === 'CHECKSUM_MISMATCH') {
+            throw new SlipwayError(
+              'INTERNAL',
+              `Version ${version.version} of "${version.model}" cannot be served: ${error.message}`,
+              {
+                reason: 'ARTIFACT_CORRUPT',
+              },
+            );
+          }
+          throw error;
         }
-        throw error;
-      }
-    });
+      },
+      labels,
+    );
   }
 
   state(sha256: string): LoadState | undefined {
@@ -135,7 +161,7 @@ export class ModelHost {
     sha256: string,
     inputs: NamedTensors,
     outputs: readonly string[],
-    model?: string,
+    served?: ServedAs,
   ): Promise<NamedTensors> {
     const entry = this.entries.get(sha256);
     if (entry?.state !== 'READY') {
@@ -144,19 +170,30 @@ export class ModelHost {
       });
     }
     entry.lastUsed = Date.now();
-    if (model !== undefined && entry.batcher === undefined)
-      entry.batcher = this.batcherFor(sha256, model, entry);
+    if (served === undefined) return this.options.runtime.infer(sha256, inputs, outputs);
+    if (entry.batcher === undefined) {
+      entry.served = served;
+      entry.batcher = this.batcherFor(sha256, served, entry);
+    }
     if (entry.batcher) return entry.batcher.infer(inputs, outputs);
+    const { metrics } = this.options;
+    if (metrics) {
+      const rows = Object.values(inputs)[0]?.shape[0] ?? 1;
+      metrics.batch(served.model, String(served.version), rows, [0]);
+    }
     return this.options.runtime.infer(sha256, inputs, outputs);
   }
 
-  private batcherFor(sha256: string, model: string, entry: Entry): Batcher | null {
-    const policy = this.options.batchPolicy(model);
+  private batcherFor(sha256: string, served: ServedAs, entry: Entry): Batcher | null {
+    const policy = this.options.batchPolicy(served.model);
     if (policy.maxBatchSize <= 1 || !isBatchable(entry.signature)) return null;
+    const { metrics } = this.options;
+    const version = String(served.version);
     return new Batcher(
       (inputs, outputs) => this.options.runtime.infer(sha256, inputs, outputs),
       policy,
       this.options.workers,
+      metrics ? (rows, waits) => metrics.batch(served.model, version, rows, waits) : undefined,
     );
   }
 
@@ -193,7 +230,7 @@ export class ModelHost {
     }
   }
 
-  private ensure(model: Loadable, bytes: () => Promise<Uint8Array>): Promise<void> {
+  private ensure(model: Loadable, bytes: () => Promise<Uint8Array>, labels: LoadLabels): Promise<void> {
     const existing = this.entries.get(model.sha256);
     if (existing && existing.state !== 'FAILED') {
       existing.lastUsed = Date.now();
@@ -205,9 +242,12 @@ export class ModelHost {
       lastUsed: Date.now(),
       signature: model.signature,
     };
+    const started = performance.now();
     entry.ready = this.loadAndWarm(model, bytes).then(
       () => {
         entry.state = 'READY';
+        const seconds = (performance.now() - started) / 1000;
+        this.options.metrics?.modelLoaded(labels.model, labels.version, seconds);
       },
       (error: unknown) => {
         entry.state = 'FAILED';

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrackingStore } from '../../src/mlflow/tracking-store.js';
-import type { RegistryStore } from '../../src/registry/registry-store.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
 
 /** The TrackingStore contract, run against every implementation on a real database. */
@@ -21,11 +20,10 @@ const BACKENDS = [
 for (const backend of BACKENDS) {
   describe(`TrackingStore contract: ${backend.name}`, () => {
     let store: TrackingStore;
-    let registry: RegistryStore;
     let database: Stores['database'];
     let dir: string;
     beforeEach(async () => {
-      ({ tracking: store, registry, database, dir } = backend.open());
+      ({ tracking: store, database, dir } = backend.open());
       await database.migrate();
     });
     afterEach(async () => {

@@ -59,5 +59,9 @@ describe('an inference that overruns its deadline', () => {
     const next = await server.request('POST', '/v2/models/identity/infer', row);
     expect(next.status, next.text).toBe(200);
     expect(next.body.outputs[0].data).toEqual([1, 2, 3, 4]);
+    // Operators see the restart, and the answer the caller got.
+    const metrics = (await server.request('GET', '/metrics')).text;
+    expect(metrics).toMatch(/^slipway_inference_worker_restarts_total\{reason="deadline"\} 1$/m);
+    expect(metrics).toMatch(/^slipway_requests_total\{[^}]*model="slow"[^}]*code="504"\} 1$/m);
   });
 });

@@ -37,7 +37,10 @@ it('names every operation once, in camelCase, and describes each of its success 
     expect(success.length, `${where} has a success response`).toBeGreaterThan(0);
     for (const [status, response] of success) {
       if (status === '204') continue;
-      expect(response.content?.['application/json']?.schema, `${where} ${status} has a schema`).toBeDefined();
+      // JSON everywhere but Prometheus's text exposition.
+      const schema =
+        response.content?.['application/json']?.schema ?? response.content?.['text/plain']?.schema;
+      expect(schema, `${where} ${status} has a schema`).toBeDefined();
     }
   }
 });

@@ -33,3 +33,29 @@ export async function healthRoutes(scope: FastifyInstance, services: HttpService
     },
   );
 }
+
+/**
+ * `GET /metrics`: Prometheus's text format, for a scraper holding a viewer token. Scrapers without
+ * tokens read the same text on the metrics listener (`SLIPWAY_METRICS_PORT`), which serves nothing else.
+ */
+export async function metricsRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  scope.get(
+    '/metrics',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['health'],
+        operationId: 'metrics',
+        summary: 'Prometheus metrics',
+        description:
+          'Every metric in the Prometheus text exposition format (docs/observability.md lists them).',
+        produces: ['text/plain'],
+        response: { 200: { type: 'string' } },
+      },
+    },
+    async (_request, reply) => {
+      const text = await services.exposition.text();
+      return reply.type(services.exposition.contentType).send(text);
+    },
+  );
+}

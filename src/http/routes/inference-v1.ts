@@ -60,7 +60,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
     '/v1/models/:target',
     {
       // Predictions change nothing; a body without a Content-Type is read as JSON, as on V2.
-      config: { access: 'viewer', untypedBody: true },
+      config: { access: 'viewer', untypedBody: true, prediction: 'v1' },
       schema: {
         tags,
         operationId: id('predict'),

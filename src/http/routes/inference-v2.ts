@@ -14,6 +14,7 @@ import {
   splitBinaryBody,
   withBinaryInputs,
 } from '../binary-tensors.js';
+import { noteServed } from '../request-metrics.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
 import { errorResponses } from '../wire/common.js';
@@ -40,7 +41,7 @@ const errors = errorResponses(400, 404, 503);
 
 const viewer = { access: 'viewer' } as const;
 /** Inference: tritonclient sends its bodies without a Content-Type (see the request guard). */
-const inference = { access: 'viewer', untypedBody: true } as const;
+const inference = { access: 'viewer', untypedBody: true, prediction: 'v2' } as const;
 const open = { access: 'public' } as const;
 
 /**
@@ -305,6 +306,7 @@ async function readBinaryBody(request: FastifyRequest): Promise<void> {
 
 /** Names the version that answered and the revision that routed to it, on every response. */
 export function setVersionHeader(reply: FastifyReply, version: ModelVersion, revision: Revision): void {
+  noteServed(reply, version, revision);
   void reply.header('x-slipway-model-version', String(version.version));
   void reply.header('x-slipway-environment', revision.environment);
   void reply.header('x-slipway-revision', String(revision.number));

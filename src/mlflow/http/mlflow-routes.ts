@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../../observability/metrics.js';
 import type { RegistryService } from '../../registry/registry-service.js';
 import type { MlflowService } from '../mlflow-service.js';
 import { artifactRoutes } from './artifact-routes.js';
@@ -15,12 +16,17 @@ import { trackingRoutes } from './tracking-routes.js';
  */
 export async function mlflowRoutes(
   app: FastifyInstance,
-  services: { readonly mlflow: MlflowService; readonly registry: RegistryService },
+  services: {
+    readonly mlflow: MlflowService;
+    readonly registry: RegistryService;
+    readonly metrics: Pick<Metrics, 'mlflowWrite'>;
+  },
 ): Promise<void> {
-  const { mlflow, registry } = services;
+  const { mlflow, registry, metrics } = services;
   await app.register(
     async (scope) => {
       installMlflowErrors(scope);
+      countWrites(scope, metrics, '/api/2.0/mlflow/');
       trackingRoutes(scope, mlflow);
       registryRoutes(scope, mlflow, registry);
     },
@@ -29,6 +35,7 @@ export async function mlflowRoutes(
   await app.register(
     async (scope) => {
       installMlflowErrors(scope);
+      countWrites(scope, metrics, '/api/2.0/mlflow-artifacts/');
       artifactRoutes(scope, mlflow.artifacts);
     },
     { prefix: '/api/2.0/mlflow-artifacts' },
@@ -45,4 +52,18 @@ export async function mlflowRoutes(
     },
     { prefix: '/api/3.0/mlflow' },
   );
+}
+
+/**
+ * Counts each write that succeeded in `slipway_mlflow_writes_total{operation}`: a route that needs
+ * more than the viewer role (searches are POSTs, but reads), named by its path pattern (`runs/log-batch`),
+ * so the label can only take the values the routes define.
+ */
+function countWrites(scope: FastifyInstance, metrics: Pick<Metrics, 'mlflowWrite'>, prefix: string): void {
+  scope.addHook('onResponse', async (request, reply) => {
+    const { access } = request.routeOptions.config;
+    if (access === undefined || access === 'viewer' || access === 'public' || reply.statusCode >= 400) return;
+    const route = request.routeOptions.url ?? '';
+    metrics.mlflowWrite(route.startsWith(prefix) ? route.slice(prefix.length) : route);
+  });
 }

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import type { InferenceRuntime, ModelInspection } from '../inference-runtime.js';
 import type { NamedTensors } from '../tensor.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, type WorkerRestartReason } from './worker-pool.js';
 
 export interface OnnxInferenceRuntimeOptions {
   /** Number of worker processes; each loads every model. */
   readonly workers: number;
   readonly inferenceTimeoutMs: number;
+  /** Told each time a worker process is replaced (metrics count it). */
+  readonly onRestart?: (reason: WorkerRestartReason) => void;
   readonly logger: Logger;
 }
 
@@ -19,6 +21,7 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
       size: options.workers,
       runTimeoutMs: options.inferenceTimeoutMs,
       logger: options.logger,
+      ...(options.onRestart ? { onRestart: options.onRestart } : {}),
     });
   }
 

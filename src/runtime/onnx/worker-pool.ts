@@ -16,11 +16,16 @@ interface Pending {
   readonly crashCode: ErrorCode;
 }
 
+/** Why a worker process was replaced: it died, it overran a deadline, or it could not start. */
+export type WorkerRestartReason = 'crashed' | 'deadline' | 'start_failed';
+
 export interface WorkerPoolOptions {
   readonly size: number;
   /** Longest one `run` may take; past it the worker is terminated and replaced. */
   readonly runTimeoutMs: number;
   readonly logger: Logger;
+  /** Told each time a worker process is replaced, and why. */
+  readonly onRestart?: (reason: WorkerRestartReason) => void;
   /** Starts one worker process; the default forks `onnx-worker`. Tests substitute failing starts. */
   readonly startWorker?: () => ChildProcess;
 }
@@ -93,6 +98,11 @@ export class WorkerPool {
       }),
     );
     await Promise.all(reloads);
+  }
+
+  /** Called by a slot as it replaces its worker. */
+  restarting(reason: WorkerRestartReason): void {
+    if (!this.closed) this.options.onRestart?.(reason);
   }
 
   /** Called by a slot whose worker exited before it was ready; the slot retries after a delay. */
@@ -195,13 +205,13 @@ class Slot {
     worker.on('exit', (code, signal) => {
       if (this.stopping) return;
       const reason = 'The inference worker stopped unexpectedly while handling this request.';
-      if (becameReady) return this.replace(reason);
+      if (becameReady) return this.replace(reason, 'crashed');
       // A worker that cannot even start (a broken install, no memory) must not be restarted in a hot loop.
       this.failedStarts += 1;
       const delayMs = Math.min(5000, 100 * 2 ** this.failedStarts);
       this.pool.startFailed(this, { code, signal, attempt: this.failedStarts, retry_in_ms: delayMs });
       setTimeout(() => {
-        if (!this.stopping) this.replace(reason);
+        if (!this.stopping) this.replace(reason, 'start_failed');
       }, delayMs).unref();
     });
   }
@@ -217,14 +227,18 @@ class Slot {
     );
     // onnxruntime cannot interrupt a running session; killing the process is the only way to get the
     // core back. Calls queued behind this one on the same worker are lost with it.
-    this.replace('The inference worker was restarted because another request overran its deadline; retry.');
+    this.replace(
+      'The inference worker was restarted because another request overran its deadline; retry.',
+      'deadline',
+    );
   }
 
   /**
    * Kills the current process and starts a new one at once, so no further call is sent to a process
    * that is going away; calls still pending on the old one fail (UNAVAILABLE unless stated otherwise).
    */
-  private replace(reason: string): void {
+  private replace(reason: string, why: WorkerRestartReason): void {
+    this.pool.restarting(why);
     const old = this.worker;
     old.removeAllListeners('exit');
     old.removeAllListeners('message');
