@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { waitFor } from '../helpers/wait.js';
  * The monitoring kit in deploy/ against the real thing: promtool checks the alerting rules and runs their
  * unit tests, every metric the rules and the Grafana dashboard name is one a running Slipway exports, and
  * a real Prometheus (Debian's package, started by scripts/prometheus.sh on loopback) scrapes a real
- * server, counts exactly the predictions it was sent, and evaluates every rule and panel query.
+ * server, counts exactly the predictions it was sent, evaluates every rule and panel query, and fires
+ * an alert for a real failed batch run.
  */
 
 const SCRIPT = join(ROOT, 'scripts/prometheus.sh');
@@ -31,6 +32,7 @@ interface AlertRule {
 }
 interface PanelTarget {
   expr?: string;
+  legendFormat?: string;
   refId: string;
 }
 interface Panel {
@@ -245,22 +247,26 @@ describe('Prometheus scraping a running Slipway', () => {
 
   beforeAll(async () => {
     requireTool('prometheus');
-    const metricsPort = await freePort();
-    server = await startServer({ SLIPWAY_METRICS_PORT: metricsPort });
-    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    // Labelled series exist once something happened: a model pushed, predictions made.
-    for (const model of ['named', 'scraped']) {
-      const pushed = await server.push(model, join(FIXTURES, 'identity.onnx'));
+    // All-in-one, so that it runs batch jobs too; every environment is under /envs/<env>/.
+    server = await startServer({ SLIPWAY_METRICS_PORT: 0 }, { allInOne: true });
+    metricsUrl = `http://${server.app.metricsAddress()}/metrics`;
+    // Labelled series exist once something happened: models pushed, a prediction made.
+    // Two different files: models that share an artifact share its batcher and its batch metrics.
+    for (const [model, file] of [
+      ['named', 'echo.onnx'],
+      ['scraped', 'identity.onnx'],
+    ] as const) {
+      const pushed = await server.push(model, join(FIXTURES, file));
       expect(pushed.status, pushed.text).toBe(201);
     }
-    const predicted = await server.request('POST', '/v1/models/named:predict', { instances: [[1, 2, 3, 4]] });
+    const predicted = await server.request('POST', '/envs/dev/v1/models/named:predict', { instances: [[1]] });
     expect(predicted.status, predicted.text).toBe(200);
 
     prometheusDir = mkdtempSync(join(tmpdir(), 'slipway-prometheus-'));
-    rmSync(prometheusDir, { recursive: true });
+    const port = await freePort();
     prometheus = execFileSync(
       'bash',
-      [SCRIPT, 'start', prometheusDir, String(await freePort()), `127.0.0.1:${metricsPort}`, RULES],
+      [SCRIPT, 'start', prometheusDir, String(port), server.app.metricsAddress() as string, RULES],
       { encoding: 'utf8' },
     ).trim();
   });
@@ -284,12 +290,12 @@ describe('Prometheus scraping a running Slipway', () => {
 
   it(`counts exactly the ${N} predictions it was sent, with the target up`, async () => {
     for (let i = 0; i < N; i++) {
-      const v1 = i % 2 === 0;
-      const response = v1
-        ? await server.request('POST', '/v1/models/scraped:predict', { instances: [[i, 1, 2, 3]] })
-        : await server.request('POST', '/v2/models/scraped/infer', {
-            inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [i, 1, 2, 3] }],
-          });
+      const response =
+        i % 2 === 0
+          ? await server.request('POST', '/envs/dev/v1/models/scraped:predict', { instances: [[i, 1, 2, 3]] })
+          : await server.request('POST', '/envs/dev/v2/models/scraped/infer', {
+              inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [i, 1, 2, 3] }],
+            });
       expect(response.status, response.text).toBe(200);
     }
     const counted = await waitFor(
@@ -332,7 +338,37 @@ describe('Prometheus scraping a running Slipway', () => {
     expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
   });
 
-  it('answers every dashboard query, with data for the traffic panels', async () => {
+  it('fires SlipwayJobRunFailed for a real failed run, named by its batch job', async () => {
+    const created = await server.request('POST', '/api/v1/jobs', {
+      name: 'broken',
+      model: 'scraped/1',
+      source: { query: 'SELECT x FROM no_such_table' },
+      sink: { table: 'broken_scores' },
+      retries: 0,
+    });
+    expect(created.status, created.text).toBe(201);
+    const queued = await server.request('POST', '/api/v1/jobs/broken/runs', { logical_date: '2001-01-01' });
+    expect(queued.status, queued.text).toBe(202);
+    const firing = await waitFor(
+      'SlipwayJobRunFailed to fire',
+      async () => {
+        const response = await fetch(`${prometheus}/api/v1/alerts`);
+        const body = (await response.json()) as {
+          data: {
+            alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string }[];
+          };
+        };
+        return body.data.alerts.find(
+          (a) => a.labels.alertname === 'SlipwayJobRunFailed' && a.state === 'firing',
+        );
+      },
+      30_000,
+    );
+    expect(firing.labels).toMatchObject({ exported_job: 'broken', severity: 'warning' });
+    expect(firing.annotations.summary).toBe('Batch job broken had a failed run');
+  });
+
+  it('answers every dashboard query, with the labels its legends name', async () => {
     // Two scrapes after the predictions, so that rates have two samples.
     await waitFor('two samples of the scraped model', async () => {
       const [sample] = await query(
@@ -345,15 +381,25 @@ describe('Prometheus scraping a running Slipway', () => {
         .replaceAll('$__rate_interval', '1m')
         .replaceAll('$model', 'scraped')
         .replaceAll('$environment', '.*');
+    const answered: string[] = [];
     for (const panel of queryPanels()) {
       for (const target of panel.targets ?? []) {
+        const where = `${panel.title} ${target.refId}`;
         const result = await query(fill(target.expr ?? ''));
-        if (/Requests\/s|Error share|Latency/.test(panel.title)) {
-          expect(result.length, `${panel.title} ${target.refId}`).toBeGreaterThan(0);
-          expect(result[0]?.metric, panel.title).toMatchObject({ model: 'scraped', environment: 'dev' });
+        if (/Requests\/s|Error share|Latency|Batch size|Queue wait|Job runs|Memory|CPU/.test(panel.title)) {
+          expect(result.length, where).toBeGreaterThan(0);
+        }
+        if (result.length > 0) answered.push(where);
+        // A legend's {{label}} must be a label of the answer, or every series reads the same.
+        const legendLabels = [...(target.legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map(
+          (m) => m[1],
+        );
+        for (const series of result) {
+          for (const label of legendLabels) expect(Object.keys(series.metric), where).toContain(label);
         }
       }
     }
+    expect(answered.length).toBeGreaterThan(0);
     for (const variable of dashboard().templating.list.filter((v) => v.type === 'query')) {
       const [, metric, label] = /label_values\(([^,]+), (\w+)\)/.exec(fill(templateQuery(variable))) ?? [];
       const values = (await query(`count by (${label}) (${metric})`)).map((s) => s.metric[label ?? '']);
