@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { WebhookNotifier } from './alerts/webhook-notifier.js';
 import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
@@ -134,6 +135,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const served = config.environments.filter(
     (e) => config.environment === null || e.name === config.environment,
   );
+  // Alerts go out from the process whose action raised them; none is built without webhooks.
+  const alerts =
+    config.alerts.webhooks.length > 0
+      ? new WebhookNotifier({ webhooks: config.alerts.webhooks, logger })
+      : null;
   const stats = new TrafficStats(options.clock);
   const dataPlane = new DataPlane({
     registry,
@@ -155,6 +161,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     analysisIntervalMs: config.analysisIntervalMs,
     promotionLeaseMs: config.promotionLeaseMs,
     metrics,
+    ...(alerts ? { alerts } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     logger,
   });
@@ -173,6 +180,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     warehouses: config.warehouses,
     leaseMs: config.jobLeaseMs,
     metrics,
+    ...(alerts ? { alerts } : {}),
     logger,
   });
   // Batch jobs run on the control server (all-in-one); its first HTTP process schedules them.
@@ -210,6 +218,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     await jobs.stop();
     deployments.stop();
     dataPlane.stop();
+    // After jobs and deployments stopped (their last alerts are queued); waits briefly for deliveries.
+    await alerts?.close();
     await grpc?.close();
     await metricsListener?.close();
     await http.close();

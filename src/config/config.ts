@@ -4,6 +4,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
+import { type AlertsConfig, compileAlerts } from '../alerts/alert-config.js';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
@@ -63,6 +64,8 @@ export interface Config {
   readonly warehouses: Readonly<Record<string, string>>;
   /** Jobs declared in slipway.yaml `jobs:`; the control server creates or updates them at start. */
   readonly jobs: readonly JobSpec[];
+  /** Where alerts go: slipway.yaml `alerts:` (webhooks, `${VAR}` expanded). */
+  readonly alerts: AlertsConfig;
   /** How long a batch run's lease lasts without renewal. */
   readonly jobLeaseMs: number;
   /** How long a promotion's gates hold it without renewing (recovery ends it after that). */
@@ -121,6 +124,7 @@ export function compileConfig(
   const perModel = compileModels(document.models, configFile, defaultBatching);
   const warehouses = compileWarehouses(document.warehouses, configFile, env);
   const jobs = compileJobs(document.jobs, configFile, warehouses);
+  const alerts = compileAlerts(document.alerts, configFile, env);
   const environment = raw('SLIPWAY_ENV') ?? null;
   if (environment !== null && !environments.some((e) => e.name === environment)) {
     throw invalid(
@@ -176,6 +180,7 @@ export function compileConfig(
     batching: (model) => perModel.get(model) ?? defaultBatching,
     warehouses,
     jobs,
+    alerts,
     jobLeaseMs: integer('SLIPWAY_JOB_LEASE_MS', raw('SLIPWAY_JOB_LEASE_MS'), 100, 3_600_000),
     promotionLeaseMs: integer(
       'SLIPWAY_PROMOTION_LEASE_MS',
@@ -308,7 +313,13 @@ function compileModels(value: unknown, source: string, defaults: BatchPolicy): M
 }
 
 /** slipway.yaml's sections, or none when the file is absent. */
-type YamlSections = { environments?: unknown; models?: unknown; warehouses?: unknown; jobs?: unknown };
+type YamlSections = {
+  environments?: unknown;
+  models?: unknown;
+  warehouses?: unknown;
+  jobs?: unknown;
+  alerts?: unknown;
+};
 
 function loadYaml(path: string): YamlSections {
   if (!existsSync(path)) return {};

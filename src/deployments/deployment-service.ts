@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditQuery, AuditStore } from '../audit/audit-store.js';
+import type { AlertSink } from '../domain/alert.js';
 import { type Clock, isoNow, systemClock } from '../domain/clock.js';
 import type { EnvironmentPolicy } from '../domain/environment.js';
 import type { ModelVersion } from '../domain/model.js';
@@ -73,6 +74,8 @@ export interface DeploymentServiceOptions {
   /** Time and timers; the system clock unless a test moves time by hand. */
   readonly clock?: Clock;
   readonly metrics?: Pick<Metrics, 'promotionEnded' | 'rollback'>;
+  /** Told of promotions stopped at a gate and of automatic rollbacks. */
+  readonly alerts?: AlertSink;
   readonly logger: Logger;
 }
 
@@ -110,6 +113,7 @@ export class DeploymentService {
       plan: (environment) => this.policy(environment).rollout,
       clock: this.clock,
       intervalMs: options.analysisIntervalMs,
+      alerts: options.alerts,
       logger: options.logger,
     });
     this.leases = new PromotionLeases(options.store, this.clock, options.promotionLeaseMs, options.logger);
@@ -124,6 +128,7 @@ export class DeploymentService {
       policy: (environment) => this.policy(environment),
       dataset: (model, name) => this.findDataset(model, name),
       clock: this.clock,
+      alerts: options.alerts,
     });
     this.recovery = new PromotionRecovery({
       store: options.store,

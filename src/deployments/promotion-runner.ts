@@ -1,4 +1,5 @@
 import type { AuditStore } from '../audit/audit-store.js';
+import type { AlertSink } from '../domain/alert.js';
 import { type Clock, isoNow } from '../domain/clock.js';
 import type { EnvironmentPolicy } from '../domain/environment.js';
 import type { ModelVersion } from '../domain/model.js';
@@ -26,6 +27,8 @@ export interface PromotionRunnerOptions {
   /** The model's dataset of that name, or null (the validation gate's rows). */
   readonly dataset: (model: string, name: string) => Promise<Dataset | null>;
   readonly clock: Clock;
+  /** Told of each promotion a gate stops. */
+  readonly alerts?: AlertSink;
 }
 
 /**
@@ -72,6 +75,17 @@ export class PromotionRunner {
       const ended = await this.options.machine.transition(promotion, 'fail', {
         gates,
         failure: `${failed.gate} gate: ${failed.message}`,
+      });
+      this.options.alerts?.notify({
+        kind: 'gate_failed',
+        time: isoNow(this.options.clock),
+        model: candidate.model,
+        version: candidate.version,
+        environment: policy.name,
+        promotion: ended.id,
+        gate: failed.gate,
+        message: failed.message,
+        measurements: failed.measurements ?? null,
       });
       throw new SlipwayError(
         'GATE_FAILED',

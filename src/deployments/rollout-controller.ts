@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AlertSink } from '../domain/alert.js';
 import { type Cancel, type Clock, isoNow } from '../domain/clock.js';
 import type { RolloutPlan } from '../domain/environment.js';
 import type { Promotion } from '../domain/promotion.js';
@@ -125,6 +126,8 @@ export interface RolloutControllerOptions {
   readonly clock: Clock;
   /** How often a rollout's analysis looks at the canary's figures. */
   readonly intervalMs: number;
+  /** Told of each automatic rollback. */
+  readonly alerts?: AlertSink;
   readonly logger: Logger;
 }
 
@@ -190,6 +193,7 @@ export class RolloutController {
           SYSTEM_CONTEXT,
           figures,
         );
+        await this.alertRollback(promotion, verdict.breach, figures);
         return false;
       case 'pause': {
         const paused = await machine.transition(promotion, 'pause', {
@@ -273,6 +277,38 @@ export class RolloutController {
       'failed',
     );
     return ended;
+  }
+
+  /** Tells the alert sink of an automatic rollback, with the revision now in force. */
+  private async alertRollback(promotion: Promotion, breach: string, figures: WindowStats): Promise<void> {
+    const { alerts, store, clock, logger } = this.options;
+    if (!alerts) return;
+    // The rollback is done: failing to read the revision costs the alert that fact, not the alert.
+    const inForce = await store
+      .currentRevision(promotion.model, promotion.environment)
+      .catch((error: unknown) => {
+        logger.warn(
+          { promotion: promotion.id, err: error },
+          'could not read the revision in force for an alert',
+        );
+        return null;
+      });
+    alerts.notify({
+      kind: 'automatic_rollback',
+      time: isoNow(clock),
+      model: promotion.model,
+      environment: promotion.environment,
+      promotion: promotion.id,
+      version: promotion.version,
+      breach,
+      figures: {
+        requests: figures.requests,
+        failures: figures.failures,
+        errorRate: figures.errorRate,
+        p99Ms: figures.p99Ms,
+      },
+      revision: inForce ? { number: inForce.number, traffic: inForce.traffic } : null,
+    });
   }
 
   /** Ends the rollouts of a deployment whose traffic someone has just set by hand. */

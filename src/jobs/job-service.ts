@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import type { AuditStore } from '../audit/audit-store.js';
+import type { AlertSink } from '../domain/alert.js';
 import type { Page } from '../domain/page.js';
 import { type RequestContext, requireRole } from '../domain/roles.js';
 import { SlipwayError } from '../errors/index.js';
@@ -43,6 +44,8 @@ export interface JobServiceOptions {
   /** How long a run's lease lasts without renewal; a dead process's run is failed after this. */
   readonly leaseMs: number;
   readonly metrics?: Pick<Metrics, 'jobRunEnded'>;
+  /** Told of each run that ends failed (not cancelled), once its status is written. */
+  readonly alerts?: AlertSink;
   readonly logger: Logger;
 }
 
@@ -356,7 +359,8 @@ export class JobService {
       });
       await this.options.store.appendLog(run.id, 'error', error);
       const job = await this.options.store.findJob(run.job);
-      if (job) await this.retryLater(job, run, now);
+      const retry = job ? await this.retryLater(job, run, now) : null;
+      this.alertFailed(job, run, error, retry);
     }
   }
 
@@ -519,16 +523,21 @@ export class JobService {
       }
       if (!(error instanceof SlipwayError) && reason === null)
         logger.error({ err: error, job: job.name, run: run.id }, 'job run failed');
-      if (recorded && reason !== STOP.cancel) await this.retryLater(job, run, new Date());
+      if (recorded && reason !== STOP.cancel) {
+        this.alertFailed(job, run, message, await this.retryLater(job, run, new Date()));
+      }
     } finally {
       clearInterval(heartbeat);
       await store.releaseLease(job.name, this.holder).catch(() => undefined);
     }
   }
 
-  /** Queues the next attempt of a failed run, with exponential backoff, while attempts remain. */
-  private async retryLater(job: Job, run: JobRun, now: Date): Promise<void> {
-    if (run.attempt > job.retries) return;
+  /**
+   * Queues the next attempt of a failed run, with exponential backoff, while attempts remain; answers
+   * the run queued, if any.
+   */
+  private async retryLater(job: Job, run: JobRun, now: Date): Promise<JobRun | null> {
+    if (run.attempt > job.retries) return null;
     const delayMs = Math.min(
       job.retryDelaySeconds * 1000 * 2 ** (run.attempt - 1),
       Math.max(MAX_RETRY_DELAY_MS, job.retryDelaySeconds * 1000),
@@ -549,6 +558,21 @@ export class JobService {
         `retrying as run #${retry.seq} in ${Math.round(delayMs / 1000)} s (attempt ${retry.attempt} of ${job.retries + 1})`,
       );
     }
+    return retry;
+  }
+
+  /** Tells the alert sink of a failed run (`job` is null when it was deleted meanwhile). */
+  private alertFailed(job: Job | null, run: JobRun, error: string, retry: JobRun | null): void {
+    this.options.alerts?.notify({
+      kind: 'job_run_failed',
+      time: new Date().toISOString(),
+      job: run.job,
+      run: { id: run.id, seq: run.seq, logicalDate: run.logicalDate },
+      attempt: run.attempt,
+      maxAttempts: job ? job.retries + 1 : run.attempt,
+      retry: retry ? { seq: retry.seq, notBefore: retry.notBefore } : null,
+      error,
+    });
   }
 
   private async queue(job: Job, logicalDate: string, trigger: RunTrigger, actor: string): Promise<JobRun> {

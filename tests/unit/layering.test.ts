@@ -136,4 +136,27 @@ describe('dependency rules', () => {
       ),
     ).toEqual([]);
   });
+
+  it('alerts/ is reached only through the AlertSink of domain/, and reads nothing of the modules it alerts about', () => {
+    // Modules raise alerts through domain/alert.ts; only the composition builds the notifier, and
+    // config/ compiles the `alerts:` section with alerts/' own schema.
+    expect(
+      violations(
+        (i) =>
+          i.to.startsWith('alerts/') &&
+          !i.from.startsWith('alerts/') &&
+          !COMPOSITION.has(i.from) &&
+          i.from !== 'config/config.ts',
+      ),
+    ).toEqual([]);
+    expect(
+      violations(
+        (i) =>
+          i.from.startsWith('alerts/') &&
+          i.to.endsWith('.ts') &&
+          !/^(alerts|domain|errors)\//.test(i.to) &&
+          i.to !== 'version.ts',
+      ),
+    ).toEqual([]);
+  });
 });
