@@ -218,6 +218,7 @@ export async function startGrpcServer(
           ...(version !== undefined ? { version } : {}),
           inputs: { kind: 'tensors', tensors },
           ...(request.outputs.length > 0 ? { outputs: request.outputs.map((o) => o.name) } : {}),
+          requestId,
           onVersion: (served, revision) => {
             const headers = new grpc.Metadata();
             headers.set('x-slipway-model-version', String(served.version));
