@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import type { ArtifactStore } from './artifacts/artifact-store.js';
 import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
@@ -15,6 +16,7 @@ import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
 import { mlflowRoutes } from './mlflow/http/mlflow-routes.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
+import { PredictionLog, type PredictionLogOptions } from './observability/prediction-log.js';
 import { RegistryService } from './registry/registry-service.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
@@ -32,6 +34,8 @@ export interface App {
   readonly deployments: DeploymentService;
   readonly tokens: TokenService;
   readonly jobs: JobService;
+  /** The sample of served predictions kept in the artifact store (drift analysis reads it). */
+  readonly predictionLog: PredictionLog;
   readonly logger: Logger;
   /** The URL the server listens on, once `listen` has resolved. */
   url(): string;
@@ -51,6 +55,10 @@ export interface CreateAppOptions {
   readonly leader?: boolean;
   /** Time and timers for deployments (rollout analysis, promotion leases); tests move it by hand. */
   readonly clock?: Clock;
+  /** The prediction log's buffer and write interval, and the store it writes to (tests change them). */
+  readonly predictionLog?: Pick<PredictionLogOptions, 'maxBufferRows' | 'flushIntervalMs'> & {
+    readonly artifacts?: ArtifactStore;
+  };
 }
 
 /**
@@ -120,6 +128,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     (e) => config.environment === null || e.name === config.environment,
   );
   const stats = new TrafficStats(options.clock);
+  const predictionLog = new PredictionLog({
+    ...options.predictionLog,
+    artifacts: options.predictionLog?.artifacts ?? artifacts,
+    environments: config.environments,
+    logger,
+  });
   const dataPlane = new DataPlane({
     registry,
     revisions: deploymentStore,
@@ -128,6 +142,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     environments: served,
     followIntervalMs: config.followIntervalMs,
     logger,
+    predictionLog,
   });
   const deployments: DeploymentService = new DeploymentService({
     registry,
@@ -192,6 +207,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     dataPlane.stop();
     await grpc?.close();
     await http.close();
+    await predictionLog.close();
     await runtime.close();
     await database.close();
   };
@@ -204,6 +220,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     deployments,
     tokens,
     jobs,
+    predictionLog,
     logger,
     url: () => address,
     grpcAddress: () => (grpc === null ? null : `${config.host}:${grpc.port}`),
@@ -242,6 +259,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
           'authentication is on and no API token exists yet: create the first with `slipway tokens create admin --role admin --local`',
         );
       }
+      predictionLog.start();
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()
