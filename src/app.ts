@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { WebhookNotifier } from './alerts/webhook-notifier.js';
+import type { ArtifactStore } from './artifacts/artifact-store.js';
 import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
@@ -18,6 +19,7 @@ import { mlflowRoutes } from './mlflow/http/mlflow-routes.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
 import { Metrics, type MetricsExposition } from './observability/metrics.js';
+import { PredictionLog, type PredictionLogOptions } from './observability/prediction-log.js';
 import { RegistryService } from './registry/registry-service.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
@@ -35,6 +37,8 @@ export interface App {
   readonly deployments: DeploymentService;
   readonly tokens: TokenService;
   readonly jobs: JobService;
+  /** The sample of served predictions kept in the artifact store (drift analysis reads it). */
+  readonly predictionLog: PredictionLog;
   readonly logger: Logger;
   /** This process's Prometheus metrics. */
   readonly metrics: Metrics;
@@ -63,6 +67,10 @@ export interface CreateAppOptions {
    * HTTP process of a cluster answers with every process's sum instead.
    */
   readonly exposition?: (metrics: Metrics) => MetricsExposition;
+  /** The prediction log's buffer and write interval, and the store it writes to (tests change them). */
+  readonly predictionLog?: Pick<PredictionLogOptions, 'maxBufferRows' | 'flushIntervalMs'> & {
+    readonly artifacts?: ArtifactStore;
+  };
 }
 
 /**
@@ -141,6 +149,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       ? new WebhookNotifier({ webhooks: config.alerts.webhooks, logger })
       : null;
   const stats = new TrafficStats(options.clock);
+  const predictionLog = new PredictionLog({
+    ...options.predictionLog,
+    artifacts: options.predictionLog?.artifacts ?? artifacts,
+    environments: config.environments,
+    onCount: (environment, model, result, rows) =>
+      metrics.predictionLogRows(environment, model, result, rows),
+    logger,
+  });
   const dataPlane = new DataPlane({
     registry,
     revisions: deploymentStore,
@@ -149,6 +165,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     environments: served,
     followIntervalMs: config.followIntervalMs,
     logger,
+    predictionLog,
   });
   const deployments: DeploymentService = new DeploymentService({
     registry,
@@ -223,6 +240,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     await grpc?.close();
     await metricsListener?.close();
     await http.close();
+    await predictionLog.close();
     await runtime.close();
     await database.close();
   };
@@ -235,6 +253,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     deployments,
     tokens,
     jobs,
+    predictionLog,
     logger,
     metrics,
     url: () => address,
@@ -284,6 +303,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
           'authentication is on and no API token exists yet: create the first with `slipway tokens create admin --role admin --local`',
         );
       }
+      predictionLog.start();
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()

@@ -74,7 +74,23 @@ export interface EnvironmentPolicy {
    * only those the deployment's current revision names (traffic, tags, shadow).
    */
   readonly versionRoutes: 'any' | 'deployed';
+  /** Which share of this environment's served requests the prediction log records, and for how long. */
+  readonly predictionLog: PredictionLogPolicy;
 }
+
+/** The prediction log of one environment (observability/prediction-log.ts writes and sweeps it). */
+export interface PredictionLogPolicy {
+  /** Share of served requests recorded, from 0 (none: the log is off) to 1 (every request). */
+  readonly sampleRate: number;
+  /** Hour partitions that ended more than this many days ago are removed. */
+  readonly retentionDays: number;
+}
+
+/**
+ * A twentieth of the traffic is enough to see inputs drift and small enough to cost little; a month
+ * covers the comparisons drift analysis makes (this week against the weeks before).
+ */
+export const DEFAULT_PREDICTION_LOG: PredictionLogPolicy = { sampleRate: 0.05, retentionDays: 30 };
 
 export const DEFAULT_ROLLOUT: RolloutPlan = {
   steps: [10, 50, 100],
@@ -117,6 +133,7 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
     rollout: null,
     canaryByDefault: false,
     versionRoutes: 'any',
+    predictionLog: DEFAULT_PREDICTION_LOG,
   },
   {
     name: 'staging',
@@ -129,6 +146,7 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
     rollout: null,
     canaryByDefault: false,
     versionRoutes: 'deployed',
+    predictionLog: DEFAULT_PREDICTION_LOG,
   },
   {
     name: 'prod',
@@ -141,6 +159,7 @@ export const DEFAULT_ENVIRONMENTS: readonly EnvironmentPolicy[] = [
     rollout: DEFAULT_ROLLOUT,
     canaryByDefault: false,
     versionRoutes: 'deployed',
+    predictionLog: DEFAULT_PREDICTION_LOG,
   },
 ];
 
@@ -151,6 +170,8 @@ const MetricSchema = Type.Union(
   (['accuracy', 'log_loss', 'auc', 'rmse', 'mae'] as const).map((m) => Type.Literal(m)),
 );
 const NAME = '^[a-z][a-z0-9-]{0,31}$';
+/** What an environment's name may be (it appears in URLs, deployment names and artifact keys). */
+export const ENVIRONMENT_NAME = new RegExp(NAME);
 
 /** The `environments:` list of slipway.yaml, in snake_case as written there. */
 export const EnvironmentsFileSchema = Type.Array(
@@ -231,6 +252,15 @@ export const EnvironmentsFileSchema = Type.Array(
         ]),
       ),
       version_routes: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('deployed')])),
+      prediction_log: Type.Optional(
+        Type.Object(
+          {
+            sample_rate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+            retention_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3660 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -311,6 +341,10 @@ export function compileEnvironments(value: unknown, source = 'slipway.yaml'): En
       canaryByDefault:
         entry.rollout?.by_default ?? (entry.rollout === undefined ? base.canaryByDefault : false),
       versionRoutes: entry.version_routes ?? base.versionRoutes,
+      predictionLog: {
+        sampleRate: entry.prediction_log?.sample_rate ?? base.predictionLog.sampleRate,
+        retentionDays: entry.prediction_log?.retention_days ?? base.predictionLog.retentionDays,
+      },
     });
   }
   return policies;

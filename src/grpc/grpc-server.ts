@@ -250,6 +250,7 @@ export async function startGrpcServer(
           ...(version !== undefined ? { version } : {}),
           inputs: { kind: 'tensors', tensors },
           ...(request.outputs.length > 0 ? { outputs: request.outputs.map((o) => o.name) } : {}),
+          requestId,
           onVersion: (version, revision) => {
             served(version, revision);
             const headers = new grpc.Metadata();

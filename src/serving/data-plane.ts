@@ -8,6 +8,7 @@ import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
+import type { PredictionRecorder } from './prediction-recorder.js';
 import type { TrafficStats } from './traffic-stats.js';
 
 /** Request data in either of the two shapes protocols use. */
@@ -34,6 +35,8 @@ export interface InferenceRequest {
    * inputs are checked, so a response the version's signature refuses still names the version.
    */
   readonly onVersion?: (version: ModelVersion, revision: Revision) => void;
+  /** The request's id (HTTP `x-request-id`, gRPC's own), kept with the prediction in the prediction log. */
+  readonly requestId?: string;
 }
 
 /** A model's metadata in the Open Inference Protocol's terms. */
@@ -109,6 +112,8 @@ export interface DataPlaneOptions {
   /** How often to look for revisions written by other processes; 0 turns following off. */
   readonly followIntervalMs: number;
   readonly logger: Logger;
+  /** Told of every answered prediction (the prediction log samples them); none records nothing. */
+  readonly predictionLog?: PredictionRecorder;
 }
 
 /** Codes that mean the server or the model failed, as opposed to the caller's input. */
@@ -168,6 +173,16 @@ export class DataPlane {
     }
     record(false);
     this.mirror(route, request, result);
+    this.options.predictionLog?.record({
+      environment: request.environment,
+      model: request.model,
+      version: version.version,
+      revision: route.revision.number,
+      requestId: request.requestId,
+      time: new Date(),
+      inputs,
+      outputs: result,
+    });
     return { version, revision: route.revision, outputs: result };
   }
 

@@ -94,6 +94,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
         environment: environmentOf(request, services),
         ...routeKeyOf(request),
         inputs: { kind: 'rows', rows: body.instances },
+        requestId: request.id,
         onVersion: (version, revision) => setVersionHeader(reply, version, revision),
       });
       return { predictions: toRowOutputs(result.outputs, body.instances.length) };

@@ -226,6 +226,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
       ...routeKeyOf(request),
       inputs: { kind: 'tensors', tensors: body.inputs },
       ...(body.outputs ? { outputs: body.outputs.map((o) => o.name) } : {}),
+      requestId: request.id,
       onVersion: (version, revision) => setVersionHeader(reply, version, revision),
     });
     const response = {
