@@ -60,8 +60,12 @@ export interface RequestTrace {
 
 /** Traces of this process's predictions, exported over OTLP/HTTP. */
 export interface Tracing {
-  /** Starts a prediction's trace, continuing the caller's W3C trace context when it sent a valid one. */
-  startRequest(start: RequestStart): RequestTrace;
+  /**
+   * Starts a prediction's trace, continuing the caller's W3C trace context when it sent a valid one;
+   * null when the trace is not sampled (a caller's context without the sampled flag, or the
+   * `OTEL_TRACES_SAMPLER` said no), so its steps are not even timed.
+   */
+  startRequest(start: RequestStart): RequestTrace | null;
   /** Exports the spans still buffered, then stops the exporter. */
   close(): Promise<void>;
 }
@@ -152,7 +156,7 @@ export async function startTracing(settings: TracesSettings, serviceVersion: str
   }
 
   return {
-    startRequest(start: RequestStart): RequestTrace {
+    startRequest(start: RequestStart): RequestTrace | null {
       // Extraction checks the header's format; anything malformed is ignored and a new trace starts.
       const parent = propagator.extract(ROOT_CONTEXT, start.carrier, defaultTextMapGetter);
       const span = tracer.startSpan(
@@ -164,7 +168,7 @@ export async function startTracing(settings: TracesSettings, serviceVersion: str
         },
         parent,
       );
-      return new SpanTrace(span, parent);
+      return span.isRecording() ? new SpanTrace(span, parent) : null;
     },
     async close() {
       await provider.forceFlush();

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileConfig } from '../../src/config/index.js';
 import { serviceDefinition } from '../../src/grpc/grpc-server.js';
 import type { InferenceRequest } from '../../src/serving/data-plane.js';
 import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
@@ -150,6 +153,8 @@ describe('traces of predictions', () => {
   let untracedId = '';
   let malformedId = '';
   let refusedId = '';
+  const unsampled = callerContext();
+  let unsampledAt = -1;
 
   beforeAll(async () => {
     const endpoint = await receiver.start();
@@ -205,6 +210,11 @@ describe('traces of predictions', () => {
       );
       expect(refused.status).toBe(400);
       refusedId = refused.headers.get('x-request-id') as string;
+      unsampledAt = carried.length;
+      const notSampled = await server.request('POST', '/v2/models/identity/infer', v2Body(4), {
+        traceparent: unsampled.traceparent.replace(/-01$/, '-00'),
+      });
+      expect(notSampled.status).toBe(200);
 
       // A slow call holds the one worker; the requests sent meanwhile queue and leave as one merged call.
       expect((await server.push('slow', join(FIXTURES, 'slow.onnx'))).status).toBe(201);
@@ -328,9 +338,13 @@ describe('traces of predictions', () => {
     expect(Object.keys(childrenOf(span))).toEqual([]);
   });
 
-  it('hands the data plane a trace for each prediction', () => {
-    expect(carried.length).toBeGreaterThanOrEqual(5 + concurrent.length);
-    for (const trace of carried) expect(trace).toBeTruthy();
+  it('hands the data plane a trace for each sampled prediction, and none for a caller’s unsampled one', () => {
+    expect(carried).toHaveLength(7 + concurrent.length);
+    carried.forEach((trace, i) => {
+      if (i === unsampledAt) expect(trace).toBeNull();
+      else expect(trace).toBeTruthy();
+    });
+    expect(spans.filter((s) => s.traceId === unsampled.traceId)).toEqual([]);
   });
 
   it('sends nothing and traces nothing without an OTLP endpoint', async () => {
@@ -358,5 +372,41 @@ describe('traces of predictions', () => {
     expect(traces).toHaveLength(2);
     for (const trace of traces) expect(trace ?? null).toBeNull();
     expect(receiver.bodies.length).toBe(before);
+  });
+});
+
+describe('the OTLP endpoint settings', () => {
+  // No process environment, and a folder without .env or slipway.yaml: only the values given count.
+  const traces = (env: Record<string, string>) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'slipway-traces-'));
+    try {
+      return compileConfig({}, env, cwd).traces;
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  };
+
+  it('appends /v1/traces to the generic endpoint, uses the traces endpoint as is, and prefers it', () => {
+    expect(traces({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })).toEqual({
+      url: 'http://collector:4318/v1/traces',
+      serviceName: 'slipway',
+    });
+    expect(
+      traces({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector.example/otlp/traces',
+        OTEL_SERVICE_NAME: 'scoring',
+      }),
+    ).toEqual({ url: 'https://collector.example/otlp/traces', serviceName: 'scoring' });
+  });
+
+  it('is off when unset or empty, and refuses what is not an http(s) URL at boot', () => {
+    expect(traces({})).toBeNull();
+    expect(traces({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' })).toBeNull();
+    for (const value of ['collector:4318', 'ftp://collector/v1/traces']) {
+      expect(() => traces({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: value })).toThrow(
+        /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=.* is invalid: expected an http:\/\/ or https:\/\/ URL/,
+      );
+    }
   });
 });
