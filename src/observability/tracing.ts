@@ -66,12 +66,18 @@ export interface Tracing {
    * `OTEL_TRACES_SAMPLER` said no), so its steps are not even timed.
    */
   startRequest(start: RequestStart): RequestTrace | null;
-  /** Exports the spans still buffered, then stops the exporter. */
+  /** Exports the spans still buffered (waiting at most 5 s for the collector), then stops the exporter. */
   close(): Promise<void>;
 }
 
 /** The name of a prediction's server span. */
-export const REQUEST_SPAN = 'slipway.infer';
+const REQUEST_SPAN = 'slipway.infer';
+
+/**
+ * Longest a server's shutdown waits for the last spans to reach the collector: an unreachable
+ * collector must not hold up a restart (the SDK's own export timeout is 30 s).
+ */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * Loads the OpenTelemetry SDK and starts exporting: spans are batched (BatchSpanProcessor) and sent
@@ -171,8 +177,12 @@ export async function startTracing(settings: TracesSettings, serviceVersion: str
       return span.isRecording() ? new SpanTrace(span, parent) : null;
     },
     async close() {
-      await provider.forceFlush();
-      await provider.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS).unref();
+      });
+      await Promise.race([provider.shutdown(), timeout]);
+      clearTimeout(timer);
     },
   };
 }

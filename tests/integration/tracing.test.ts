@@ -375,6 +375,33 @@ describe('traces of predictions', () => {
   });
 });
 
+describe('a collector that never answers', () => {
+  it('holds up the server’s shutdown by at most five seconds', async () => {
+    let posts = 0;
+    const silent = createServer(() => {
+      posts += 1; // and never answer
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const server = await startServer({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`,
+      });
+      expect((await server.push('identity', join(FIXTURES, 'identity.onnx'))).status).toBe(201);
+      expect((await server.request('POST', '/v2/models/identity/infer', v2Body(1))).status).toBe(200);
+      const stopping = performance.now();
+      await server.stop();
+      const seconds = (performance.now() - stopping) / 1000;
+      expect(posts).toBeGreaterThanOrEqual(1);
+      expect(seconds).toBeGreaterThan(4);
+      expect(seconds).toBeLessThan(8);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+});
+
 describe('the OTLP endpoint settings', () => {
   // No process environment, and a folder without .env or slipway.yaml: only the values given count.
   const traces = (env: Record<string, string>) => {
