@@ -20,6 +20,7 @@ import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
 import { Metrics, type MetricsExposition } from './observability/metrics.js';
 import { PredictionLog, type PredictionLogOptions } from './observability/prediction-log.js';
+import { startTracing } from './observability/tracing.js';
 import { RegistryService } from './registry/registry-service.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
@@ -85,6 +86,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
   const metrics = new Metrics({ version: SLIPWAY_VERSION });
+  // Without an OTLP endpoint the OpenTelemetry SDK is never loaded and requests carry no trace.
+  const tracing = config.traces ? await startTracing(config.traces, SLIPWAY_VERSION) : null;
   const exposition = options.exposition?.(metrics) ?? metrics;
   const {
     database,
@@ -221,6 +224,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       audit,
       jobs,
       metrics,
+      tracing,
       exposition,
       version: SLIPWAY_VERSION,
       isReady: () => ready,
@@ -243,6 +247,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     await predictionLog.close();
     await runtime.close();
     await database.close();
+    // Last: the spans of every request answered above are exported before the process goes.
+    await tracing?.close();
   };
 
   return {
@@ -274,6 +280,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
               batching: config.batching,
               maxMessageBytes: config.maxBodyBytes,
               metrics,
+              tracing,
               logger,
             },
             config.host,

@@ -9,6 +9,7 @@ import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } fro
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
 import { isWarehouseReference, maskConnectionString } from '../jobs/warehouse/references.js';
+import type { TracesSettings } from '../observability/tracing.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import { compileAllowedOrigins, compileHostAllowlist, type HostAllowlist } from './host-allowlist.js';
 import { defaultWorkerCount, VARIABLES, type VariableName } from './variables.js';
@@ -70,6 +71,8 @@ export interface Config {
   readonly jobLeaseMs: number;
   /** How long a promotion's gates hold it without renewing (recovery ends it after that). */
   readonly promotionLeaseMs: number;
+  /** Where traces of predictions are exported (OTLP/HTTP), or null: no OTLP endpoint set, no tracing. */
+  readonly traces: TracesSettings | null;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -188,7 +191,25 @@ export function compileConfig(
       100,
       3_600_000,
     ),
+    traces: compileTraces(raw),
   };
+}
+
+/**
+ * OpenTelemetry's exporter variables, as its SDKs read them: the traces endpoint is used as is, the
+ * generic one gets the signal's path appended; empty values count as unset.
+ */
+function compileTraces(raw: (name: VariableName) => string | undefined): TracesSettings | null {
+  const nonEmpty = (name: VariableName) => raw(name)?.trim() || undefined;
+  const traces = nonEmpty('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const base = nonEmpty('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (traces === undefined && base === undefined) return null;
+  const name = traces !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const url = traces ?? `${(base as string).replace(/\/+$/, '')}/v1/traces`;
+  if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
+    throw invalid(name, raw(name), 'an http:// or https:// URL of an OTLP/HTTP collector');
+  }
+  return { url, serviceName: nonEmpty('OTEL_SERVICE_NAME') ?? 'slipway' };
 }
 
 const WarehousesSchema = Type.Record(

@@ -129,6 +129,20 @@ export const VARIABLES = {
     describe:
       'How long a batch run holds its job without renewing; a run whose server died is failed (and retried) after this.',
   },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    default: undefined,
+    describe:
+      'OpenTelemetry collector (OTLP/HTTP) base URL; spans of predictions are sent to `<url>/v1/traces`. Unset (and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset): no tracing at all.',
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+    default: undefined,
+    describe:
+      'Full OTLP/HTTP URL spans are sent to, as is (e.g. `http://collector:4318/v1/traces`); wins over OTEL_EXPORTER_OTLP_ENDPOINT.',
+  },
+  OTEL_SERVICE_NAME: {
+    default: 'slipway',
+    describe: 'The `service.name` of exported spans.',
+  },
   SLIPWAY_TOKEN: {
     default: undefined,
     describe: 'API token the CLI sends (`--token` overrides it).',

@@ -11,6 +11,7 @@ import { type Actor, LOCAL_ACTOR, requireRole } from '../domain/roles.js';
 import { echo, isSlipwayError, SlipwayError } from '../errors/index.js';
 import { ERROR_STATUS } from '../http/error-status.js';
 import type { Metrics } from '../observability/metrics.js';
+import { type RequestTrace, type Tracing, traceClock } from '../observability/tracing.js';
 import type { BatchPolicy } from '../serving/batcher.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { TensorInput } from '../serving/input-decoder.js';
@@ -37,6 +38,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes: number;
   /** Where ModelInfer calls are counted, beside HTTP's prediction requests. */
   readonly metrics?: Pick<Metrics, 'request'>;
+  /** Traces of ModelInfer calls, or null when tracing is off. */
+  readonly tracing?: Tracing | null;
   readonly logger: Logger;
 }
 
@@ -80,6 +83,8 @@ type Unary<Req, Res> = (
     call: grpc.ServerUnaryCall<Req, Res>;
     /** Names the version that answers (the labels of the call's metrics). */
     served: (version: ModelVersion, revision: Revision) => void;
+    /** The call's trace (ModelInfer, while tracing is on), else null. */
+    trace: RequestTrace | null;
   },
 ) => Promise<Res>;
 
@@ -145,6 +150,18 @@ export async function startGrpcServer(
       const reply = new grpc.Metadata();
       reply.set('x-request-id', requestId);
       const started = performance.now();
+      // The caller's trace context travels in metadata under the HTTP header names.
+      const trace =
+        rpc === 'ModelInfer' && options.tracing
+          ? options.tracing.startRequest({
+              protocol: 'grpc',
+              requestId,
+              carrier: {
+                traceparent: textOf(call.metadata, 'traceparent'),
+                tracestate: textOf(call.metadata, 'tracestate'),
+              },
+            })
+          : null;
       let labels = UNSERVED;
       const served = (version: ModelVersion, revision: Revision) => {
         labels = {
@@ -153,6 +170,7 @@ export async function startGrpcServer(
           environment: revision.environment,
           revision: String(revision.number),
         };
+        trace?.served(version.model, version.version, revision.environment, revision.number);
       };
       // Predictions are counted as HTTP's are: once each, with the HTTP status of their outcome.
       const count = (status: number) => {
@@ -164,12 +182,13 @@ export async function startGrpcServer(
         const actor = await authenticate(call.metadata, access, rpc);
         const chosen = call.metadata.get(ENVIRONMENT_METADATA)[0];
         const environment = typeof chosen === 'string' && chosen !== '' ? chosen : options.defaultEnvironment;
-        return handler(call.request, { actor, environment, requestId, call, served });
+        return handler(call.request, { actor, environment, requestId, call, served, trace });
       })().then(
         (response) => {
           call.sendMetadata(reply);
           callback(null, response);
           count(200);
+          trace?.end(200);
         },
         (error: unknown) => {
           const refusal = isSlipwayError(error)
@@ -187,6 +206,7 @@ export async function startGrpcServer(
             metadata: trailer,
           });
           count(status);
+          trace?.end(status, refusal.code);
         },
       );
     };
@@ -237,7 +257,7 @@ export async function startGrpcServer(
     ModelInfer: unary<InferRequest, unknown>(
       'ModelInfer',
       'viewer',
-      async (request, { environment, requestId, call, served }) => {
+      async (request, { environment, requestId, call, served, trace }) => {
         const model = assertModelName(request.model_name, 'model_name');
         const version =
           request.model_version === ''
@@ -259,11 +279,13 @@ export async function startGrpcServer(
             headers.set('x-request-id', requestId);
             call.sendMetadata(headers);
           },
+          trace,
         });
+        const encodeStart = trace ? traceClock() : 0;
         const names =
           request.outputs.length > 0 ? request.outputs.map((o) => o.name) : Object.keys(result.outputs);
         const outputs = names.map((name) => result.outputs[name]).filter((t) => t !== undefined);
-        return {
+        const response = {
           model_name: model,
           model_version: String(result.version.version),
           id: request.id === '' ? requestId : request.id,
@@ -274,6 +296,8 @@ export async function startGrpcServer(
           })),
           raw_output_contents: outputs.map((tensor) => tensorBytes(tensor)),
         };
+        trace?.encoded(encodeStart, traceClock());
+        return response;
       },
     ),
   });
@@ -292,6 +316,12 @@ export async function startGrpcServer(
         server.tryShutdown(() => resolve());
       }),
   };
+}
+
+/** A metadata value sent as text (binary `-bin` keys never carry trace context). */
+function textOf(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

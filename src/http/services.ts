@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Metrics, MetricsExposition } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
 
@@ -21,6 +22,8 @@ export interface HttpServices {
   readonly version: string;
   /** Where prediction requests are counted. */
   readonly metrics: Metrics;
+  /** Traces of prediction requests, or null when no OTLP endpoint is configured. */
+  readonly tracing: Tracing | null;
   /** What `GET /metrics` answers: this process's metrics, or every HTTP process's summed. */
   readonly exposition: MetricsExposition;
   /** Whether the server has finished loading what it serves (readiness). */

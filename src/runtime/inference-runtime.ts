@@ -11,6 +11,15 @@ export interface ModelInspection {
 }
 
 /**
+ * When a worker ran a model, in wall-clock milliseconds (`performance.timeOrigin + performance.now()`
+ * in the worker's process): the model's own time, without the trip to and from the worker.
+ */
+export interface ModelRun {
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/**
  * Loads models and computes with them. Implementations keep all heavy work off the caller's thread:
  * the HTTP server keeps answering health checks while a model loads or a slow inference runs.
  */
@@ -26,13 +35,15 @@ export interface InferenceRuntime {
 
   /**
    * Runs a loaded model. `outputs` names the outputs to compute. A call that runs past `timeoutMs`
-   * (default: the runtime's configured deadline) fails with DEADLINE_EXCEEDED.
+   * (default: the runtime's configured deadline) fails with DEADLINE_EXCEEDED. `onRun`, if given, is
+   * told when the model ran (traces); without it nothing is timed.
    */
   infer(
     key: string,
     inputs: NamedTensors,
     outputs: readonly string[],
     timeoutMs?: number,
+    onRun?: (run: ModelRun) => void,
   ): Promise<NamedTensors>;
 
   /** Frees a loaded model; unknown keys are ignored. */

@@ -1,4 +1,6 @@
 import { isSlipwayError } from '../errors/index.js';
+import type { RequestTrace } from '../observability/tracing.js';
+import type { ModelRun } from '../runtime/inference-runtime.js';
 import { concatRows, type NamedTensors, sliceRows } from '../runtime/tensor.js';
 
 /** How requests for one model are merged into batches. */
@@ -13,8 +15,12 @@ export interface BatchPolicy {
   readonly maxQueueDelayMs: number;
 }
 
-/** Runs one merged call. */
-export type Execute = (inputs: NamedTensors, outputs: readonly string[]) => Promise<NamedTensors>;
+/** Runs one merged call; `onRun`, when given, is told when the worker ran it (traces). */
+export type Execute = (
+  inputs: NamedTensors,
+  outputs: readonly string[],
+  onRun?: (run: ModelRun) => void,
+) => Promise<NamedTensors>;
 
 /** Told of each call that leaves for a worker: its rows, and how long each request in it queued (ms). */
 export type BatchObserver = (rows: number, queueWaitsMs: readonly number[]) => void;
@@ -24,6 +30,8 @@ interface Queued {
   readonly rows: number;
   /** performance.now() when the request joined the queue. */
   readonly queuedAt: number;
+  /** The request's trace, told of its wait here and of the call it left in. */
+  readonly trace: RequestTrace | null | undefined;
   readonly resolve: (outputs: NamedTensors) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -57,7 +65,11 @@ export class Batcher {
     private readonly observe?: BatchObserver,
   ) {}
 
-  infer(inputs: NamedTensors, outputs: readonly string[]): Promise<NamedTensors> {
+  infer(
+    inputs: NamedTensors,
+    outputs: readonly string[],
+    trace?: RequestTrace | null,
+  ): Promise<NamedTensors> {
     const key = outputs.join('\0');
     let lane = this.lanes.get(key);
     if (!lane) {
@@ -67,7 +79,7 @@ export class Batcher {
     const rows = rowsOf(inputs);
     const target = lane;
     return new Promise<NamedTensors>((resolve, reject) => {
-      target.queue.push({ inputs, rows, queuedAt: performance.now(), resolve, reject });
+      target.queue.push({ inputs, rows, queuedAt: performance.now(), trace, resolve, reject });
       this.pump(target);
     });
   }
@@ -100,14 +112,16 @@ export class Batcher {
       rows += next.rows;
     }
     lane.inFlight += 1;
+    const leftAt = performance.now();
     if (this.observe) {
-      const now = performance.now();
       this.observe(
         rows,
-        batch.map((q) => now - q.queuedAt),
+        batch.map((q) => leftAt - q.queuedAt),
       );
     }
-    void this.run(lane.outputs, batch).finally(() => {
+    for (const q of batch)
+      q.trace?.queued(performance.timeOrigin + q.queuedAt, performance.timeOrigin + leftAt);
+    void this.run(lane.outputs, batch, rows).finally(() => {
       lane.inFlight -= 1;
       this.pump(lane);
     });
@@ -115,19 +129,26 @@ export class Batcher {
     this.pump(lane);
   }
 
-  private async run(outputs: readonly string[], batch: readonly Queued[]): Promise<void> {
+  private async run(outputs: readonly string[], batch: readonly Queued[], rows: number): Promise<void> {
     if (batch.length === 1) {
       const only = batch[0] as Queued;
-      await this.execute(only.inputs, outputs).then(only.resolve, only.reject);
+      await this.execute(only.inputs, outputs, onRunOf(batch, rows)).then(only.resolve, only.reject);
       return;
     }
     let merged: NamedTensors;
     try {
-      merged = await this.execute(concatRows(batch.map((q) => q.inputs)), outputs);
+      merged = await this.execute(concatRows(batch.map((q) => q.inputs)), outputs, onRunOf(batch, rows));
     } catch (error) {
       // The model refused something in the merged data: find whose, one request at a time.
       if (isSlipwayError(error) && error.code === 'INFERENCE_FAILED') {
-        await Promise.all(batch.map((q) => this.execute(q.inputs, outputs).then(q.resolve, q.reject)));
+        await Promise.all(
+          batch.map((q) =>
+            this.execute(q.inputs, outputs, q.trace ? onRunOf([q], q.rows) : undefined).then(
+              q.resolve,
+              q.reject,
+            ),
+          ),
+        );
       } else {
         for (const q of batch) q.reject(error);
       }
@@ -147,6 +168,16 @@ export function isBatchable(signature: {
   outputs: readonly { shape: readonly number[] }[];
 }): boolean {
   return [...signature.inputs, ...signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+}
+
+/** Tells every traced request of a call when the worker ran it; undefined (nothing timed) if none is traced. */
+function onRunOf(batch: readonly Queued[], rows: number): ((run: ModelRun) => void) | undefined {
+  let traced = false;
+  for (const q of batch) if (q.trace) traced = true;
+  if (!traced) return undefined;
+  return (run) => {
+    for (const q of batch) q.trace?.inferred(run.startedAt, run.endedAt, rows, batch.length);
+  };
 }
 
 function rowsOf(inputs: NamedTensors): number {

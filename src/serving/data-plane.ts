@@ -5,6 +5,7 @@ import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import type { TensorSpec } from '../domain/signature.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
+import { type RequestTrace, traceClock } from '../observability/tracing.js';
 import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
@@ -37,6 +38,8 @@ export interface InferenceRequest {
   readonly onVersion?: (version: ModelVersion, revision: Revision) => void;
   /** The request's id (HTTP `x-request-id`, gRPC's own), kept with the prediction in the prediction log. */
   readonly requestId?: string;
+  /** The request's trace (decode, queue and inference are reported to it), or null when tracing is off. */
+  readonly trace?: RequestTrace | null;
 }
 
 /** A model's metadata in the Open Inference Protocol's terms. */
@@ -152,7 +155,10 @@ export class DataPlane {
     const route = await this.route(request.environment, request.model);
     const { version, decoder } = await this.choose(route, request);
     request.onVersion?.(version, route.revision);
+    const { trace } = request;
+    const decodeStart = trace ? traceClock() : 0;
     const inputs = decode(decoder, request.inputs);
+    trace?.decoded(decodeStart, traceClock());
     const outputs = checkOutputs(version, request.outputs);
     const started = performance.now();
     const record = (failed: boolean) =>
@@ -165,7 +171,7 @@ export class DataPlane {
       );
     let result: NamedTensors;
     try {
-      result = await this.options.host.infer(version.sha256, inputs, outputs, version);
+      result = await this.options.host.infer(version.sha256, inputs, outputs, version, trace);
     } catch (error) {
       // A refusal of the caller's input says nothing about the version; a fault of the model does.
       if (!isSlipwayError(error) || SERVER_FAULTS.has(error.code)) record(true);

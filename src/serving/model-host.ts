@@ -5,6 +5,7 @@ import type { InputPolicy } from '../domain/model.js';
 import type { ServableVersion } from '../domain/servable.js';
 import type { Signature } from '../domain/signature.js';
 import { SlipwayError } from '../errors/index.js';
+import { type RequestTrace, traceClock } from '../observability/tracing.js';
 import type { InferenceRuntime, ModelInspection } from '../runtime/inference-runtime.js';
 import { allocate, elementCount, type NamedTensors, type Tensor } from '../runtime/tensor.js';
 import { Batcher, type BatchPolicy, isBatchable } from './batcher.js';
@@ -155,13 +156,14 @@ export class ModelHost {
 
   /**
    * Runs a READY model, merging concurrent requests into batches where the model allows it. Throws
-   * MODEL_NOT_READY if it is not loaded.
+   * MODEL_NOT_READY if it is not loaded. A served request's trace is told its wait and its run.
    */
   async infer(
     sha256: string,
     inputs: NamedTensors,
     outputs: readonly string[],
     served?: ServedAs,
+    trace?: RequestTrace | null,
   ): Promise<NamedTensors> {
     const entry = this.entries.get(sha256);
     if (entry?.state !== 'READY') {
@@ -175,13 +177,17 @@ export class ModelHost {
       entry.served = served;
       entry.batcher = this.batcherFor(sha256, served, entry);
     }
-    if (entry.batcher) return entry.batcher.infer(inputs, outputs);
+    if (entry.batcher) return entry.batcher.infer(inputs, outputs, trace);
     const { metrics } = this.options;
-    if (metrics) {
-      const rows = Object.values(inputs)[0]?.shape[0] ?? 1;
-      metrics.batch(served.model, String(served.version), rows, [0]);
-    }
-    return this.options.runtime.infer(sha256, inputs, outputs);
+    const rows = Object.values(inputs)[0]?.shape[0] ?? 1;
+    metrics?.batch(served.model, String(served.version), rows, [0]);
+    if (!trace) return this.options.runtime.infer(sha256, inputs, outputs);
+    // Unmerged calls leave at once, as the metrics count them: a queue of no length.
+    const leftAt = traceClock();
+    trace.queued(leftAt, leftAt);
+    return this.options.runtime.infer(sha256, inputs, outputs, undefined, (run) =>
+      trace.inferred(run.startedAt, run.endedAt, rows, 1),
+    );
   }
 
   private batcherFor(sha256: string, served: ServedAs, entry: Entry): Batcher | null {
@@ -190,7 +196,7 @@ export class ModelHost {
     const { metrics } = this.options;
     const version = String(served.version);
     return new Batcher(
-      (inputs, outputs) => this.options.runtime.infer(sha256, inputs, outputs),
+      (inputs, outputs, onRun) => this.options.runtime.infer(sha256, inputs, outputs, undefined, onRun),
       policy,
       this.options.workers,
       metrics ? (rows, waits) => metrics.batch(served.model, version, rows, waits) : undefined,

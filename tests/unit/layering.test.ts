@@ -137,6 +137,17 @@ describe('dependency rules', () => {
     ).toEqual([]);
   });
 
+  it('only observability/tracing.ts touches OpenTelemetry, and it loads the SDK only on demand', () => {
+    // Serving, runtime and the protocols report to a RequestTrace; none of them sees a span.
+    expect(
+      violations((i) => i.to.startsWith('@opentelemetry/') && i.from !== 'observability/tracing.ts'),
+    ).toEqual([]);
+    const tracing = readFileSync(join(SRC, 'observability/tracing.ts'), 'utf8');
+    const staticImports = [...tracing.matchAll(/^import (?!type )[^;]*from '(@opentelemetry\/[^']+)'/gm)];
+    expect(staticImports.map((m) => m[1])).toEqual([]);
+    expect(tracing).toContain("import('@opentelemetry/sdk-trace-base')");
+  });
+
   it('alerts/ is reached only through the AlertSink of domain/, and reads nothing of the modules it alerts about', () => {
     // Modules raise alerts through domain/alert.ts; only the composition builds the notifier, and
     // config/ compiles the `alerts:` section with alerts/' own schema.

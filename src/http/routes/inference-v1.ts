@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { echo, SlipwayError } from '../../errors/index.js';
+import { traceClock } from '../../observability/tracing.js';
 import { toRowOutputs } from '../../serving/output-encoder.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
@@ -13,7 +14,7 @@ import {
   PredictResponse,
   V1ModelList,
 } from '../wire/inference.js';
-import { environmentOf, operationIdOf, routeKeyOf, setVersionHeader } from './inference-v2.js';
+import { environmentOf, operationIdOf, routeKeyOf, setVersionHeader, tracedRoute } from './inference-v2.js';
 
 /** KServe V1 (TensorFlow Serving style) row predictions. */
 export async function inferenceV1Routes(scope: FastifyInstance, services: HttpServices): Promise<void> {
@@ -21,6 +22,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
   const id = operationIdOf(app);
   const { dataPlane } = services;
   const tags = ['inference (KServe V1)'];
+  const traced = tracedRoute(app, services.tracing, 'v1');
 
   app.get(
     '/v1/models',
@@ -61,6 +63,7 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
     {
       // Predictions change nothing; a body without a Content-Type is read as JSON, as on V2.
       config: { access: 'viewer', untypedBody: true, prediction: 'v1' },
+      ...traced,
       schema: {
         tags,
         operationId: id('predict'),
@@ -96,8 +99,13 @@ export async function inferenceV1Routes(scope: FastifyInstance, services: HttpSe
         inputs: { kind: 'rows', rows: body.instances },
         requestId: request.id,
         onVersion: (version, revision) => setVersionHeader(reply, version, revision),
+        trace: request.trace,
       });
-      return { predictions: toRowOutputs(result.outputs, body.instances.length) };
+      const { trace } = request;
+      const encodeStart = trace ? traceClock() : 0;
+      const predictions = toRowOutputs(result.outputs, body.instances.length);
+      trace?.encoded(encodeStart, traceClock());
+      return { predictions };
     },
   );
 }

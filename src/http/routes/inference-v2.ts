@@ -1,9 +1,17 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  onResponseHookHandler,
+} from 'fastify';
 import type { ModelVersion } from '../../domain/model.js';
 import { assertModelName, parseVersionOrTag } from '../../domain/names.js';
 import type { Revision } from '../../domain/revision.js';
 import { SlipwayError } from '../../errors/index.js';
+import type { Protocol } from '../../observability/metrics.js';
+import { type RequestTrace, type Tracing, traceClock } from '../../observability/tracing.js';
 import { servedModelConfig } from '../../serving/model-config.js';
 import { toTensorOutputs } from '../../serving/output-encoder.js';
 import {
@@ -37,6 +45,13 @@ import {
 
 const checkInferHeader = TypeCompiler.Compile(InferHeader);
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The prediction's trace while tracing is on, else null. */
+    trace: RequestTrace | null;
+  }
+}
+
 const errors = errorResponses(400, 404, 503);
 
 const viewer = { access: 'viewer' } as const;
@@ -54,6 +69,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
   const id = operationIdOf(app);
   const { dataPlane } = services;
   const tags = ['inference (Open Inference Protocol)'];
+  const traced = tracedRoute(app, services.tracing, 'v2');
 
   // Bodies of the binary tensor data extension (a JSON header, then raw tensor bytes). Only these
   // routes accept them: everywhere else octet-stream stays a 415.
@@ -228,14 +244,22 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
       ...(body.outputs ? { outputs: body.outputs.map((o) => o.name) } : {}),
       requestId: request.id,
       onVersion: (version, revision) => setVersionHeader(reply, version, revision),
+      trace: request.trace,
     });
     const response = {
       model_name: model,
       model_version: String(result.version.version),
       id: body.id ?? request.id,
     };
+    const { trace } = request;
+    const encodeStart = trace ? traceClock() : 0;
     const binary = encodeBinaryResponse(response, result.outputs, isBinary);
-    if (!binary) return { ...response, outputs: toTensorOutputs(result.outputs) };
+    if (!binary) {
+      const outputs = toTensorOutputs(result.outputs);
+      trace?.encoded(encodeStart, traceClock());
+      return { ...response, outputs };
+    }
+    trace?.encoded(encodeStart, traceClock());
     return reply
       .header(INFERENCE_HEADER_CONTENT_LENGTH, binary.headerLength)
       .type('application/octet-stream')
@@ -252,6 +276,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
     '/v2/models/:model/infer',
     {
       config: inference,
+      ...traced,
       preValidation: readBinaryBody,
       schema: { ...inferSchema, operationId: id('infer'), summary: 'Infer', params: ModelParams },
     },
@@ -261,6 +286,7 @@ export async function inferenceV2Routes(scope: FastifyInstance, services: HttpSe
     '/v2/models/:model/versions/:version/infer',
     {
       config: inference,
+      ...traced,
       preValidation: readBinaryBody,
       schema: {
         ...inferSchema,
@@ -305,9 +331,36 @@ async function readBinaryBody(request: FastifyRequest): Promise<void> {
   request.body = { ...valid, inputs: withBinaryInputs(valid.inputs, binary) };
 }
 
+/**
+ * The hooks that trace a prediction route while tracing is on (none otherwise): its trace starts when
+ * the request arrived, continuing the caller's `traceparent`, and ends once the answer is sent.
+ */
+export function tracedRoute(
+  app: FastifyInstance,
+  tracing: Tracing | null,
+  protocol: Protocol,
+): { onRequest?: onRequestHookHandler; onResponse?: onResponseHookHandler } {
+  app.decorateRequest('trace', null);
+  if (tracing === null) return {};
+  return {
+    onRequest: async (request, reply) => {
+      request.trace = tracing.startRequest({
+        protocol,
+        requestId: request.id,
+        carrier: request.headers,
+        startedAt: traceClock() - reply.elapsedTime,
+      });
+    },
+    onResponse: async (request, reply) => {
+      request.trace?.end(reply.statusCode);
+    },
+  };
+}
+
 /** Names the version that answered and the revision that routed to it, on every response. */
 export function setVersionHeader(reply: FastifyReply, version: ModelVersion, revision: Revision): void {
   noteServed(reply, version, revision);
+  reply.request.trace?.served(version.model, version.version, revision.environment, revision.number);
   void reply.header('x-slipway-model-version', String(version.version));
   void reply.header('x-slipway-environment', revision.environment);
   void reply.header('x-slipway-revision', String(revision.number));

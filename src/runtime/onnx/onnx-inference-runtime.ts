@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import type { InferenceRuntime, ModelInspection } from '../inference-runtime.js';
+import type { InferenceRuntime, ModelInspection, ModelRun } from '../inference-runtime.js';
 import type { NamedTensors } from '../tensor.js';
 import { WorkerPool, type WorkerRestartReason } from './worker-pool.js';
+import type { TimedOutputs } from './worker-protocol.js';
 
 export interface OnnxInferenceRuntimeOptions {
   /** Number of worker processes; each loads every model. */
@@ -43,8 +44,15 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
     inputs: NamedTensors,
     outputs: readonly string[],
     timeoutMs?: number,
+    onRun?: (run: ModelRun) => void,
   ): Promise<NamedTensors> {
-    return this.pool.run<NamedTensors>({ op: 'run', key, inputs, outputs }, timeoutMs);
+    if (!onRun) return this.pool.run<NamedTensors>({ op: 'run', key, inputs, outputs }, timeoutMs);
+    return this.pool
+      .run<TimedOutputs>({ op: 'run', key, inputs, outputs, timed: true }, timeoutMs)
+      .then((timed) => {
+        onRun(timed.run);
+        return timed.outputs;
+      });
   }
 
   unload(key: string): Promise<void> {

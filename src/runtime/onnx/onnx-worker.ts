@@ -10,7 +10,7 @@ import { type ErrorCode, isSlipwayError } from '../../errors/index.js';
 import { DATATYPE_OF_ORT, type NamedTensors, ORT_TYPE, type Tensor } from '../tensor.js';
 import { inspectOnnxModel } from './onnx-validator.js';
 import { SESSION_OPTIONS } from './session-options.js';
-import type { WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import type { TimedOutputs, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 const send = (message: WorkerResponse) => process.send!(message);
@@ -49,7 +49,10 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
         );
       }
       try {
+        // Timed in this process, around the model's run alone: a trace's `inference` span.
+        const startedAt = request.timed ? performance.timeOrigin + performance.now() : 0;
         const results = await session.run(feeds, [...request.outputs]);
+        const endedAt = request.timed ? performance.timeOrigin + performance.now() : 0;
         const outputs: Record<string, Tensor> = {};
         for (const name of request.outputs) {
           const value = results[name]!;
@@ -59,7 +62,10 @@ async function handle(request: WorkerRequest): Promise<WorkerResponse> {
             data: value.data as Float32Array,
           };
         }
-        return { id: request.id, ok: true, result: outputs satisfies NamedTensors };
+        const result = request.timed
+          ? ({ outputs, run: { startedAt, endedAt } } satisfies TimedOutputs)
+          : (outputs satisfies NamedTensors);
+        return { id: request.id, ok: true, result };
       } catch (error) {
         return failure(
           request.id,
