@@ -2,13 +2,14 @@ import { resolve, sep } from 'node:path';
 import {
   type DuckDBConnection,
   DuckDBDataChunk,
-  DuckDBInstance,
+  type DuckDBInstance,
   type DuckDBValue,
   INTEGER,
   TIMESTAMP,
   timestampValue,
   VARCHAR,
 } from '@duckdb/node-api';
+import { openSandboxedDuckDb, sqlString } from '../storage/duckdb-sandbox.js';
 
 /** The rows of one prediction, converted: what a Parquet file of the log is written from. */
 export interface LoggedPrediction {
@@ -113,7 +114,7 @@ export class PredictionLogParquet {
       } finally {
         appender.closeSync();
       }
-      await connection.run(`COPY temp.rows TO ${literal(file)} (FORMAT parquet, COMPRESSION zstd)`);
+      await connection.run(`COPY temp.rows TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`);
       return count;
     });
   }
@@ -129,7 +130,7 @@ export class PredictionLogParquet {
     return this.with(async (connection) => {
       const result = await connection.runAndReadAll(
         `SELECT epoch_ms(time) AS ms, request_id, version, revision, "row", inputs, outputs
-         FROM read_parquet([${files.map(literal).join(', ')}])
+         FROM read_parquet([${files.map(sqlString).join(', ')}])
          WHERE ${where}
          ORDER BY time DESC, request_id, "row"
          LIMIT ${limit}`,
@@ -166,25 +167,6 @@ export class PredictionLogParquet {
   }
 }
 
-async function open(folder: string): Promise<DuckDBInstance> {
-  const instance = await DuckDBInstance.create(':memory:', {
-    memory_limit: '64MB',
-    threads: '1',
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-  });
-  const setup = await instance.connect();
-  try {
-    await setup.run(`SET allowed_directories = [${literal(`${resolve(folder)}${sep}`)}]`);
-    await setup.run('SET enable_external_access = false');
-    await setup.run('SET lock_configuration = true');
-  } catch (error) {
-    setup.closeSync();
-    instance.closeSync();
-    throw error;
-  }
-  setup.closeSync();
-  return instance;
+function open(folder: string): Promise<DuckDBInstance> {
+  return openSandboxedDuckDb(':memory:', { memory: '64MB', threads: 1 }, [`${resolve(folder)}${sep}`]);
 }
-
-const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`;

@@ -11,7 +11,7 @@ import {
   type DuckDBDateValue,
   type DuckDBDecimalValue,
   DuckDBDoubleVector,
-  DuckDBInstance,
+  type DuckDBInstance,
   type DuckDBResult,
   DuckDBTimestampTZVector,
   type DuckDBTimestampValue,
@@ -27,6 +27,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import type { SlipwayError } from '../../errors/index.js';
+import { openSandboxedDuckDb } from '../../storage/duckdb-sandbox.js';
 import { ColumnCollector } from './duckdb-columns.js';
 import { engineError } from './engine-error.js';
 import { checkSinkColumns } from './sink-columns.js';
@@ -60,13 +61,6 @@ const DAY_MS = 86_400_000;
  * scoring the 3 million flights of the demo's file peaks under 1 GB for the server and its workers
  * together (bench/batch-scoring.ts). Extensions are never installed or loaded behind a query's back.
  */
-const SETTINGS = {
-  memory_limit: '128MB',
-  threads: '2',
-  autoinstall_known_extensions: 'false',
-  autoload_known_extensions: 'false',
-};
-
 /**
  * What a warehouse's queries may reach besides its own tables: files under these folders (its
  * database file and spill folder are always reachable). Nothing else on the file system or network.
@@ -84,23 +78,8 @@ const NO_FILES: DuckDbAccess = { readable: [] };
  * statement can widen it again (`SET`, `RESET` and `PRAGMA` of a setting fail once it is locked).
  * DuckDB takes list settings only by `SET`, hence the setup connection.
  */
-async function createSandboxed(path: string, access: DuckDbAccess): Promise<DuckDBInstance> {
-  const instance = await DuckDBInstance.create(path, SETTINGS);
-  const setup = await instance.connect();
-  try {
-    const folders = access.readable.flatMap(spellings);
-    if (folders.length > 0) {
-      await setup.run(`SET allowed_directories = [${folders.map(stringLiteral).join(', ')}]`);
-    }
-    await setup.run('SET enable_external_access = false');
-    await setup.run('SET lock_configuration = true');
-  } catch (error) {
-    setup.closeSync();
-    instance.closeSync();
-    throw error;
-  }
-  setup.closeSync();
-  return instance;
+function createSandboxed(path: string, access: DuckDbAccess): Promise<DuckDBInstance> {
+  return openSandboxedDuckDb(path, { memory: '128MB', threads: 2 }, access.readable.flatMap(spellings));
 }
 
 /** A folder as DuckDB compares it: absolute, and relative to the working directory when inside it. */
@@ -110,8 +89,6 @@ function spellings(folder: string): string[] {
   const inside = fromCwd !== '' && !fromCwd.startsWith('..') && !isAbsolute(fromCwd);
   return inside ? [absolute, `${fromCwd}${sep}`] : [absolute];
 }
-
-const stringLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /**
  * One DuckDB instance per database file in this process, shared by every reader and writer and closed
