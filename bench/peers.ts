@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,13 @@ export interface SlipwayVariant {
   readonly batched?: boolean;
   /** Also measured over gRPC (the Open Inference Protocol's ModelInfer, beside V1 and V2 over HTTP). */
   readonly grpc?: boolean;
+  /** A slipway.yaml for its working folder (per-environment settings such as the prediction log). */
+  readonly yaml?: string;
+  /**
+   * Marks the pair the "observability cost" target compares: `on` (metrics, sampled logs and the
+   * prediction log) against `off` (none of them).
+   */
+  readonly observability?: 'on' | 'off';
 }
 
 /**
@@ -59,6 +66,22 @@ export const SLIPWAY_VARIANTS: readonly SlipwayVariant[] = [
   { id: 'slipway', label: 'Slipway', env: {}, batched: true, grpc: true },
   { id: 'slipway-unbatched', label: 'Slipway unbatched', env: { SLIPWAY_MAX_BATCH_SIZE: '1' } },
   { id: 'slipway-2http', label: 'Slipway 2 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '2' }, batched: true },
+  {
+    id: 'slipway-observed',
+    label: 'Slipway observed',
+    env: { SLIPWAY_LOG_SAMPLE_RATE: '0.01' },
+    yaml: 'environments:\n  - { name: dev, auto_deploy: true, prediction_log: { sample_rate: 0.05 } }\n',
+    observability: 'on',
+    batched: true,
+  },
+  {
+    id: 'slipway-dark',
+    label: 'Slipway dark',
+    env: { SLIPWAY_METRICS: 'off', SLIPWAY_LOG_LEVEL: 'warn' },
+    yaml: 'environments:\n  - { name: dev, auto_deploy: true, prediction_log: { sample_rate: 0 } }\n',
+    observability: 'off',
+    batched: true,
+  },
 ];
 
 /** What a peer can use while it starts. */
@@ -111,13 +134,16 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
   const settings = Object.entries(env).map(([key, value]) => `${key}=${value}`);
   return {
     id: variant.id,
-    setup: `node bin/slipway.js serve, ${settings.join(' ')}, other settings at their defaults`,
+    setup: `node bin/slipway.js serve, ${settings.join(' ')}${variant.yaml ? `, slipway.yaml ${JSON.stringify(variant.yaml.trim())}` : ''}, other settings at their defaults`,
     async start({ model, processes, workDir }) {
       const grpcPort = variant.grpc ? await freePort() : undefined;
-      const { base, server, cwd } = await startSlipway(processes, workDir, variant.id, {
-        ...env,
-        ...(grpcPort === undefined ? {} : { SLIPWAY_GRPC_PORT: String(grpcPort) }),
-      });
+      const { base, server, cwd } = await startSlipway(
+        processes,
+        workDir,
+        variant.id,
+        { ...env, ...(grpcPort === undefined ? {} : { SLIPWAY_GRPC_PORT: String(grpcPort) }) },
+        variant.yaml,
+      );
       const push = ['models', 'push', MODEL_PATH, '--manifest', MANIFEST_PATH, '--server', base];
       await processes.run(`${variant.id}-push`, process.execPath, [SLIPWAY_BIN, ...push], { cwd });
       // With several HTTP processes, the others learn of the deployment when they next poll the registry.
@@ -160,6 +186,7 @@ export async function startSlipway(
   workDir: string,
   id: string,
   env: Readonly<Record<string, string>>,
+  yaml?: string,
 ): Promise<{ base: string; server: Started; cwd: string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -167,6 +194,7 @@ export async function startSlipway(
   // otherwise change the server being measured.
   const cwd = join(workDir, id);
   mkdirSync(cwd);
+  if (yaml !== undefined) writeFileSync(join(cwd, 'slipway.yaml'), yaml);
   // Nor do SLIPWAY_* variables of the shell that runs the bench reach it.
   const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));
   const server = processes.start(id, process.execPath, [SLIPWAY_BIN, 'serve'], {

@@ -163,6 +163,22 @@ export function targetsBlock(report: BenchReport): string {
         : 'n/a (not measured)',
     ]);
   }
+  const observed = report.variants.find((variant) => variant.observability === 'on');
+  const dark = report.variants.find((variant) => variant.observability === 'off');
+  if (observed && dark) {
+    for (const protocol of ['v1', 'v2']) {
+      const on = peak(find(`${observed.id}-${protocol}`));
+      const off = peak(find(`${dark.id}-${protocol}`));
+      const cost = on && off ? 1 - on.requestsPerSecond / off.requestsPerSecond : Number.NaN;
+      lines.push([
+        `Observability costs < 10% (${protocol.toUpperCase()}: metrics, sampled logs, prediction log on vs off)`,
+        percent(cost),
+        on && off
+          ? `${verdict(cost < 0.1)} (${rate(on.requestsPerSecond)} at ${on.connections} vs ${rate(off.requestsPerSecond)} at ${off.connections} conns)`
+          : 'n/a (not measured)',
+      ]);
+    }
+  }
   return formatTable(['target', 'measured', 'verdict'], lines, [0, 2]);
 }
 

@@ -85,10 +85,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: 'slipway' } }, pino.destination(2));
 
-  const metrics = new Metrics({ version: SLIPWAY_VERSION });
+  const metrics = new Metrics({ version: SLIPWAY_VERSION, enabled: config.metrics });
   // Without an OTLP endpoint the OpenTelemetry SDK is never loaded and requests carry no trace.
   const tracing = config.traces ? await startTracing(config.traces, SLIPWAY_VERSION) : null;
   const exposition = options.exposition?.(metrics) ?? metrics;
+  metrics.declare(config.environments.map((e) => e.name));
   const {
     database,
     registry: store,
@@ -287,7 +288,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
             config.grpcPort,
           );
         }
-        if (config.metricsPort !== null) {
+        if (config.metricsPort !== null && config.metrics) {
           metricsListener = await startMetricsListener(
             exposition,
             config.host,

@@ -123,7 +123,7 @@ async function promoteEverywhere(app: App, model: string): Promise<void> {
 }
 
 /** The Palmer penguins from vega-datasets, renamed to the model's inputs, labelled by `species`. */
-function penguinRows(): Record<string, unknown>[] {
+export function penguinRows(): Record<string, unknown>[] {
   const penguins = JSON.parse(readFileSync(join(VEGA_DATA, 'penguins.json'), 'utf8')) as Record<
     string,
     string | number | null

@@ -27,6 +27,8 @@ export const EXIT = {
    * accepted, the run itself did not succeed. The output says why (the run's error).
    */
   RUN_FAILED: 7,
+  /** `drift` found dataset drift: the report was computed, and the data drifted from the reference. */
+  DRIFT: 8,
 } as const;
 
 /** Raised by commands for a mistake in their own arguments. */

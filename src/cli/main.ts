@@ -20,6 +20,7 @@ import { clientSettings } from './client-settings.js';
 import { addAuditCommands } from './commands/audit-commands.js';
 import { addDatasetCommands } from './commands/dataset-commands.js';
 import { addDeploymentCommands } from './commands/deployment-commands.js';
+import { addDriftCommands } from './commands/drift-commands.js';
 import { addJobCommands } from './commands/job-commands.js';
 import { addTokenCommands } from './commands/token-commands.js';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.js';
@@ -301,6 +302,7 @@ program
 
 addDeploymentCommands(program, cli);
 addDatasetCommands(program, cli);
+addDriftCommands(program, cli);
 addJobCommands(program, cli);
 addAuditCommands(program, cli);
 addTokenCommands(program, cli);

@@ -6,6 +6,8 @@ import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { type AlertsConfig, compileAlerts } from '../alerts/alert-config.js';
 import { compileEnvironments, DEFAULT_ENVIRONMENTS, type EnvironmentPolicy } from '../domain/environment.js';
+import { compileDriftChecks } from '../drift/drift-checks.js';
+import type { DriftCheckSpec } from '../drift/drift-service.js';
 import { SlipwayError } from '../errors/index.js';
 import { compileJob, type JobSpec, JobSpecSchema } from '../jobs/job.js';
 import { isWarehouseReference, maskConnectionString } from '../jobs/warehouse/references.js';
@@ -30,6 +32,8 @@ export interface Config {
   readonly grpcPort: number | null;
   /** Port of the token-free metrics listener (0: a free one), or null for none. */
   readonly metricsPort: number | null;
+  /** Whether Prometheus metrics are counted and served (SLIPWAY_METRICS). */
+  readonly metrics: boolean;
   readonly dataDir: string;
   readonly registryUri: string;
   readonly artifactUri: string;
@@ -67,6 +71,8 @@ export interface Config {
   readonly jobs: readonly JobSpec[];
   /** Where alerts go: slipway.yaml `alerts:` (webhooks, `${VAR}` expanded). */
   readonly alerts: AlertsConfig;
+  /** Drift checks declared in slipway.yaml `drift_checks:`, run on their schedules by the control server. */
+  readonly driftChecks: readonly DriftCheckSpec[];
   /** How long a batch run's lease lasts without renewal. */
   readonly jobLeaseMs: number;
   /** How long a promotion's gates hold it without renewing (recovery ends it after that). */
@@ -128,6 +134,11 @@ export function compileConfig(
   const warehouses = compileWarehouses(document.warehouses, configFile, env);
   const jobs = compileJobs(document.jobs, configFile, warehouses);
   const alerts = compileAlerts(document.alerts, configFile, env);
+  const driftChecks = compileDriftChecks(
+    document.drift_checks,
+    configFile,
+    environments.map((e) => e.name),
+  );
   const environment = raw('SLIPWAY_ENV') ?? null;
   if (environment !== null && !environments.some((e) => e.name === environment)) {
     throw invalid(
@@ -145,6 +156,7 @@ export function compileConfig(
       raw('SLIPWAY_GRPC_PORT') === undefined
         ? null
         : integer('SLIPWAY_GRPC_PORT', raw('SLIPWAY_GRPC_PORT'), 0, 65535),
+    metrics: onOff('SLIPWAY_METRICS', raw('SLIPWAY_METRICS') ?? 'on'),
     metricsPort:
       raw('SLIPWAY_METRICS_PORT') === undefined
         ? null
@@ -184,6 +196,7 @@ export function compileConfig(
     warehouses,
     jobs,
     alerts,
+    driftChecks,
     jobLeaseMs: integer('SLIPWAY_JOB_LEASE_MS', raw('SLIPWAY_JOB_LEASE_MS'), 100, 3_600_000),
     promotionLeaseMs: integer(
       'SLIPWAY_PROMOTION_LEASE_MS',
@@ -340,6 +353,7 @@ type YamlSections = {
   warehouses?: unknown;
   jobs?: unknown;
   alerts?: unknown;
+  drift_checks?: unknown;
 };
 
 function loadYaml(path: string): YamlSections {
@@ -356,13 +370,18 @@ function loadYaml(path: string): YamlSections {
   if (typeof document !== 'object' || Array.isArray(document)) {
     throw new SlipwayError(
       'INVALID_ARGUMENT',
-      `${path} must be a mapping with some of \`environments:\`, \`models:\`, \`warehouses:\` and \`jobs:\`.`,
+      `${path} must be a mapping with some of \`environments:\`, \`models:\`, \`warehouses:\`, \`jobs:\`, \`drift_checks:\` and \`alerts:\`.`,
       {
         variable: 'SLIPWAY_CONFIG_FILE',
       },
     );
   }
   return document as YamlSections;
+}
+
+function onOff(name: VariableName, value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw invalid(name, value, '`on` or `off`');
+  return value === 'on';
 }
 
 function integer(name: VariableName, value: string | undefined, min: number, max: number): number {

@@ -31,6 +31,11 @@ export const VARIABLES = {
     describe:
       'TCP port of the Open Inference Protocol over gRPC, on SLIPWAY_HOST (0 picks a free port). Unset: no gRPC listener.',
   },
+  SLIPWAY_METRICS: {
+    default: 'on',
+    describe:
+      '`on` counts Prometheus metrics and serves them at /metrics; `off` counts nothing (for measuring what metrics cost).',
+  },
   SLIPWAY_METRICS_PORT: {
     default: undefined,
     describe:

@@ -63,7 +63,7 @@ export interface DeploymentServiceOptions {
   readonly store: DeploymentStore;
   readonly audit: AuditStore;
   readonly dataPlane: DataPlane;
-  readonly stats: Pick<TrafficStats, 'since'>;
+  readonly stats: Pick<TrafficStats, 'since' | 'predictions'>;
   readonly environments: readonly EnvironmentPolicy[];
   /** Environments whose routes this process holds (it refreshes them at once after a change). */
   readonly served: readonly string[];
@@ -76,6 +76,8 @@ export interface DeploymentServiceOptions {
   readonly metrics?: Pick<Metrics, 'promotionEnded' | 'rollback'>;
   /** Told of promotions stopped at a gate and of automatic rollbacks. */
   readonly alerts?: AlertSink;
+  /** Told when a model's dataset was stored (drift rebuilds the profiles built on reference data). */
+  readonly datasetChanged?: (model: string, name: string) => Promise<void>;
   readonly logger: Logger;
 }
 
@@ -110,6 +112,7 @@ export class DeploymentService {
       machine: this.machine,
       writer: this.writer,
       stats: options.stats,
+      shadow: (environment, model) => options.dataPlane.shadowStats(environment, model),
       plan: (environment) => this.policy(environment).rollout,
       clock: this.clock,
       intervalMs: options.analysisIntervalMs,
@@ -521,6 +524,7 @@ export class DeploymentService {
       result: 'ok',
       requestId: context.requestId,
     });
+    await this.options.datasetChanged?.(dataset.model, dataset.name);
     return result;
   }
 

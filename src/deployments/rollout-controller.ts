@@ -5,6 +5,7 @@ import type { RolloutPlan } from '../domain/environment.js';
 import type { Promotion } from '../domain/promotion.js';
 import { type RevisionKind, sameTraffic, type TrafficShare } from '../domain/revision.js';
 import { type RequestContext, SYSTEM_CONTEXT } from '../domain/roles.js';
+import { featureDrift } from '../drift/statistics.js';
 import type { WindowStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
 import type { PromotionMachine } from './promotion-machine.js';
@@ -19,6 +20,29 @@ export interface StepState {
   /** The candidate version, for the notes. */
   readonly version: number;
 }
+
+/**
+ * Model-quality figures of a step, beside its error rate and latency: how far the canary's
+ * predictions are from the stable version's on the same step's traffic, and how often the shadow
+ * agreed with the served answer.
+ */
+export interface QualityFigures {
+  /** Jensen-Shannon distance of the two prediction distributions; null when either side has too few. */
+  readonly predictionDivergence: number | null;
+  readonly canaryPredictions: number;
+  readonly stablePredictions: number;
+  /** Share of mirrored requests the shadow agreed on; null without a shadow or with too few requests. */
+  readonly shadowAgreement: number | null;
+  readonly shadowRequests: number;
+}
+
+const NO_QUALITY: QualityFigures = {
+  predictionDivergence: null,
+  canaryPredictions: 0,
+  stablePredictions: 0,
+  shadowAgreement: null,
+  shadowRequests: 0,
+};
 
 /** What to do with a rollout after one look at its figures. */
 export type StepVerdict =
@@ -37,7 +61,12 @@ export type StepVerdict =
  * version. A step that has baked with too few requests is inconclusive (pause); one that has baked
  * with enough moves on.
  */
-export function judgeStep(figures: WindowStats, plan: RolloutPlan, state: StepState): StepVerdict {
+export function judgeStep(
+  figures: WindowStats,
+  plan: RolloutPlan,
+  state: StepState,
+  quality: QualityFigures = NO_QUALITY,
+): StepVerdict {
   const share = plan.steps[state.step] as number;
   const where = `at step ${state.step + 1} (${share}%)`;
   if (figures.requests >= Math.max(1, plan.minRequests) && figures.errorRate > plan.maxErrorRate) {
@@ -50,6 +79,26 @@ export function judgeStep(figures: WindowStats, plan: RolloutPlan, state: StepSt
     return {
       action: 'roll-back',
       breach: `p99 latency ${figures.p99Ms.toFixed(1)} ms exceeded the ${plan.maxP99Ms} ms limit ${where}`,
+    };
+  }
+  if (
+    plan.maxPredictionDivergence !== null &&
+    quality.predictionDivergence !== null &&
+    quality.predictionDivergence > plan.maxPredictionDivergence
+  ) {
+    return {
+      action: 'roll-back',
+      breach: `prediction divergence ${quality.predictionDivergence.toFixed(3)} (Jensen-Shannon distance of ${quality.canaryPredictions} canary and ${quality.stablePredictions} stable predictions) exceeded the ${plan.maxPredictionDivergence} limit ${where}`,
+    };
+  }
+  if (
+    plan.minShadowAgreement !== null &&
+    quality.shadowAgreement !== null &&
+    quality.shadowAgreement < plan.minShadowAgreement
+  ) {
+    return {
+      action: 'roll-back',
+      breach: `shadow agreement ${pct(quality.shadowAgreement)} (of ${quality.shadowRequests} mirrored requests) fell below the ${pct(plan.minShadowAgreement)} floor ${where}`,
     };
   }
   if (state.elapsedMs < plan.bakeSeconds * 1000) return { action: 'hold' };
@@ -120,7 +169,13 @@ export interface RolloutControllerOptions {
   readonly writer: RevisionWriter;
   readonly stats: {
     since(environment: string, model: string, version: number, sinceMs: number): WindowStats;
+    predictions(environment: string, model: string, version: number, sinceMs: number): (number | string)[];
   };
+  /** The shadow comparison of a deployment's revision in force (requests mirrored, and agreed). */
+  readonly shadow: (
+    environment: string,
+    model: string,
+  ) => { readonly revision: number; readonly requests: number; readonly agreed: number } | null;
   /** The rollout plan of an environment. */
   readonly plan: (environment: string) => RolloutPlan | null;
   readonly clock: Clock;
@@ -172,17 +227,19 @@ export class RolloutController {
       promotion.version,
       Date.parse(stepStartedAt),
     );
-    const verdict = judgeStep(figures, plan, {
-      step,
-      elapsedMs: clock.now() - Date.parse(stepStartedAt),
-      version: promotion.version,
-    });
+    const quality = await this.quality(promotion, plan, Date.parse(stepStartedAt));
+    const verdict = judgeStep(
+      figures,
+      plan,
+      { step, elapsedMs: clock.now() - Date.parse(stepStartedAt), version: promotion.version },
+      quality,
+    );
     switch (verdict.action) {
       case 'hold':
         return true;
       case 'roll-back':
         this.options.logger.warn(
-          { promotion: id, reason: verdict.breach, figures },
+          { promotion: id, reason: verdict.breach, figures, quality },
           'canary breached its limits; rolling back',
         );
         await this.restoreBaseline(
@@ -191,7 +248,7 @@ export class RolloutController {
           'automatic-rollback',
           `automatic rollback: ${verdict.breach}`,
           SYSTEM_CONTEXT,
-          figures,
+          { ...figures, ...quality },
         );
         await this.alertRollback(promotion, verdict.breach, figures);
         return false;
@@ -236,6 +293,50 @@ export class RolloutController {
   }
 
   /**
+   * The step's model-quality figures, computed only for the checks the plan turns on: the canary's
+   * predictions against the stable versions' (the baseline's) on the step's traffic, and the shadow's
+   * agreement. Each needs `min_requests` on both sides to be a figure at all.
+   */
+  private async quality(promotion: Promotion, plan: RolloutPlan, sinceMs: number): Promise<QualityFigures> {
+    const { environment, model, version } = promotion;
+    let divergence: Pick<QualityFigures, 'predictionDivergence' | 'canaryPredictions' | 'stablePredictions'> =
+      {
+        predictionDivergence: null,
+        canaryPredictions: 0,
+        stablePredictions: 0,
+      };
+    if (plan.maxPredictionDivergence !== null) {
+      const canary = this.options.stats.predictions(environment, model, version, sinceMs);
+      const stable = (promotion.baseline ?? [])
+        .filter((share) => share.version !== version && share.percent > 0)
+        .flatMap((share) => this.options.stats.predictions(environment, model, share.version, sinceMs));
+      const enough = Math.max(1, plan.minRequests);
+      divergence = {
+        predictionDivergence:
+          canary.length >= enough && stable.length >= enough ? predictionDivergence(stable, canary) : null,
+        canaryPredictions: canary.length,
+        stablePredictions: stable.length,
+      };
+    }
+    let agreement: Pick<QualityFigures, 'shadowAgreement' | 'shadowRequests'> = {
+      shadowAgreement: null,
+      shadowRequests: 0,
+    };
+    if (plan.minShadowAgreement !== null) {
+      const current = await this.options.store.currentRevision(model, environment);
+      const shadow = this.options.shadow(environment, model);
+      if (shadow && current && shadow.revision === current.number) {
+        agreement = {
+          shadowAgreement:
+            shadow.requests >= Math.max(1, plan.minRequests) ? shadow.agreed / shadow.requests : null,
+          shadowRequests: shadow.requests,
+        };
+      }
+    }
+    return { ...divergence, ...agreement };
+  }
+
+  /**
    * Ends a promotion that changed traffic, restoring its baseline split (tags and shadow as they are)
    * when the split in force differs from it.
    */
@@ -245,7 +346,7 @@ export class RolloutController {
     kind: RevisionKind,
     reason: string,
     context: RequestContext,
-    figures?: WindowStats,
+    figures?: WindowStats & Partial<QualityFigures>,
   ): Promise<Promotion> {
     const { store, machine, writer } = this.options;
     machine.check(promotion, event);
@@ -323,6 +424,20 @@ export class RolloutController {
 }
 
 const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
+
+/**
+ * How far two prediction distributions are apart: the Jensen-Shannon distance of their category
+ * frequencies (labels), or of their histograms on shared bins (numbers), from 0 (the same) to 1.
+ */
+export function predictionDivergence(
+  stable: readonly (number | string)[],
+  canary: readonly (number | string)[],
+): number {
+  const numeric = stable.every((v) => typeof v === 'number') && canary.every((v) => typeof v === 'number');
+  return featureDrift(numeric ? 'numerical' : 'categorical', stable, canary, {
+    method: 'jensenshannon',
+  }).statistic;
+}
 
 /**
  * The baseline split with `percent` for a canary version listed first (so its buckets are the

@@ -51,6 +51,13 @@ export interface RolloutPlan {
   readonly maxP99Ms: number;
   /** Fewer requests than this in a step makes its analysis inconclusive, which pauses the rollout. */
   readonly minRequests: number;
+  /**
+   * Model quality: the largest Jensen-Shannon distance (0 to 1) allowed between the canary's
+   * predictions and the stable version's on the same step's traffic; null turns the check off.
+   */
+  readonly maxPredictionDivergence: number | null;
+  /** Model quality: the least share of mirrored requests the shadow must agree on; null turns it off. */
+  readonly minShadowAgreement: number | null;
 }
 
 export interface EnvironmentPolicy {
@@ -98,6 +105,8 @@ export const DEFAULT_ROLLOUT: RolloutPlan = {
   maxErrorRate: 0.01,
   maxP99Ms: 250,
   minRequests: 20,
+  maxPredictionDivergence: null,
+  minShadowAgreement: null,
 };
 
 /**
@@ -245,6 +254,8 @@ export const EnvironmentsFileSchema = Type.Array(
               max_error_rate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
               max_p99_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
               min_requests: Type.Optional(Type.Integer({ minimum: 0 })),
+              max_prediction_divergence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+              min_shadow_agreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
               by_default: Type.Optional(Type.Boolean()),
             },
             { additionalProperties: false },
@@ -366,6 +377,8 @@ function compileRollout(
     maxErrorRate: rollout.max_error_rate ?? DEFAULT_ROLLOUT.maxErrorRate,
     maxP99Ms: rollout.max_p99_ms ?? DEFAULT_ROLLOUT.maxP99Ms,
     minRequests: rollout.min_requests ?? DEFAULT_ROLLOUT.minRequests,
+    maxPredictionDivergence: rollout.max_prediction_divergence ?? DEFAULT_ROLLOUT.maxPredictionDivergence,
+    minShadowAgreement: rollout.min_shadow_agreement ?? DEFAULT_ROLLOUT.minShadowAgreement,
   };
 }
 

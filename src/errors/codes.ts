@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   ENVIRONMENT_NOT_FOUND: 'No environment with that name is configured (see slipway.yaml).',
   NOT_DEPLOYED: 'The model has no revision in that environment yet; deploy or promote a version there.',
   NOT_FOUND:
-    'The named promotion, revision, dataset, token, tag, job, job run, or MLflow experiment, run, logged model or artifact does not exist.',
+    'The named promotion, revision, dataset, token, tag, job, job run, drift check, or MLflow experiment, run, logged model or artifact does not exist.',
   ROUTE_NOT_FOUND: 'No route matches the method and path.',
   ALREADY_EXISTS: 'The resource being created already exists.',
   FAILED_PRECONDITION: 'The request is valid but the resource is not in a state that allows it.',

@@ -19,6 +19,7 @@ import { installRequestGuard } from './request-guard.js';
 import { installRequestLog } from './request-log.js';
 import { installRequestMetrics } from './request-metrics.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
+import { controlDriftRoutes } from './routes/control-drift.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
 import { controlModelRoutes } from './routes/control-models.js';
 import { healthRoutes, metricsRoutes } from './routes/health.js';
@@ -142,6 +143,7 @@ export async function buildHttpServer(
   await app.register(async (scope) => inferenceV2Routes(scope, services), { prefix: '/envs/:env' });
   await app.register(async (scope) => inferenceV1Routes(scope, services), { prefix: '/envs/:env' });
   await app.register(async (scope) => controlModelRoutes(scope, services));
+  await app.register(async (scope) => controlDriftRoutes(scope, services));
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   await app.register(async (scope) => controlJobRoutes(scope, services));
   for (const plugin of plugins) await app.register(plugin);

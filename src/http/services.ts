@@ -2,6 +2,7 @@ import type { AuditStore } from '../audit/audit-store.js';
 import type { TokenService } from '../auth/token-service.js';
 import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
+import type { DriftService } from '../drift/drift-service.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Metrics, MetricsExposition } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
@@ -18,6 +19,7 @@ export interface HttpServices {
   /** Where the access check records refused writes. */
   readonly audit: Pick<AuditStore, 'record'>;
   readonly jobs: JobService;
+  readonly drift: DriftService;
   /** Slipway's own version, reported by health and metadata routes. */
   readonly version: string;
   /** Where prediction requests are counted. */

@@ -59,17 +59,25 @@ export class Metrics implements MetricsExposition {
   private readonly modelLoad: Histogram<'model' | 'version'>;
   private readonly promotions: Counter<'environment' | 'result'>;
   private readonly rollbacks: Counter<'environment' | 'kind'>;
-  private readonly jobRuns: Counter<'job' | 'status'>;
-  private readonly jobRowsScored: Counter<'job'>;
-  private readonly jobRowsRejected: Counter<'job'>;
-  private readonly jobRunSeconds: Histogram<'job'>;
+  private readonly jobRuns: Counter<'job_name' | 'status'>;
+  private readonly jobRowsScored: Counter<'job_name'>;
+  private readonly jobRowsRejected: Counter<'job_name'>;
+  private readonly jobRunSeconds: Histogram<'job_name'>;
   private readonly mlflowWrites: Counter<'operation'>;
   private readonly predictionLog: Counter<'environment' | 'model' | 'result'>;
   private readonly driftDetected: Gauge<'model' | 'environment'>;
   private readonly driftShare: Gauge<'model' | 'environment'>;
   private readonly featureDrift: Gauge<'model' | 'environment' | 'feature' | 'method'>;
 
-  constructor(options: { readonly version: string; readonly processMetrics?: boolean }) {
+  /** False when SLIPWAY_METRICS=off: nothing is counted, and `/metrics` answers 404. */
+  readonly enabled: boolean;
+
+  constructor(options: {
+    readonly version: string;
+    readonly enabled?: boolean;
+    readonly processMetrics?: boolean;
+  }) {
+    this.enabled = options.enabled ?? true;
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'slipway_requests_total',
@@ -126,25 +134,25 @@ export class Metrics implements MetricsExposition {
     this.jobRuns = new Counter({
       name: 'slipway_job_runs_total',
       help: 'Batch scoring runs ended, by job and final status.',
-      labelNames: ['job', 'status'],
+      labelNames: ['job_name', 'status'],
       registers,
     });
     this.jobRowsScored = new Counter({
       name: 'slipway_job_rows_scored_total',
       help: 'Rows batch scoring runs scored and wrote.',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       registers,
     });
     this.jobRowsRejected = new Counter({
       name: 'slipway_job_rows_rejected_total',
       help: 'Rows batch scoring runs rejected (inputs the model’s signature refused).',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       registers,
     });
     this.jobRunSeconds = new Histogram({
       name: 'slipway_job_run_duration_seconds',
       help: 'Duration of batch scoring runs, in seconds.',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       buckets: RUN_BUCKETS,
       registers,
     });
@@ -184,7 +192,22 @@ export class Metrics implements MetricsExposition {
       labelNames: ['version'],
       registers,
     }).set({ version: options.version }, 1);
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (this.enabled && (options.processMetrics ?? true)) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Starts the counters of known label sets at 0, so the first promotion, rollback or worker restart
+   * after a server starts is an increase Prometheus can see (`increase()` misses a series' first value).
+   */
+  declare(environments: readonly string[]): void {
+    if (!this.enabled) return;
+    for (const reason of ['crashed', 'deadline', 'start_failed'] as const) this.workerRestarts.inc({ reason }, 0);
+    for (const environment of environments) {
+      for (const result of ['promoted', 'rejected', 'failed', 'aborted', 'rolled_back'] as const) {
+        this.promotions.inc({ environment, result }, 0);
+      }
+      for (const kind of ['manual', 'automatic'] as const) this.rollbacks.inc({ environment, kind }, 0);
+    }
   }
 
   /** The Prometheus text exposition of every metric. */
@@ -197,6 +220,7 @@ export class Metrics implements MetricsExposition {
   }
 
   request(outcome: RequestOutcome): void {
+    if (!this.enabled) return;
     const { model, version, environment, revision, protocol } = outcome;
     this.requests.inc({ model, version, environment, revision, protocol, code: String(outcome.status) });
     this.requestSeconds.observe({ model, version, environment, protocol }, outcome.seconds);
@@ -204,23 +228,28 @@ export class Metrics implements MetricsExposition {
 
   /** One inference call: its rows, and how long each request in it waited for a worker. */
   batch(model: string, version: string, rows: number, queueWaitsMs: readonly number[]): void {
+    if (!this.enabled) return;
     this.batchSize.observe({ model, version }, rows);
     for (const waited of queueWaitsMs) this.queueWait.observe({ model, version }, waited / 1000);
   }
 
   workerRestart(reason: WorkerRestartReason): void {
+    if (!this.enabled) return;
     this.workerRestarts.inc({ reason });
   }
 
   modelLoaded(model: string, version: string, seconds: number): void {
+    if (!this.enabled) return;
     this.modelLoad.observe({ model, version }, seconds);
   }
 
   promotionEnded(environment: string, result: PromotionResult): void {
+    if (!this.enabled) return;
     this.promotions.inc({ environment, result });
   }
 
   rollback(environment: string, kind: 'manual' | 'automatic'): void {
+    if (!this.enabled) return;
     this.rollbacks.inc({ environment, kind });
   }
 
@@ -230,17 +259,21 @@ export class Metrics implements MetricsExposition {
     seconds: number,
     rows: { readonly scored: number; readonly rejected: number },
   ): void {
-    this.jobRuns.inc({ job, status });
-    this.jobRunSeconds.observe({ job }, seconds);
-    if (rows.scored > 0) this.jobRowsScored.inc({ job }, rows.scored);
-    if (rows.rejected > 0) this.jobRowsRejected.inc({ job }, rows.rejected);
+    if (!this.enabled) return;
+    const job_name = job;
+    this.jobRuns.inc({ job_name, status });
+    this.jobRunSeconds.observe({ job_name }, seconds);
+    if (rows.scored > 0) this.jobRowsScored.inc({ job_name }, rows.scored);
+    if (rows.rejected > 0) this.jobRowsRejected.inc({ job_name }, rows.rejected);
   }
 
   mlflowWrite(operation: string): void {
+    if (!this.enabled) return;
     this.mlflowWrites.inc({ operation });
   }
 
   predictionLogRows(environment: string, model: string, result: 'written' | 'dropped', rows: number): void {
+    if (!this.enabled) return;
     this.predictionLog.inc({ environment, model, result }, rows);
   }
 
@@ -250,6 +283,7 @@ export class Metrics implements MetricsExposition {
     environment: string,
     report: { readonly drifted: boolean; readonly share: number; readonly features: readonly DriftFigure[] },
   ): void {
+    if (!this.enabled) return;
     this.driftDetected.set({ model, environment }, report.drifted ? 1 : 0);
     this.driftShare.set({ model, environment }, report.share);
     for (const feature of report.features) {

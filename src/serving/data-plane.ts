@@ -4,6 +4,7 @@ import type { Model, ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import type { TensorSpec } from '../domain/signature.js';
+import { type FeatureSpec, predictionOf } from '../drift/features.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import { type RequestTrace, traceClock } from '../observability/tracing.js';
 import type { NamedTensors } from '../runtime/tensor.js';
@@ -57,10 +58,12 @@ export interface InferenceResult {
   readonly outputs: NamedTensors;
 }
 
-/** A version ready to take requests, with its input decoder built once. */
+/** A version ready to take requests, with its input decoder and prediction output found once. */
 interface Servable {
   readonly version: ServableVersion;
   readonly decoder: InputDecoder;
+  /** The output whose values canary analysis compares between versions (null: none fits). */
+  readonly prediction: FeatureSpec | null;
 }
 
 /** How one deployment routes: its revision in force and a loaded servable for every version it names. */
@@ -153,7 +156,7 @@ export class DataPlane {
 
   async infer(request: InferenceRequest): Promise<InferenceResult> {
     const route = await this.route(request.environment, request.model);
-    const { version, decoder } = await this.choose(route, request);
+    const { version, decoder, prediction } = await this.choose(route, request);
     request.onVersion?.(version, route.revision);
     const { trace } = request;
     const decodeStart = trace ? traceClock() : 0;
@@ -161,13 +164,14 @@ export class DataPlane {
     trace?.decoded(decodeStart, traceClock());
     const outputs = checkOutputs(version, request.outputs);
     const started = performance.now();
-    const record = (failed: boolean) =>
+    const record = (failed: boolean, outputs: NamedTensors | null = null) =>
       this.options.stats.record(
         request.environment,
         request.model,
         version.version,
         performance.now() - started,
         failed,
+        outputs && prediction ? predictionsOf(outputs, prediction) : null,
       );
     let result: NamedTensors;
     try {
@@ -177,7 +181,7 @@ export class DataPlane {
       if (!isSlipwayError(error) || SERVER_FAULTS.has(error.code)) record(true);
       throw error;
     }
-    record(false);
+    record(false, result);
     this.mirror(route, request, result);
     this.options.predictionLog?.record({
       environment: request.environment,
@@ -457,7 +461,11 @@ export class DataPlane {
     const cached = this.versions.get(key);
     if (cached) return cached;
     const version = toServable(await this.options.registry.getVersion(model, number));
-    const servable = { version, decoder: new InputDecoder(version.signature, version.inputPolicies) };
+    const servable = {
+      version,
+      decoder: new InputDecoder(version.signature, version.inputPolicies),
+      prediction: predictionOf(version),
+    };
     this.versions.set(key, servable);
     return servable;
   }
@@ -507,6 +515,24 @@ const splitKey = (key: string): [string, string] => {
   const at = key.indexOf('/');
   return [key.slice(0, at), key.slice(at + 1)];
 };
+
+/** Each row's prediction: the value at the prediction output's position in that row. */
+function predictionsOf(outputs: NamedTensors, prediction: FeatureSpec): (number | string)[] {
+  const tensor = outputs[prediction.source];
+  if (!tensor) return [];
+  const rows = tensor.shape[0] ?? 1;
+  if (rows <= 0) return [];
+  const width = tensor.data.length / rows;
+  const at = prediction.index ?? 0;
+  const values: (number | string)[] = [];
+  for (let r = 0; r < rows; r++) {
+    const value = tensor.data[r * width + at];
+    if (typeof value === 'number' || typeof value === 'string') values.push(value);
+    else if (typeof value === 'bigint') values.push(Number(value));
+    else if (typeof value === 'boolean') values.push(String(value));
+  }
+  return values;
+}
 
 function decode(decoder: InputDecoder, inputs: InferenceInputs): NamedTensors {
   return inputs.kind === 'rows' ? decoder.fromRows(inputs.rows) : decoder.fromTensors(inputs.tensors);

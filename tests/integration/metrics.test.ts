@@ -288,11 +288,11 @@ describe('control-plane metrics', () => {
     expect(queued.status).toBe(202);
     const text = await waitFor('the run to be counted', async () => {
       const now = await metrics();
-      return total(now, 'slipway_job_runs_total', { job: 'counted' }) > 0 ? now : undefined;
+      return total(now, 'slipway_job_runs_total', { job_name: 'counted' }) > 0 ? now : undefined;
     });
-    expect(total(text, 'slipway_job_runs_total', { job: 'counted', status: 'succeeded' })).toBe(1);
-    expect(total(text, 'slipway_job_rows_scored_total', { job: 'counted' })).toBe(4);
-    expect(total(text, 'slipway_job_run_duration_seconds_count', { job: 'counted' })).toBe(1);
+    expect(total(text, 'slipway_job_runs_total', { job_name: 'counted', status: 'succeeded' })).toBe(1);
+    expect(total(text, 'slipway_job_rows_scored_total', { job_name: 'counted' })).toBe(4);
+    expect(total(text, 'slipway_job_run_duration_seconds_count', { job_name: 'counted' })).toBe(1);
   });
 
   it('counts MLflow writes by operation, and not its searches', async () => {

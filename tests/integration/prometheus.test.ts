@@ -353,7 +353,7 @@ describe('Prometheus scraping a running Slipway', () => {
       },
       30_000,
     );
-    expect(firing.labels).toMatchObject({ exported_job: 'broken', severity: 'warning' });
+    expect(firing.labels).toMatchObject({ job_name: 'broken', severity: 'warning' });
     expect(firing.annotations.summary).toBe('Batch job broken had a failed run');
   });
 

@@ -105,6 +105,48 @@ describe('config', () => {
     expect(() => compileConfig({}, env, cwd)).toThrow(/cron expression/);
   });
 
+  it('reads drift checks, and refuses each kind of bad one with the field at fault', () => {
+    const cwd = empty();
+    const check = (fields: string) =>
+      `drift_checks:\n  - { name: hourly, model: penguins, environment: prod, schedule: '0 * * * *', window: 24h${fields} }\n`;
+    writeFileSync(join(cwd, 'slipway.yaml'), check(', min_rows: 50, method: psi, threshold: 0.2'));
+    expect(compileConfig({}, {}, cwd).driftChecks).toEqual([
+      {
+        name: 'hourly',
+        model: 'penguins',
+        environment: 'prod',
+        schedule: '0 * * * *',
+        windowSeconds: 86_400,
+        minRows: 50,
+        method: 'psi',
+        threshold: 0.2,
+      },
+    ]);
+    const refused: [string, string][] = [
+      [check('').replace('hourly', 'Hourly!'), 'drift_checks.0.name'],
+      [check('').replace('prod', 'qa'), 'drift_checks.0.environment'],
+      [check('').replace("'0 * * * *'", 'hourly'), 'drift_checks.0.schedule'],
+      [check('').replace('24h', '24 hours'), 'drift_checks.0.window'],
+      [check('').replace('24h', '91d'), 'drift_checks.0.window'],
+      [check(', method: magic'), 'drift_checks.0.method'],
+      [check(', threshold: 0'), 'drift_checks.0.threshold'],
+      [check(', extra: 1'), 'drift_checks.0'],
+      [
+        `${check('')}  - { name: hourly, model: m, environment: dev, schedule: '* * * * *', window: 1h }\n`,
+        'drift_checks.1.name',
+      ],
+    ];
+    for (const [yaml, field] of refused) {
+      writeFileSync(join(cwd, 'slipway.yaml'), yaml);
+      expect(() => compileConfig({}, {}, cwd), yaml).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          details: expect.objectContaining({ field: expect.stringContaining(field) }),
+        }),
+      );
+    }
+  });
+
   it('compiles the documented example slipway.yaml', () => {
     const config = compileConfig(
       { SLIPWAY_CONFIG_FILE: join(import.meta.dirname, '../../examples/slipway.yaml') },

@@ -11,6 +11,8 @@ const PLAN: RolloutPlan = {
   maxErrorRate: 0.05,
   maxP99Ms: 200,
   minRequests: 20,
+  maxPredictionDivergence: null,
+  minShadowAgreement: null,
 };
 const figures = (
   requests: number,
@@ -97,6 +99,43 @@ describe('judging a canary step', () => {
     expect((paused as { note: string }).note).toMatch(
       /^inconclusive: 3 requests reached version 7 at step 1 \(10%\)/,
     );
+  });
+});
+
+describe('judging a canary step on model quality', () => {
+  const QUALITY_PLAN: RolloutPlan = { ...PLAN, maxPredictionDivergence: 0.1, minShadowAgreement: 0.9 };
+  const quality = (predictionDivergence: number | null, shadowAgreement: number | null = null) => ({
+    predictionDivergence,
+    canaryPredictions: 40,
+    stablePredictions: 400,
+    shadowAgreement,
+    shadowRequests: 50,
+  });
+  const state = { step: 1, elapsedMs: 1_000, version: 7 };
+
+  it('rolls back when the canary’s predictions diverge beyond the limit, naming the figures', () => {
+    expect(judgeStep(figures(40, 0), QUALITY_PLAN, state, quality(0.31))).toEqual({
+      action: 'roll-back',
+      breach:
+        'prediction divergence 0.310 (Jensen-Shannon distance of 40 canary and 400 stable predictions) exceeded the 0.1 limit at step 2 (50%)',
+    });
+  });
+
+  it('rolls back when the shadow agrees on fewer requests than the floor', () => {
+    const verdict = judgeStep(figures(40, 0), QUALITY_PLAN, state, quality(0.01, 0.5));
+    expect(verdict).toMatchObject({ action: 'roll-back' });
+    expect((verdict as { breach: string }).breach).toMatch(
+      /^shadow agreement 50\.0% \(of 50 mirrored requests\)/,
+    );
+  });
+
+  it('holds or promotes when quality is within limits, unknown, or not watched', () => {
+    expect(judgeStep(figures(40, 0), QUALITY_PLAN, state, quality(0.1, 0.9)).action).toBe('hold');
+    expect(judgeStep(figures(40, 0), QUALITY_PLAN, state, quality(null, null)).action).toBe('hold');
+    expect(judgeStep(figures(40, 0), PLAN, state, quality(0.9, 0)).action).toBe('hold');
+    expect(
+      judgeStep(figures(40, 0), QUALITY_PLAN, { ...state, elapsedMs: BAKED }, quality(0.05, 1)).action,
+    ).toBe('promote');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { SlipwayError } from '../../errors/index.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
 import { HealthSchema } from '../wire/inference.js';
@@ -54,6 +55,11 @@ export async function metricsRoutes(scope: FastifyInstance, services: HttpServic
       },
     },
     async (_request, reply) => {
+      if (!services.metrics.enabled) {
+        throw new SlipwayError('NOT_FOUND', 'Metrics are off on this server (SLIPWAY_METRICS=off).', {
+          variable: 'SLIPWAY_METRICS',
+        });
+      }
       const text = await services.exposition.text();
       return reply.type(services.exposition.contentType).send(text);
     },
