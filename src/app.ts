@@ -7,11 +7,13 @@ import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 import type { Clock } from './domain/clock.js';
+import { versionInService } from './domain/revision.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
+import { DriftService } from './drift/drift-service.js';
 import { SlipwayError } from './errors/index.js';
 import { type GrpcListener, startGrpcServer } from './grpc/grpc-server.js';
 import { type MetricsListener, startMetricsListener } from './http/metrics-listener.js';
-import { buildHttpServer } from './http/server.js';
+import { buildHttpServer, closeHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
 import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
@@ -25,6 +27,7 @@ import { RegistryService } from './registry/registry-service.js';
 import { OnnxInferenceRuntime } from './runtime/onnx/onnx-inference-runtime.js';
 import { DataPlane } from './serving/data-plane.js';
 import { ModelHost } from './serving/model-host.js';
+import { toRowOutputs } from './serving/output-encoder.js';
 import { TrafficStats } from './serving/traffic-stats.js';
 import { storesForUri } from './stores-for-uri.js';
 import { SLIPWAY_VERSION } from './version.js';
@@ -137,7 +140,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     },
     maxUploadBytes: config.maxUploadBytes,
     hooks: {
-      versionReady: (version, context) => deployments.autoDeploy(version, context),
+      versionReady: async (version, context) => {
+        drift.versionReady(version);
+        await deployments.autoDeploy(version, context);
+      },
       audit: async (event) => {
         await audit.record(event);
       },
@@ -184,6 +190,26 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     metrics,
     ...(alerts ? { alerts } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    datasetChanged: (model, name) => drift.datasetChanged(model, name),
+    logger,
+  });
+  const drift: DriftService = new DriftService({
+    registry,
+    datasets: deployments,
+    predict: async (model, version, rows) =>
+      toRowOutputs(
+        (await dataPlane.inferVersion(model, version, { kind: 'rows', rows: [...rows] })).outputs,
+        rows.length,
+      ),
+    versionInService: async (model, environment) => {
+      const revision = await deploymentStore.currentRevision(model, environment);
+      return revision ? versionInService(revision) : null;
+    },
+    predictionLog,
+    artifacts,
+    checks: config.driftChecks,
+    metrics,
+    ...(alerts ? { alerts } : {}),
     logger,
   });
   const tokens = new TokenService(tokenStore, audit);
@@ -224,6 +250,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       tokens,
       audit,
       jobs,
+      drift,
       metrics,
       tracing,
       exposition,
@@ -237,6 +264,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   let grpc: GrpcListener | null = null;
   let metricsListener: MetricsListener | null = null;
   const close = async () => {
+    drift.stop();
     await jobs.stop();
     deployments.stop();
     dataPlane.stop();
@@ -244,7 +272,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     await alerts?.close();
     await grpc?.close();
     await metricsListener?.close();
-    await http.close();
+    await closeHttpServer(http, logger);
     await predictionLog.close();
     await runtime.close();
     await database.close();
@@ -312,6 +340,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         );
       }
       predictionLog.start();
+      // Scheduled drift checks read the shared prediction log; the scheduling process runs them.
+      if (scheduler) drift.start();
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()

@@ -2,8 +2,22 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Cron } from 'croner';
 import { SlipwayError } from '../errors/index.js';
-import type { DriftCheckSpec } from './drift-service.js';
-import { DRIFT_METHODS } from './statistics.js';
+import { DRIFT_METHODS, type DriftMethod } from './statistics.js';
+
+/** A drift check that runs on a schedule (slipway.yaml `drift_checks:`). */
+export interface DriftCheckSpec {
+  readonly name: string;
+  readonly model: string;
+  readonly environment: string;
+  /** Cron expression (croner: five fields, or six with seconds). */
+  readonly schedule: string;
+  /** How far back each check reads the prediction log, in seconds. */
+  readonly windowSeconds: number;
+  /** Fewer logged rows than this in the window makes the check inconclusive (no verdict, no alert). */
+  readonly minRows: number;
+  readonly method?: DriftMethod;
+  readonly threshold?: number;
+}
 
 /** A window length: a number and a unit, `30m`, `6h`, `7d` (seconds to 90 days). */
 const DURATION = /^([1-9][0-9]{0,5})(s|m|h|d)$/;

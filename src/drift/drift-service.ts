@@ -2,12 +2,21 @@ import { Readable } from 'node:stream';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import type { AlertSink, DriftAlert } from '../domain/alert.js';
 import { type Clock, systemClock } from '../domain/clock.js';
+import {
+  type Cell,
+  columnOf,
+  type FeatureSpec,
+  featuresOf,
+  MAX_FEATURE_WIDTH,
+  predictionOf,
+} from '../domain/features.js';
 import type { ModelVersion } from '../domain/model.js';
 import type { Dataset } from '../domain/promotion.js';
 import { SlipwayError } from '../errors/index.js';
 import type { Metrics } from '../observability/metrics.js';
-import { type Cell, columnOf, type FeatureSpec, featuresOf, predictionOf } from './features.js';
+import type { DriftCheckSpec } from './drift-checks.js';
 import {
   buildProfile,
   evenSample,
@@ -75,21 +84,6 @@ export interface PredictionLogReader {
   }): Promise<readonly LoggedPrediction[]>;
 }
 
-/** A drift check that runs on a schedule (slipway.yaml `drift_checks:`). */
-export interface DriftCheckSpec {
-  readonly name: string;
-  readonly model: string;
-  readonly environment: string;
-  /** Cron expression (croner: five fields, or six with seconds). */
-  readonly schedule: string;
-  /** How far back each check reads the prediction log, in seconds. */
-  readonly windowSeconds: number;
-  /** Fewer logged rows than this in the window makes the check inconclusive (no verdict, no alert). */
-  readonly minRows: number;
-  readonly method?: DriftMethod;
-  readonly threshold?: number;
-}
-
 /** The last outcome of a scheduled check. */
 export interface DriftCheckResult {
   readonly check: string;
@@ -97,11 +91,6 @@ export interface DriftCheckResult {
   readonly status: 'ok' | 'drift' | 'inconclusive' | 'failed';
   readonly message: string;
   readonly report: DriftReport | null;
-}
-
-/** Someone to tell when a scheduled check finds drift (webhooks). */
-export interface DriftListener {
-  driftDetected(check: DriftCheckSpec, report: DriftReport): void;
 }
 
 export interface DriftServiceOptions {
@@ -119,7 +108,8 @@ export interface DriftServiceOptions {
   readonly artifacts: ArtifactStore;
   readonly checks: readonly DriftCheckSpec[];
   readonly metrics?: Pick<Metrics, 'drift'>;
-  readonly listener?: DriftListener;
+  /** Told when a scheduled check finds dataset drift. */
+  readonly alerts?: AlertSink;
   readonly clock?: Clock;
   readonly logger: Logger;
 }
@@ -174,6 +164,9 @@ export class DriftService {
   async datasetChanged(model: string, name: string): Promise<void> {
     if (!(REFERENCE_DATASETS as readonly string[]).includes(name)) return;
     const folder = `${PROFILE_PREFIX}/${model}`;
+    // A profile being built may have read the old data: let it land, then remove it with the rest.
+    const pending = [...this.building].filter(([key]) => key.startsWith(`${folder}/`));
+    await Promise.allSettled(pending.map(([, building]) => building));
     if (!(await this.options.artifacts.isFolder(folder))) return;
     for (const entry of await this.options.artifacts.list(folder)) {
       if (!entry.isDir) await this.options.artifacts.remove(`${folder}/${entry.name}`).catch(() => undefined);
@@ -195,7 +188,7 @@ export class DriftService {
     const profile = await this.profile(model, version);
     const servable = await this.options.registry.getVersion(model, version);
     const prediction = predictionOf(servable);
-    const predictions = prediction ? await this.predictions(model, version, rows) : null;
+    const predictions = prediction ? await this.predictions(servable, rows) : null;
     return this.report(profile, servable, rows, predictions, null, null, options);
   }
 
@@ -305,7 +298,10 @@ export class DriftService {
             : `no dataset drift (${drifted.length} of ${report.features.length} features drifted)`,
           report,
         };
-        if (report.datasetDrift) this.options.listener?.driftDetected(check, report);
+        // One alert when a check starts finding drift, not one per run while it lasts.
+        const before = this.results.get(check.name)?.status;
+        if (report.datasetDrift && before !== 'drift')
+          this.options.alerts?.notify(driftAlert(check, report, to));
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -346,6 +342,15 @@ export class DriftService {
         ? test(spec, profile.prediction, columnOf(predictions, spec), options)
         : null;
     const tested = features.filter((f) => f.method !== null);
+    if (tested.length === 0) {
+      throw new SlipwayError(
+        'FAILED_PRECONDITION',
+        features.length === 0
+          ? `Version ${version.version} of "${version.model}" has no input drift can measure (inputs wider than ${MAX_FEATURE_WIDTH} values per row are left out).`
+          : `No feature could be tested: ${features.map((f) => `${f.name} (${f.skipped})`).join(', ')}.`,
+        { model: version.model, version: version.version },
+      );
+    }
     const verdict = datasetDrift(
       tested.map((f) => ({
         method: f.method as DriftMethod,
@@ -379,7 +384,7 @@ export class DriftService {
     const servable = await this.options.registry.getVersion(model, version);
     const { source, rows } = await this.referenceRows(servable);
     const sample = evenSample(rows);
-    const predictions = predictionOf(servable) ? await this.predictions(model, version, sample) : null;
+    const predictions = predictionOf(servable) ? await this.predictions(servable, sample) : null;
     const profile = buildProfile(servable, source, sample, predictions, new Date(this.clock.now()));
     const bytes = Buffer.from(JSON.stringify(profile));
     const staged = await this.options.artifacts.stage(Readable.from([bytes]), {
@@ -405,17 +410,50 @@ export class DriftService {
     );
   }
 
+  /**
+   * The version's predictions on rows, given only its inputs (a data set's label and other columns
+   * are left out, as the model would refuse them).
+   */
   private async predictions(
-    model: string,
-    version: number,
+    version: ModelVersion,
     rows: readonly Record<string, unknown>[],
   ): Promise<Record<string, unknown>[]> {
+    const names = version.signature.inputs.map((input) => input.name);
+    const inputsOf = (row: Record<string, unknown>) =>
+      Object.fromEntries(names.filter((name) => Object.hasOwn(row, name)).map((name) => [name, row[name]]));
     const answers: Record<string, unknown>[] = [];
     for (let start = 0; start < rows.length; start += PREDICT_CHUNK) {
-      answers.push(...(await this.options.predict(model, version, rows.slice(start, start + PREDICT_CHUNK))));
+      const chunk = rows.slice(start, start + PREDICT_CHUNK).map(inputsOf);
+      answers.push(...(await this.options.predict(version.model, version.version, chunk)));
     }
     return answers;
   }
+}
+
+/** The alert a check raises on dataset drift: the window, the share, and each drifted feature. */
+function driftAlert(check: DriftCheckSpec, report: DriftReport, at: Date): DriftAlert {
+  const tested = report.features.filter((f) => f.method !== null);
+  return {
+    kind: 'drift',
+    time: at.toISOString(),
+    check: check.name,
+    model: report.model,
+    version: report.version,
+    environment: check.environment,
+    window: report.window ?? { from: at.toISOString(), to: at.toISOString() },
+    rows: report.currentRows,
+    driftShare: report.driftShare,
+    shareThreshold: report.shareThreshold,
+    featuresTested: tested.length,
+    features: tested
+      .filter((f) => f.drifted)
+      .map((f) => ({
+        name: f.name,
+        method: f.method as string,
+        statistic: f.statistic as number,
+        threshold: f.threshold as number,
+      })),
+  };
 }
 
 const profileKey = (model: string, version: number) => `${PROFILE_PREFIX}/${model}/${version}.json`;

@@ -1,6 +1,12 @@
+import {
+  type Cell,
+  columnOf,
+  type FeatureKind,
+  type FeatureSpec,
+  featuresOf,
+  predictionOf,
+} from '../domain/features.js';
 import type { ModelVersion } from '../domain/model.js';
-import { type Cell, columnOf, type FeatureSpec, featuresOf, predictionOf } from './features.js';
-import type { FeatureKind } from './statistics.js';
 
 /** Where a version's reference data came from, in the order they are looked for. */
 export type ReferenceSource =

@@ -1,3 +1,4 @@
+import type { FeatureKind } from '../domain/features.js';
 import { SlipwayError } from '../errors/index.js';
 
 /**
@@ -61,13 +62,14 @@ import { SlipwayError } from '../errors/index.js';
  * with code INVALID_ARGUMENT rather than returning NaN that would silently pass a threshold.
  */
 
+export type { FeatureKind };
+
 // --- public types ------------------------------------------------------------------------------------
 
+/** The drift methods, by Evidently's stattest names. */
+export const DRIFT_METHODS = ['ks', 'chisquare', 'z', 'wasserstein', 'jensenshannon', 'psi'] as const;
 /** How a feature's drift is measured; the names are Evidently's stattest names. */
-export type DriftMethod = 'ks' | 'chisquare' | 'z' | 'wasserstein' | 'jensenshannon' | 'psi';
-
-/** Evidently's column types that drift applies to. */
-export type FeatureKind = 'numerical' | 'categorical';
+export type DriftMethod = (typeof DRIFT_METHODS)[number];
 
 /** One value of a feature; null, NaN and infinities are dropped before any test. */
 export type DriftValue = number | string | null | undefined;

@@ -180,3 +180,33 @@ function carriesBinaryTensors(headers: IncomingHttpHeaders): boolean {
   const json = type.split(';')[0]!.trim().toLowerCase() === 'application/json';
   return json && headerLength !== headers['content-length'];
 }
+
+/** How long shutdown waits for requests in progress before it closes their connections. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/** How often shutdown closes the keep-alive connections that have gone idle since it began. */
+const REAP_INTERVAL_MS = 100;
+
+/**
+ * Stops the HTTP server: no new connection is accepted, requests in progress finish (for at most
+ * `graceMs`), and then it resolves. Node closes idle keep-alive connections only once, when the
+ * server closes; a connection whose request ends after that would stay open until its keep-alive
+ * timeout (72 s), so the idle ones are closed again every 100 ms, and all of them after the grace.
+ */
+export async function closeHttpServer(
+  app: FastifyInstance,
+  logger: Logger,
+  graceMs = SHUTDOWN_GRACE_MS,
+): Promise<void> {
+  const server = app.server;
+  const reaper = setInterval(() => server.closeIdleConnections(), REAP_INTERVAL_MS);
+  const deadline = setTimeout(() => {
+    logger.warn({ graceMs }, 'requests still in progress after the shutdown grace; closing their connections');
+    server.closeAllConnections();
+  }, graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(reaper);
+    clearTimeout(deadline);
+  }
+}

@@ -201,7 +201,8 @@ export class Metrics implements MetricsExposition {
    */
   declare(environments: readonly string[]): void {
     if (!this.enabled) return;
-    for (const reason of ['crashed', 'deadline', 'start_failed'] as const) this.workerRestarts.inc({ reason }, 0);
+    for (const reason of ['crashed', 'deadline', 'start_failed'] as const)
+      this.workerRestarts.inc({ reason }, 0);
     for (const environment of environments) {
       for (const result of ['promoted', 'rejected', 'failed', 'aborted', 'rolled_back'] as const) {
         this.promotions.inc({ environment, result }, 0);

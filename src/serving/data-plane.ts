@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { EnvironmentPolicy } from '../domain/environment.js';
+import { type FeatureSpec, predictionOf } from '../domain/features.js';
 import type { Model, ModelVersion } from '../domain/model.js';
 import { bucketOf, deploymentName, pickVersion, type Revision, versionsOf } from '../domain/revision.js';
 import { type ServableVersion, toServable } from '../domain/servable.js';
 import type { TensorSpec } from '../domain/signature.js';
-import { type FeatureSpec, predictionOf } from '../drift/features.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import { type RequestTrace, traceClock } from '../observability/tracing.js';
 import type { NamedTensors } from '../runtime/tensor.js';

@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { penguinRows } from '../../src/cli/demo.js';
@@ -33,7 +35,8 @@ describe('drift against the training data', () => {
   let server: TestServer;
   const penguins = penguinRows();
   beforeAll(async () => {
-    server = await startServer({}, { configYaml: CONFIG });
+    // All in one: the control server is the process that runs scheduled checks.
+    server = await startServer({}, { allInOne: true, configYaml: CONFIG });
     const pushed = await server.push('penguin-species', join(EXAMPLE, 'model.onnx'), penguinManifest());
     expect(pushed.status, pushed.text).toBe(201);
     const dataset = await server.request('PUT', '/api/v1/models/penguin-species/datasets/training', {
@@ -73,13 +76,23 @@ describe('drift against the training data', () => {
     expect(same.status, same.text).toBe(200);
     expect(same.body.dataset_drift).toBe(false);
     expect(drifted(same.body)).toEqual([]);
-    for (const feature of same.body.features) {
-      expect(feature.method).toBe(feature.kind === 'numerical' ? 'ks' : 'chisquare');
-      expect(feature.statistic).toBeCloseTo(1, 9);
-    }
+    // Evidently's defaults on 344 reference rows: ks for measurements, chi-square for island's three
+    // values, the z-test for the two of sex.
+    const methods = Object.fromEntries(
+      same.body.features.map((f: { name: string; method: string }) => [f.name, f.method]),
+    );
+    expect(methods).toEqual({
+      island: 'chisquare',
+      sex: 'z',
+      bill_length_mm: 'ks',
+      bill_depth_mm: 'ks',
+      flipper_length_mm: 'ks',
+      body_mass_g: 'ks',
+    });
+    for (const feature of same.body.features) expect(feature.statistic).toBeCloseTo(1, 9);
     const file = join(server.dataDir, 'penguins.json');
     writeFileSync(file, JSON.stringify(features(penguins)));
-    const cli = await slipway(['--json', 'drift', 'penguin-species', '--version', '1', '--file', file], {
+    const cli = await slipway(['--json', 'drift', 'penguin-species', '1', '--file', file], {
       SLIPWAY_SERVER: server.url,
     });
     expect(cli.code, cli.stderr).toBe(0);
@@ -102,7 +115,7 @@ describe('drift against the training data', () => {
   it('sees it in the prediction log, through the API, the CLI and the scheduled check', async () => {
     const shifted = features(heavier(penguins));
     for (let start = 0; start < shifted.length; start += 40) {
-      const answer = await server.request('POST', '/v1/models/penguin-species:predict', {
+      const answer = await server.request('POST', '/envs/dev/v1/models/penguin-species:predict', {
         instances: shifted.slice(start, start + 40),
       });
       expect(answer.status, answer.text).toBe(200);
@@ -154,7 +167,108 @@ describe('drift against the training data', () => {
     expect(empty.body.code).toBe('FAILED_PRECONDITION');
     const method = await server.request('GET', '/api/v1/models/penguin-species/drift?method=magic');
     expect(method.status).toBe(400);
-    const missing = await server.request('POST', '/api/v1/drift/checks/nope/run');
-    expect(missing.status).toBe(404);
+    const missing = await server.request('POST', '/api/v1/drift/checks/nope/run', {});
+    expect(missing.status, missing.text).toBe(404);
+  });
+});
+
+describe('a scheduled check that finds dataset drift', () => {
+  const received: { body: string }[] = [];
+  let receiver: Server;
+  let server: TestServer;
+  /** Four of the six features 15% larger: a drifted data set (at least half its features). */
+  const grown = (rows: Record<string, unknown>[]) =>
+    rows.map((row) => {
+      const next = { ...row };
+      for (const name of ['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g']) {
+        if (typeof row[name] === 'number') next[name] = (row[name] as number) * 1.15;
+      }
+      return next;
+    });
+
+  beforeAll(async () => {
+    receiver = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ body: Buffer.concat(chunks).toString('utf8') });
+        response.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
+    server = await startServer(
+      {},
+      {
+        allInOne: true,
+        configYaml: `${CONFIG}
+alerts:
+  webhooks:
+    - { name: on-call, url: 'http://127.0.0.1:${port}/hook', events: [drift] }
+`,
+      },
+    );
+    const pushed = await server.push('penguin-species', join(EXAMPLE, 'model.onnx'), penguinManifest());
+    expect(pushed.status, pushed.text).toBe(201);
+    const dataset = await server.request('PUT', '/api/v1/models/penguin-species/datasets/training', {
+      label: 'species',
+      rows: penguinRows(),
+    });
+    expect(dataset.status, dataset.text).toBe(201);
+  }, 60_000);
+  afterAll(async () => {
+    await server.stop();
+    await new Promise<void>((resolve) => {
+      receiver.closeAllConnections();
+      receiver.close(() => resolve());
+    });
+  });
+
+  it('sets the drift gauge, and alerts once with the drifted features while the drift lasts', async () => {
+    const shifted = features(grown(penguinRows()));
+    for (let start = 0; start < shifted.length; start += 40) {
+      const answer = await server.request('POST', '/envs/dev/v1/models/penguin-species:predict', {
+        instances: shifted.slice(start, start + 40),
+      });
+      expect(answer.status, answer.text).toBe(200);
+    }
+    await server.app.predictionLog.flush();
+    const check = await waitFor('the scheduled check to find drift', async () => {
+      const { body } = await server.request('GET', '/api/v1/drift/checks');
+      return body.checks[0].last?.status === 'drift' ? body.checks[0] : undefined;
+    });
+    expect(check.last.report.dataset_drift).toBe(true);
+    const [alert] = await waitFor('the drift webhook', async () =>
+      received.length > 0 ? received.map((r) => JSON.parse(r.body)) : undefined,
+    );
+    expect(alert).toMatchObject({
+      event: 'drift',
+      details: {
+        check: 'penguins-hourly',
+        model: 'penguin-species',
+        version: 1,
+        environment: 'dev',
+        rows: 344,
+        features_tested: 6,
+        share_threshold: 0.5,
+      },
+    });
+    expect(alert.details.drifted_features.map((f: { name: string }) => f.name).sort()).toEqual([
+      'bill_depth_mm',
+      'bill_length_mm',
+      'body_mass_g',
+      'flipper_length_mm',
+    ]);
+    const metrics = (await server.request('GET', '/metrics')).text;
+    expect(metrics).toMatch(/^slipway_drift_detected\{model="penguin-species",environment="dev"\} 1$/m);
+
+    // The check keeps running every second and keeps finding drift: still one alert.
+    const runs = async () => (await server.request('GET', '/api/v1/drift/checks')).body.checks[0].last.at;
+    const first = await runs();
+    await waitFor('two more runs of the check', async () => {
+      const at = await runs();
+      return Date.parse(at) >= Date.parse(first) + 2000 ? at : undefined;
+    });
+    expect(received).toHaveLength(1);
   });
 });

@@ -154,5 +154,16 @@ describe('config', () => {
       empty(),
     );
     expect(config.environments.map((e) => e.name)).toEqual(['dev', 'staging', 'prod']);
+    const prod = config.environments[2];
+    expect(prod?.rollout?.maxPredictionDivergence).toBe(0.2);
+    expect(prod?.predictionLog).toEqual({ sampleRate: 0.05, retentionDays: 30 });
+    expect(config.driftChecks).toEqual([
+      expect.objectContaining({
+        name: 'penguins-daily',
+        environment: 'prod',
+        windowSeconds: 86_400,
+        minRows: 200,
+      }),
+    ]);
   });
 });

@@ -118,7 +118,7 @@ describe('dependency rules', () => {
   it('lower layers know nothing of the ones above: serving reads the registry through its own port, http knows no MLflow', () => {
     expect(
       violations(
-        (i) => i.from.startsWith('serving/') && /^(registry|deployments|jobs|mlflow|http)\//.test(i.to),
+        (i) => i.from.startsWith('serving/') && /^(registry|deployments|jobs|mlflow|http|drift)\//.test(i.to),
       ),
     ).toEqual([]);
     expect(violations((i) => i.from.startsWith('http/') && i.to.startsWith('mlflow/'))).toEqual([]);
@@ -135,6 +135,29 @@ describe('dependency rules', () => {
           /^(registry|deployments|jobs|mlflow|http|grpc|serving|cli|auth)\//.test(i.to) &&
           // the prediction log implements the port the data plane records through
           i.to !== 'serving/prediction-recorder.ts',
+      ),
+    ).toEqual([]);
+  });
+
+  it('drift/ reads the data plane, registry and prediction log through ports app.ts fills; only its statistics are shared', () => {
+    expect(
+      violations(
+        (i) =>
+          i.from.startsWith('drift/') &&
+          /^(registry|deployments|jobs|mlflow|http|grpc|serving|cli|auth)\//.test(i.to),
+      ),
+    ).toEqual([]);
+    // Canary analysis measures prediction divergence with the drift statistics; the API calls the service.
+    expect(
+      violations(
+        (i) =>
+          !i.from.startsWith('drift/') &&
+          i.to.startsWith('drift/') &&
+          i.to !== 'drift/statistics.ts' &&
+          // slipway.yaml's `drift_checks:` is checked with the rest of the configuration
+          !(i.from.startsWith('config/') && i.to === 'drift/drift-checks.ts') &&
+          !i.from.startsWith('http/') &&
+          i.from !== 'app.ts',
       ),
     ).toEqual([]);
   });

@@ -9,7 +9,6 @@ interface DriftOptions {
   env?: string;
   from?: string;
   to?: string;
-  version?: string;
   file?: string;
   method?: string;
   threshold?: string;
@@ -24,10 +23,10 @@ export function addDriftCommands(program: Command, cli: CliContext): void {
     .command('drift')
     .description("data drift against a version's reference: of a deployment's prediction log, or of a file")
     .argument('<model>', 'model name')
+    .argument('[version]', 'with --file: the version whose reference the rows are compared with')
     .option('--env <env>', 'the deployment whose prediction log is read (default: the server default)')
     .option('--from <time>', 'window start, ISO 8601 (default: 24 hours before --to)')
     .option('--to <time>', 'window end, ISO 8601 (default: now)')
-    .option('--version <n>', 'with --file: the version whose reference the rows are compared with')
     .option('--file <file>', 'rows to compare: a JSON array of objects, or CSV with a header row')
     .option(
       '--method <method>',
@@ -38,22 +37,22 @@ export function addDriftCommands(program: Command, cli: CliContext): void {
       'after',
       `\nExit status 0 when there is no dataset drift, ${EXIT.DRIFT} when there is (scripts can gate a batch on it).`,
     )
-    .action(async (model: string, options: DriftOptions) => {
+    .action(async (model: string, version: string | undefined, options: DriftOptions) => {
       const client = cli.client();
       const forced = {
         ...(options.method ? { method: options.method } : {}),
         ...(options.threshold !== undefined ? { threshold: Number(options.threshold) } : {}),
       };
       let report: WireDriftReport;
-      if (options.file !== undefined || options.version !== undefined) {
-        if (options.file === undefined || options.version === undefined) {
+      if (options.file !== undefined || version !== undefined) {
+        if (options.file === undefined || version === undefined) {
           throw new UsageError(
-            '--file and --version go together: the rows, and the version whose reference they meet.',
+            "A version and --file go together: `slipway drift <model> <version> --file rows.json` compares the rows with that version's reference; without both, the deployment's prediction log is read.",
           );
         }
         const rows = await readDatasetRows(options.file);
         report = await client.post<WireDriftReport>(
-          `/api/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(options.version)}/drift`,
+          `/api/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/drift`,
           { rows, ...forced },
         );
       } else {

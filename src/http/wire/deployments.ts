@@ -54,10 +54,13 @@ export const EnvironmentSchema = Type.Object(
         max_error_rate: Type.Number(),
         max_p99_ms: Type.Number(),
         min_requests: Type.Integer(),
+        max_prediction_divergence: Nullable(Type.Number()),
+        min_shadow_agreement: Nullable(Type.Number()),
         by_default: Type.Boolean(),
       }),
     ),
     version_routes: Type.Union([Type.Literal('any'), Type.Literal('deployed')]),
+    prediction_log: Type.Object({ sample_rate: Type.Number(), retention_days: Type.Number() }),
   },
   { $id: 'Environment' },
 );
@@ -304,9 +307,15 @@ export function toWireEnvironment(e: EnvironmentPolicy): WireEnvironment {
           max_error_rate: e.rollout.maxErrorRate,
           max_p99_ms: e.rollout.maxP99Ms,
           min_requests: e.rollout.minRequests,
+          max_prediction_divergence: e.rollout.maxPredictionDivergence,
+          min_shadow_agreement: e.rollout.minShadowAgreement,
           by_default: e.canaryByDefault,
         }
       : null,
     version_routes: e.versionRoutes,
+    prediction_log: {
+      sample_rate: e.predictionLog.sampleRate,
+      retention_days: e.predictionLog.retentionDays,
+    },
   };
 }

@@ -1,10 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import type {
-  DriftCheckResult,
-  DriftCheckSpec,
-  DriftReport,
-  FeatureResult,
-} from '../../drift/drift-service.js';
+import type { DriftCheckSpec } from '../../drift/drift-checks.js';
+import type { DriftCheckResult, DriftReport, FeatureResult } from '../../drift/drift-service.js';
 import type { FeatureProfile, ReferenceProfile } from '../../drift/profile.js';
 import { DRIFT_METHODS } from '../../drift/statistics.js';
 import { Nullable, PathName } from './common.js';

@@ -1,6 +1,8 @@
-import type { ModelVersion } from '../domain/model.js';
-import type { TensorSpec } from '../domain/signature.js';
-import type { FeatureKind } from './statistics.js';
+import type { ModelVersion } from './model.js';
+import type { TensorSpec } from './signature.js';
+
+/** Evidently's column types that drift applies to: measurements, or categories. */
+export type FeatureKind = 'numerical' | 'categorical';
 
 /** One column drift is measured on: an input (or one position of a wide input), or the prediction. */
 export interface FeatureSpec {
@@ -23,12 +25,22 @@ function widthOf(spec: TensorSpec): number {
   return rest.reduce((a, b) => a * b, 1);
 }
 
-/** A model's features, from its signature: one per input, or one per position of a wide input. */
+/**
+ * The widest input measured position by position. Wider ones (an image, an embedding) are left out:
+ * drift of each pixel says nothing a person can act on, and would make profiles and reports huge.
+ */
+export const MAX_FEATURE_WIDTH = 64;
+
+/**
+ * A model's features, from its signature: one per input, or one per position of an input of at most
+ * MAX_FEATURE_WIDTH values per row.
+ */
 export function featuresOf(version: Pick<ModelVersion, 'signature'>): FeatureSpec[] {
   return version.signature.inputs.flatMap((input) => {
     const width = widthOf(input);
     const kind = kindOf(input);
     if (width <= 1) return [{ name: input.name, kind, source: input.name }];
+    if (width > MAX_FEATURE_WIDTH) return [];
     return Array.from({ length: width }, (_, index) => ({
       name: `${input.name}[${index}]`,
       kind,
@@ -78,6 +90,9 @@ export function columnOf(rows: readonly Record<string, unknown>[], feature: Feat
 function cellOf(value: unknown, kind: FeatureKind): Cell {
   if (value === null || value === undefined) return null;
   if (kind === 'categorical') {
+    // A missing string reaches a model (and the prediction log) as '' (the input decoder's stand-in
+    // for null), so '' counts as missing like null does, and logged rows compare with data set rows.
+    if (value === '') return null;
     return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
       ? String(value)
       : null;
