@@ -200,7 +200,10 @@ export async function closeHttpServer(
   const server = app.server;
   const reaper = setInterval(() => server.closeIdleConnections(), REAP_INTERVAL_MS);
   const deadline = setTimeout(() => {
-    logger.warn({ graceMs }, 'requests still in progress after the shutdown grace; closing their connections');
+    logger.warn(
+      { graceMs },
+      'requests still in progress after the shutdown grace; closing their connections',
+    );
     server.closeAllConnections();
   }, graceMs);
   try {
