@@ -38,7 +38,9 @@ interface GlobalOptions {
 
 const program = new Command('slipway')
   .description('Slipway: register ONNX models, serve them, and keep them healthy in production.')
-  .version(SLIPWAY_VERSION)
+  // Only -V is the program's option: `--version <n>` belongs to commands that take a version
+  // (`slipway drift <model> --version 2`), and `main` answers a lone `slipway --version` itself.
+  .version(SLIPWAY_VERSION, '-V', 'output the version number (also --version)')
   .addOption(
     new Option(
       '--server <url>',
@@ -395,6 +397,10 @@ const format = (value: unknown) =>
     : value;
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv.length === 3 && argv[2] === '--version') {
+    process.stdout.write(`${SLIPWAY_VERSION}\n`);
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (error) {

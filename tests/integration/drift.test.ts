@@ -97,6 +97,26 @@ describe('drift against the training data', () => {
     });
     expect(cli.code, cli.stderr).toBe(0);
     expect(JSON.parse(cli.stdout).dataset_drift).toBe(false);
+    // The same with --version, and a shifted file: exit status 8 when the data set drifted.
+    const grownFile = join(server.dataDir, 'grown.json');
+    writeFileSync(
+      grownFile,
+      JSON.stringify(
+        features(penguins).map((row) => ({
+          ...row,
+          bill_length_mm: typeof row.bill_length_mm === 'number' ? row.bill_length_mm * 1.15 : null,
+          flipper_length_mm: typeof row.flipper_length_mm === 'number' ? row.flipper_length_mm * 1.15 : null,
+          body_mass_g: typeof row.body_mass_g === 'number' ? row.body_mass_g * 1.15 : null,
+        })),
+      ),
+    );
+    const shifted = await slipway(['drift', 'penguin-species', '--version', '1', '--file', grownFile], {
+      SLIPWAY_SERVER: server.url,
+    });
+    expect(shifted.code, shifted.stderr).toBe(8);
+    expect(shifted.stdout).toMatch(/DATASET DRIFT: 50% of features drifted/);
+    const version = await slipway(['--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('sees the shifted feature, and only it, drift in a data set', async () => {

@@ -7,6 +7,7 @@ import { readDatasetRows } from '../rows.js';
 
 interface DriftOptions {
   env?: string;
+  version?: string;
   from?: string;
   to?: string;
   file?: string;
@@ -24,6 +25,7 @@ export function addDriftCommands(program: Command, cli: CliContext): void {
     .description("data drift against a version's reference: of a deployment's prediction log, or of a file")
     .argument('<model>', 'model name')
     .argument('[version]', 'with --file: the version whose reference the rows are compared with')
+    .option('--version <n>', 'the same as the [version] argument')
     .option('--env <env>', 'the deployment whose prediction log is read (default: the server default)')
     .option('--from <time>', 'window start, ISO 8601 (default: 24 hours before --to)')
     .option('--to <time>', 'window end, ISO 8601 (default: now)')
@@ -37,7 +39,13 @@ export function addDriftCommands(program: Command, cli: CliContext): void {
       'after',
       `\nExit status 0 when there is no dataset drift, ${EXIT.DRIFT} when there is (scripts can gate a batch on it).`,
     )
-    .action(async (model: string, version: string | undefined, options: DriftOptions) => {
+    .action(async (model: string, positional: string | undefined, options: DriftOptions) => {
+      if (positional !== undefined && options.version !== undefined && positional !== options.version) {
+        throw new UsageError(
+          `Two versions given (${positional} and --version ${options.version}); give one.`,
+        );
+      }
+      const version = positional ?? options.version;
       const client = cli.client();
       const forced = {
         ...(options.method ? { method: options.method } : {}),
@@ -47,7 +55,7 @@ export function addDriftCommands(program: Command, cli: CliContext): void {
       if (options.file !== undefined || version !== undefined) {
         if (options.file === undefined || version === undefined) {
           throw new UsageError(
-            "A version and --file go together: `slipway drift <model> <version> --file rows.json` compares the rows with that version's reference; without both, the deployment's prediction log is read.",
+            "A version and --file go together: `slipway drift <model> --version <n> --file rows.json` compares the rows with that version's reference; without both, the deployment's prediction log is read.",
           );
         }
         const rows = await readDatasetRows(options.file);
