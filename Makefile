@@ -67,6 +67,7 @@ $(PERF_ANALYZER)/.stamp: bench/perf-analyzer.txt bench/install-perf-analyzer.sh 
 
 build: node_modules/.stamp
 	npx tsc -p tsconfig.build.json
+	node scripts/build-info.mjs
 
 lint: node_modules/.stamp
 	npx biome check .

@@ -12,7 +12,7 @@ import type {
   WireVersion,
   WireVersionPage,
 } from '../http/wire/models.js';
-import { SLIPWAY_VERSION } from '../version.js';
+import { buildInfo, SLIPWAY_VERSION } from '../version.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { versionOf } from './arguments.js';
 import type { CliContext } from './cli-context.js';
@@ -59,6 +59,26 @@ const client = (): ApiClient => {
   return new ApiClient(server, token);
 };
 const cli: CliContext = { output, client };
+
+program
+  .command('version')
+  .description(
+    'the version of this slipway, the git revision and time it was built, and the Node.js it runs on',
+  )
+  .action(() => {
+    const info = buildInfo();
+    output().result(
+      {
+        version: info.version,
+        revision: info.revision,
+        built_at: info.builtAt,
+        node: info.node,
+        platform: info.platform,
+      },
+      () =>
+        `slipway ${info.version} (revision ${info.revision ?? 'unknown'}, built ${info.builtAt ?? 'from sources'}) on Node.js ${info.node}, ${info.platform}`,
+    );
+  });
 
 program
   .command('serve')
