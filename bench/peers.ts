@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -192,8 +192,8 @@ export async function startSlipway(
   const base = `http://127.0.0.1:${port}`;
   // A folder of its own as the working directory: a .env or slipway.yaml in the repository would
   // otherwise change the server being measured.
-  const cwd = join(workDir, id);
-  mkdirSync(cwd);
+  // A folder of its own each time: the same variant may run twice in one bench (the observability pair).
+  const cwd = mkdtempSync(join(workDir, `${id}-`));
   if (yaml !== undefined) writeFileSync(join(cwd, 'slipway.yaml'), yaml);
   // Nor do SLIPWAY_* variables of the shell that runs the bench reach it.
   const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));

@@ -18,6 +18,31 @@ export interface BenchReport {
   readonly variants: readonly SlipwayVariant[];
   readonly ceiling: InProcessMeasurement;
   readonly perfAnalyzer: PerfAnalyzerReport;
+  /** The observability pair measured in alternation (both servers up), when both variants ran. */
+  readonly observability?: ObservabilityPair;
+}
+
+/**
+ * Observability on against off, measured in alternating rounds on two servers running side by side,
+ * so that the machine's drift over the run falls on both: req/s of each round per protocol.
+ */
+export interface ObservabilityPair {
+  readonly connections: number;
+  readonly seconds: number;
+  readonly protocols: readonly {
+    readonly protocol: 'v1' | 'v2';
+    readonly on: readonly number[];
+    readonly off: readonly number[];
+  }[];
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** A plain-text table; columns align right (numbers) unless `left` lists them. */
@@ -165,7 +190,17 @@ export function targetsBlock(report: BenchReport): string {
   }
   const observed = report.variants.find((variant) => variant.observability === 'on');
   const dark = report.variants.find((variant) => variant.observability === 'off');
-  if (observed && dark) {
+  if (report.observability) {
+    const { connections, protocols } = report.observability;
+    for (const { protocol, on, off } of protocols) {
+      const cost = 1 - median(on) / median(off);
+      lines.push([
+        `Observability costs < 10% (${protocol.toUpperCase()}: metrics, sampled logs, prediction log on vs off)`,
+        percent(cost),
+        `${verdict(cost < 0.1)} (medians of ${on.length} alternating rounds at ${connections} conns: ${rate(median(on))} vs ${rate(median(off))} req/s)`,
+      ]);
+    }
+  } else if (observed && dark) {
     for (const protocol of ['v1', 'v2']) {
       const on = peak(find(`${observed.id}-${protocol}`));
       const off = peak(find(`${dark.id}-${protocol}`));

@@ -6,6 +6,7 @@
  * ceiling, and Triton perf_analyzer's view of Slipway V2. See bench/README.md.
  *
  *   npx tsx bench/serving.ts [--peers slipway,mlserver] [--connections 1,32,256] [--duration 8]
+ *                            [--pair-rounds 3]
  */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -30,6 +31,7 @@ import {
   ceilingLine,
   type EndpointResult,
   ms,
+  type ObservabilityPair,
   peersTable,
   perfAnalyzerBlock,
   rate,
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     'pa-requests': { type: 'string', default: '2000' },
     'pa-stability': { type: 'string', default: '25' },
     'skip-perf-analyzer': { type: 'boolean', default: false },
+    'pair-rounds': { type: 'string', default: '3' },
   },
 });
 const numbers = (text: string) => text.split(',').map(Number);
@@ -198,12 +201,71 @@ for (const peer of peers) {
   }
 }
 
+/**
+ * Observability's cost: the `on` and `off` variants run side by side, and each protocol is loaded on
+ * one, then the other, for `--pair-rounds` rounds. Measured one after the other as peers, the two
+ * differ by whatever else the machine did meanwhile; alternating puts that on both sides.
+ */
+async function measureObservabilityPair(): Promise<ObservabilityPair | undefined> {
+  const on = variants.find((variant) => variant.observability === 'on');
+  const off = variants.find((variant) => variant.observability === 'off');
+  const rounds = Number(args['pair-rounds']);
+  if (!on || !off || rounds < 1 || !wanted.includes(on.id) || !wanted.includes(off.id)) return undefined;
+  const count = Math.max(...connections);
+  progress(
+    `Observability pair: ${on.id} and ${off.id} side by side, ${rounds} alternating rounds at ${count} conns`,
+  );
+  const started: RunningPeer[] = [];
+  try {
+    for (const variant of [on, off]) {
+      const peer = known.find((candidate) => candidate.id === variant.id);
+      if (!peer) return undefined;
+      started.push(await peer.start(context));
+    }
+    const [onPeer, offPeer] = started as [RunningPeer, RunningPeer];
+    const protocols: { protocol: 'v1' | 'v2'; on: number[]; off: number[] }[] = [];
+    for (const protocol of ['v1', 'v2'] as const) {
+      const endpointOf = (running: RunningPeer, variant: SlipwayVariant) => {
+        const endpoint = running.endpoints.find((e) => e.id === `${variant.id}-${protocol}`);
+        if (!endpoint) throw new Error(`${variant.id} has no ${protocol} endpoint`);
+        return endpoint;
+      };
+      const pair = [endpointOf(onPeer, on), endpointOf(offPeer, off)] as const;
+      for (const endpoint of pair) {
+        await verify(endpoint, reference);
+        await measure(endpoint, 32, warmup);
+      }
+      const figures = { protocol, on: [] as number[], off: [] as number[] };
+      for (let round = 0; round < rounds; round += 1) {
+        // Which side goes first alternates too, so neither always follows the other's load.
+        const order = round % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
+        for (const side of order) {
+          const m = await measure(pair[side], count, duration);
+          (side === 0 ? figures.on : figures.off).push(m.requestsPerSecond);
+          progress(
+            `  ${pair[side].label.padEnd(28)} ${String(count).padStart(4)} conns  ${rate(m.requestsPerSecond).padStart(6)} req/s  round ${round + 1}`,
+          );
+        }
+      }
+      protocols.push(figures);
+    }
+    return { connections: count, seconds: duration, protocols };
+  } catch (error) {
+    progress(`Observability pair FAILED: ${(error as Error).message}`);
+    return undefined;
+  } finally {
+    for (const running of started) await processes.stop(running.server);
+  }
+}
+
+const observability = await measureObservabilityPair();
 const report: BenchReport = {
   results,
   baseline: `${baselineVariant.id}-v1`,
   variants,
   ceiling: ceilingMeasurement,
   perfAnalyzer,
+  ...(observability ? { observability } : {}),
 };
 const print = (text = '') => process.stdout.write(`${text}\n`);
 /** The commit the Slipway figures are for; `-dirty` when the work tree has changes. */
