@@ -90,14 +90,17 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     requireRole(request.actor, access, `${request.method} ${request.routeOptions.url}`);
   });
   // Refused attempts to change something are part of the audit trail.
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook: every request passes it, and only refused changes do anything.
+  app.addHook('onResponse', (request, reply, done) => {
     if (
       (reply.statusCode !== 401 && reply.statusCode !== 403) ||
       request.method === 'GET' ||
       request.method === 'HEAD'
-    )
+    ) {
+      done();
       return;
-    await options.audit
+    }
+    options.audit
       .record({
         actor: request.actor?.name ?? 'anonymous',
         action: 'request.denied',
@@ -106,7 +109,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
         requestId: request.id,
         details: { status: reply.statusCode },
       })
-      .catch((error: unknown) => request.log.error({ err: error }, 'could not record a denied request'));
+      .catch((error: unknown) => request.log.error({ err: error }, 'could not record a denied request'))
+      .finally(() => done());
   });
 }
 

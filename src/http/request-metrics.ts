@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, onResponseHookHandler } from 'fastify';
 import type { ModelVersion } from '../domain/model.js';
 import type { Revision } from '../domain/revision.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -29,11 +29,26 @@ declare module 'fastify' {
  */
 export function installRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
   app.decorateRequest('served', null);
-  app.addHook('onResponse', async (request, reply) => {
-    const protocol = request.routeOptions.config.prediction;
+  if (!metrics.enabled) return;
+  // A hook of the prediction routes alone, added as each is declared: other routes pay nothing, and a
+  // prediction pays no route lookup and no promise for it.
+  app.addHook('onRoute', (route) => {
+    const protocol = (route.config as { prediction?: 'v1' | 'v2' } | undefined)?.prediction;
     if (protocol === undefined) return;
-    const served = request.served ?? UNSERVED;
-    metrics.request({ ...served, protocol, status: reply.statusCode, seconds: reply.elapsedTime / 1000 });
+    const count: onResponseHookHandler = (request, reply, done) => {
+      const served = request.served ?? UNSERVED;
+      metrics.request({
+        model: served.model,
+        version: served.version,
+        environment: served.environment,
+        revision: served.revision,
+        protocol,
+        status: reply.statusCode,
+        seconds: reply.elapsedTime / 1000,
+      });
+      done();
+    };
+    route.onResponse = [...[route.onResponse ?? []].flat(), count];
   });
 }
 

@@ -103,8 +103,9 @@ export async function buildHttpServer(
     tokens: services.tokens,
     audit: services.audit,
   });
-  app.addHook('onSend', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   installRequestLog(app, {
     slowRequestMs: services.config.slowRequestMs,
