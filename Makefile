@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck vitest pytest build clean bench
+.PHONY: demo test lint typecheck workflows vitest pytest build clean bench
 
 # `make bench` installs its peers into a venv of their own, never into the test venv.
 BENCH_VENV := .venv-bench
@@ -75,6 +75,10 @@ lint: node_modules/.stamp
 typecheck: node_modules/.stamp
 	npx tsc -p tsconfig.json --noEmit
 
+# Every GitHub Actions workflow (Slipway's own and the examples) through actionlint and shellcheck.
+workflows:
+	bash scripts/actionlint.sh
+
 # Unit, contract, integration and browser tests (real servers on loopback, real SQLite files, Debian's
 # Chromium for tests/e2e).
 vitest: node_modules/.stamp
@@ -89,7 +93,7 @@ pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLO
 	$(AIRFLOW_VENV)/bin/python -m pytest -q python/tests/test_airflow.py
 
 # Everything: lint, strict types, vitest, then the Python interop tests against the built server.
-test: lint typecheck vitest pytest
+test: lint typecheck workflows vitest pytest
 
 demo: build
 	node bin/slipway.js demo
