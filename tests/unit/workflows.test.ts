@@ -15,8 +15,7 @@ const workflow = (path: string): any => parse(readFileSync(join(ROOT, path), 'ut
 // biome-ignore lint/suspicious/noExplicitAny: steps are free-form YAML.
 const steps = (job: any): any[] => job.steps ?? [];
 // biome-ignore lint/suspicious/noExplicitAny: steps are free-form YAML.
-const using = (job: any, action: string) =>
-  steps(job).filter((s) => String(s.uses ?? '').startsWith(action));
+const using = (job: any, action: string) => steps(job).filter((s) => String(s.uses ?? '').startsWith(action));
 
 describe("Slipway's own pipelines", () => {
   it('test every pull request and push with make test, on Node.js 20 and 24', () => {
