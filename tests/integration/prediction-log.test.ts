@@ -19,6 +19,7 @@ import {
   type TestServer,
   uploadForm,
 } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PENGUIN = join(EXAMPLE, 'model.onnx');
 const FEATURES = ['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g'] as const;
@@ -341,6 +342,11 @@ describe('prediction log under pressure', () => {
       for (let i = 0; i < 10; i += 1)
         statuses.push(...(await Promise.all([predict(), predict(), predict()])));
       expect(statuses.every((status) => status === 200)).toBe(true);
+      // The first write is stuck in the store (its Parquet file may still be being written on a busy
+      // machine): it never finishes, so what came after it could only fill one buffer or be dropped.
+      await waitFor('the first write to reach the store', async () =>
+        gated.stages === 1 ? true : undefined,
+      );
       expect(gated.stages).toBe(1);
       const stuck = app.predictionLog.stats()[0];
       // 30 predictions of 2 rows: at most 4 rows in the stuck write, at most 4 in the buffer.
