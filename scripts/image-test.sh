@@ -26,6 +26,7 @@ command -v buildah >/dev/null || fail "buildah is not installed (make image inst
 "${BUILDAH[@]}" inspect --type image "$IMAGE_NAME" >/dev/null 2>&1 || fail "no image $IMAGE_NAME: run make image first"
 
 work=$(mktemp -d)
+chmod 0755 "$work"
 ctr=
 server=
 pid=
@@ -89,17 +90,20 @@ ok "configuration: USER $UID_EXPECTED:$UID_EXPECTED, ENTRYPOINT node /app/bin/sl
 if [ -s "$ARCHIVE" ]; then
   archived=$(python3 - "$ARCHIVE" <<'EOF'
 import json, sys, tarfile
-with tarfile.open(sys.argv[1]) as oci:
-    index = json.load(oci.extractfile("index.json"))
-    blob = lambda d: json.load(oci.extractfile("blobs/" + d.replace(":", "/")))
-    manifest = blob(index["manifests"][0]["digest"])
-    config = blob(manifest["config"]["digest"])
+with tarfile.open(sys.argv[1]) as archive:
+    if "index.json" in archive.getnames():  # OCI layout
+        blob = lambda d: json.load(archive.extractfile("blobs/" + d.replace(":", "/")))
+        manifest = blob(json.load(archive.extractfile("index.json"))["manifests"][0]["digest"])
+        config = blob(manifest["config"]["digest"])
+    else:  # docker-archive
+        manifest = json.load(archive.extractfile("manifest.json"))[0]
+        config = json.load(archive.extractfile(manifest["Config"]))
     print(config["config"]["Labels"]["org.opencontainers.image.revision"], config["config"]["User"])
 EOF
-  ) || fail "$ARCHIVE is not a readable OCI archive"
+  ) || fail "$ARCHIVE is not a readable OCI or docker archive"
   want="$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["OCIv1"]["config"]; print(c["Labels"]["org.opencontainers.image.revision"], c["User"])' "$work/inspect.json")"
   [ "$archived" = "$want" ] || fail "$ARCHIVE holds revision/user '$archived', the image '$want'"
-  ok "OCI archive $ARCHIVE: revision and user match the image"
+  ok "archive $ARCHIVE: revision and user match the image"
 else
   fail "no OCI archive at $ARCHIVE"
 fi
@@ -109,11 +113,9 @@ ctr=$("${BUILDAH[@]}" from --quiet --pull=never "$IMAGE_NAME")
 mapfile -t ENTRYPOINT < <(python3 -c 'import json,sys; [print(a) for a in json.load(open(sys.argv[1]))["OCIv1"]["config"]["Entrypoint"]]' "$work/inspect.json")
 mapfile -t HEALTH < <(python3 -c 'import json,sys; [print(a) for a in json.load(open(sys.argv[1]))]' "$work/inspect.json.health")
 
-# The data volume, as `docker run -v` would give it: a host folder owned by the image's user.
-data=$work/data
-mkdir -p "$data"
-chown "$UID_EXPECTED:$UID_EXPECTED" "$data"
-run() { "${BUILDAH[@]}" run --volume "$data:/data" "$@"; } # `buildah run` runs as the image's USER
+# `buildah run` runs as the image's USER. /data is the image's own volume (what a new named volume starts
+# from under docker): buildah keeps it per container, across these runs.
+run() { "${BUILDAH[@]}" run --isolation chroot "$@"; }
 
 got=$(run "$ctr" -- node -e 'console.log(process.getuid() + ":" + process.getgid() + " " + process.version)')
 [ "$got" = "$UID_EXPECTED:$UID_EXPECTED v24.${got#*v24.}" ] || fail "node in the image runs as/with '$got'"
@@ -153,7 +155,7 @@ done
 curl -fsS -o /dev/null "$base/v2/health/ready" || fail "the server was not ready within 60 s"
 ok "serve: ready on $base"
 
-run "$ctr" --env SLIPWAY_PORT="$port" -- "${HEALTH[@]}" || fail "the image's HEALTHCHECK command failed"
+run --env SLIPWAY_PORT="$port" "$ctr" -- "${HEALTH[@]}" || fail "the image's HEALTHCHECK command failed"
 ok "the image's HEALTHCHECK command passes"
 
 pid=$(ss -Htlnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
@@ -210,10 +212,9 @@ assert h["model_loaded"] is True, h
 EOF
 ok "/health: healthy, ready, model loaded"
 
-bad=$(find "$data" -mindepth 1 ! -uid "$UID_EXPECTED" -print -quit)
-[ -z "$bad" ] || fail "$bad in the data volume is not owned by UID $UID_EXPECTED"
-[ -s "$data/registry.db" ] || fail "no registry.db in the data volume"
-ok "the data volume holds registry.db and artifacts, all owned by UID $UID_EXPECTED"
+run "$ctr" -- sh -c 'test -s /data/registry.db && test -d /data/artifacts && test -z "$(find /data ! -uid 10001)"' ||
+  fail "the data volume lacks registry.db or artifacts/, or holds files not owned by UID $UID_EXPECTED"
+ok "the data volume holds registry.db and artifacts/, all owned by UID $UID_EXPECTED"
 
 stop_server
 grep -q . "$work/server.log" || fail "the server wrote no log"

@@ -29,6 +29,9 @@ IMAGE_NAME=${IMAGE_NAME:-localhost/slipway:$VERSION}
 IMAGE_MAX_MB=${IMAGE_MAX_MB:-250}
 IMAGE_CACHE=${IMAGE_CACHE:-$ROOT/build/image-cache}
 ARCHIVE=$ROOT/build/slipway-image.tar
+# oci-archive, or docker-archive: the OCI image format has no HEALTHCHECK field, so only a docker-archive
+# keeps the health check for `docker load` (Kubernetes ignores it either way and probes by itself).
+IMAGE_ARCHIVE_FORMAT=${IMAGE_ARCHIVE_FORMAT:-oci-archive}
 BASE=localhost/slipway-node:$NODE_VERSION
 BUILD_BASE=localhost/slipway-node:$NODE_VERSION-build
 
@@ -56,17 +59,21 @@ fi
 mkdir -p "$IMAGE_CACHE" "$ROOT/build"
 
 # --- 1. Debian root file systems ----------------------------------------------------------------------
-RUNTIME_PKGS=ca-certificates,libstdc++6,libgcc-s1,tzdata
+RUNTIME_PKGS=ca-certificates,libstdc++6,libgcc-s1
 BUILD_PKGS=$RUNTIME_PKGS,g++,make,python3,binutils
-# Essential packages only (a shell, coreutils, dpkg: no apt), without manuals, docs and translations.
+# Essential packages only (a shell, coreutils, dpkg: no apt), no recommended packages, without manuals, docs
+# and translations. No tzdata: Node's ICU carries its own time zones. The merged-usr hook sets up the merged
+# /usr with usr-is-merged, not usrmerge (which would bring Perl).
 rootfs() { # name packages -> prints the cached tarball's path
   local name=$1 pkgs=$2 key tar
-  key=$(printf '%s\n' "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$pkgs" rootfs-v2 | sha256sum | cut -c1-12)
+  key=$(printf '%s\n' "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$pkgs" rootfs-v4 | sha256sum | cut -c1-12)
   tar=$IMAGE_CACHE/rootfs-$name-$DEBIAN_SUITE-$key.tar
   if [ ! -s "$tar" ]; then
     log "mmdebstrap $DEBIAN_SUITE ($name: $pkgs)" >&2
     rm -rf "$IMAGE_CACHE"/rootfs-"$name"-*.tar "$tar.partial"
     mmdebstrap --quiet --format=tar --variant=essential --include="$pkgs" \
+      --aptopt='APT::Install-Recommends "false"' \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -124,10 +131,10 @@ base_image() {
   if [ "$build" = yes ]; then
     "${BUILDAH[@]}" add --quiet "$ctr" "$node_dist/node/include" /usr/local/include
     "${BUILDAH[@]}" add --quiet "$ctr" "$node_dist/npm" /usr/local/lib/node_modules/npm
-    "${BUILDAH[@]}" run "$ctr" -- /bin/sh -c \
+    "${BUILDAH[@]}" run --isolation chroot "$ctr" -- /bin/sh -c \
       'ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx && npm --version >/dev/null'
   fi
-  "${BUILDAH[@]}" run "$ctr" -- /usr/local/bin/node -e 'if (!process.version.startsWith("v24.")) process.exit(1)'
+  "${BUILDAH[@]}" run --isolation chroot "$ctr" -- /usr/local/bin/node -e 'if (!process.version.startsWith("v24.")) process.exit(1)'
   "${BUILDAH[@]}" config \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env NODE_VERSION="$NODE_VERSION" \
@@ -154,34 +161,51 @@ if [ -n "$IMAGE_EXTRA_CA" ] && [ -s "$IMAGE_EXTRA_CA" ]; then
 fi
 log "buildah bud -> $IMAGE_NAME"
 bud_start=$(date +%s)
-"${BUILDAH[@]}" bud --isolation chroot --layers --pull=never \
+"${BUILDAH[@]}" bud --isolation chroot --layers --pull=never --format docker \
   --build-arg NODE_IMAGE="$BASE" --build-arg BUILD_IMAGE="$BUILD_BASE" \
   --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg SOURCE="$SOURCE" \
   "${secret[@]}" -f Dockerfile -t "$IMAGE_NAME" .
 bud_secs=$(($(date +%s) - bud_start))
 
-log "OCI archive $ARCHIVE"
+case $IMAGE_ARCHIVE_FORMAT in oci-archive | docker-archive) ;; *) die "IMAGE_ARCHIVE_FORMAT=$IMAGE_ARCHIVE_FORMAT" ;; esac
+log "$IMAGE_ARCHIVE_FORMAT $ARCHIVE"
 rm -f "$ARCHIVE"
-"${BUILDAH[@]}" push --quiet "$IMAGE_NAME" "oci-archive:$ARCHIVE:$IMAGE_NAME"
+"${BUILDAH[@]}" push --quiet "$IMAGE_NAME" "$IMAGE_ARCHIVE_FORMAT:$ARCHIVE:$IMAGE_NAME"
 
 # --- sizes -----------------------------------------------------------------------------------------------
 uncompressed=$("${BUILDAH[@]}" images --noheading --format '{{.Size}}' "$IMAGE_NAME" | head -n1)
-compressed_bytes=$(stat -c %s "$ARCHIVE")
-# Uncompressed: the sum of the layers' tar streams (the archive's layers are gzip'd tars).
-uncompressed_bytes=$(python3 - "$ARCHIVE" <<'EOF'
-import gzip, json, sys, tarfile
-with tarfile.open(sys.argv[1]) as oci:
-    index = json.load(oci.extractfile("index.json"))
-    blob = lambda d: oci.extractfile("blobs/" + d.replace(":", "/"))
-    manifest = json.load(blob(index["manifests"][0]["digest"]))
-    total = 0
-    for layer in manifest["layers"]:
-        f = blob(layer["digest"])
-        if layer["mediaType"].endswith("gzip"):
-            f = gzip.GzipFile(fileobj=f)
+# Uncompressed: the layers' tar streams added up. Compressed: the OCI archive (gzip'd layers) as it is, a
+# docker-archive (plain layers) as gzip would make it.
+read -r uncompressed_bytes compressed_bytes < <(python3 - "$ARCHIVE" <<'EOF'
+import gzip, json, os, sys, tarfile, zlib
+path = sys.argv[1]
+with tarfile.open(path) as archive:
+    names = set(archive.getnames())
+    def read_all(f, compress=False):
+        n = z = 0
+        c = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
         while chunk := f.read(1 << 20):
-            total += len(chunk)
-    print(total)
+            n += len(chunk)
+            if c:
+                z += len(c.compress(chunk))
+        return n, (z + len(c.flush()) if c else 0)
+    total = 0
+    if "index.json" in names:  # OCI layout
+        blob = lambda d: archive.extractfile("blobs/" + d.replace(":", "/"))
+        index = json.load(archive.extractfile("index.json"))
+        manifest = json.load(blob(index["manifests"][0]["digest"]))
+        for layer in manifest["layers"]:
+            f = blob(layer["digest"])
+            total += read_all(gzip.GzipFile(fileobj=f) if "gzip" in layer["mediaType"] else f)[0]
+        compressed = os.path.getsize(path)
+    else:  # docker-archive
+        manifest = json.load(archive.extractfile("manifest.json"))[0]
+        compressed = 0
+        for layer in manifest["Layers"]:
+            n, z = read_all(archive.extractfile(layer), compress=True)
+            total += n
+            compressed += z
+print(total, compressed)
 EOF
 )
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -191,7 +215,7 @@ cat <<EOF
 Image        $IMAGE_NAME  (buildah: $uncompressed)
 Archive      $ARCHIVE
 Uncompressed $(mb "$uncompressed_bytes") MB (layers as tar)
-Compressed   $(mb "$compressed_bytes") MB (OCI archive, gzip'd layers; limit $IMAGE_MAX_MB MB)
+Compressed   $(mb "$compressed_bytes") MB (gzip'd layers; limit $IMAGE_MAX_MB MB)
 Build time   ${total_secs}s in all, ${bud_secs}s of it in buildah bud
 EOF
 printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$REVISION" "$uncompressed_bytes" "$compressed_bytes" "$total_secs" \
