@@ -30,13 +30,29 @@ chmod 0755 "$work"
 ctr=
 server=
 pid=
-stop_server() { # SIGTERM to the server process (node), then wait for its `buildah run`
-  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-  if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-    for _ in $(seq 40); do kill -0 "$server" 2>/dev/null || break; sleep 0.25; done
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
+descendants() { # pid -> its descendants' pids, deepest first
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    descendants "$child"
+    echo "$child"
+  done
+}
+stop_server() { # SIGTERM to the server process (node), then wait for its `buildah run` to end
+  [ -n "$server" ] || return 0
+  local procs
+  procs=$(descendants "$server")
+  # the server: the `node` under `buildah run` (and buildah-chroot-exec) that runs slipway.js, not a worker
+  if [ -z "$pid" ]; then
+    for p in $procs; do
+      tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -Eq '^(/usr/local/bin/)?node /app/bin/slipway\.js serve' && pid=$p
+    done
   fi
+  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 60); do kill -0 "$server" 2>/dev/null || break; sleep 0.25; done
+  if kill -0 "$server" 2>/dev/null; then
+    kill -KILL $procs "$server" 2>/dev/null || true
+  fi
+  wait "$server" 2>/dev/null || true
   server= pid=
 }
 cleanup() {
