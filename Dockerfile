@@ -66,7 +66,10 @@ LABEL org.opencontainers.image.title="Slipway" \
       org.opencontainers.image.source="${SOURCE}"
 # A fixed, non-root user (UID/GID 10001) owns the data volume; the application files stay root's,
 # read-only to it. The passwd/group lines are written directly: no useradd is needed in the base.
-RUN echo 'slipway:x:10001:10001:Slipway:/data:/usr/sbin/nologin' >> /etc/passwd \
+# The server needs no package manager: npm and yarn go (the official node images carry them).
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /opt/yarn-* \
+           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg \
+ && echo 'slipway:x:10001:10001:Slipway:/data:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'slipway:x:10001:' >> /etc/group \
  && mkdir -p /data \
  && chown 10001:10001 /data \

@@ -150,6 +150,18 @@ run --workingdir /app "$ctr" -- node -e '
 ' || fail "a native module does not load in the image (better-sqlite3, onnxruntime-node, @duckdb/node-api)"
 ok "better-sqlite3, onnxruntime-node and @duckdb/node-api load and run"
 
+run "$ctr" -- sh -c '
+  for p in /usr/local/bin/npm /usr/local/lib/node_modules/npm /app/src /app/tests /app/node_modules/typescript \
+           /app/node_modules/vitest /app/node_modules/vega-datasets/data /app/node_modules/better-sqlite3/deps \
+           /app/node_modules/onnxruntime-node/bin/napi-v6/darwin /app/node_modules/onnxruntime-node/bin/napi-v6/win32 \
+           /app/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64 /usr/bin/gcc /usr/bin/make; do
+    if [ -e "$p" ]; then echo "$p is in the image"; exit 1; fi
+  done
+  test -z "$(find /app -path /app/node_modules -prune -o -name "*.ts" -print | head -n1)" || { echo "TypeScript sources in /app"; exit 1; }
+  test -s /app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
+' || fail "the image holds what the runtime does not need, or lacks onnxruntime's linux-x64 binary (above)"
+ok "no npm, compilers, Slipway's TypeScript sources or tests, dev dependencies, demo data, other platforms' binaries"
+
 # --- the entry point: first token, then the server -------------------------------------------------------
 token=$(run "$ctr" -- "${ENTRYPOINT[@]}" tokens create admin --role admin --local 2>"$work/token.err" | grep -o 'slw_[A-Za-z0-9_-]*' | head -n1) ||
   true
