@@ -9,7 +9,8 @@
 ARG BUILD_IMAGE=node:24-bookworm
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-FROM ${BUILD_IMAGE} AS build
+# Every dependency, installed once from the lockfile; better-sqlite3 compiled for Node 24.
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /src
 # better-sqlite3 is compiled here from its sources against Node 24's own headers, never fetched: node-gyp
 # reads them from npm_config_nodedir (offline it could not download them), prebuild-install is told to
@@ -30,13 +31,18 @@ RUN --mount=type=secret,id=extra_ca \
  && JOBS=max npm rebuild better-sqlite3 \
  && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()" \
  && npm cache clean --force
+
+# The compiled JavaScript: only this stage reruns when the sources change.
+FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json \
  && find dist -name '*.d.ts' -delete -o -name '*.map' -delete
-# Production dependencies only, less what the server never loads: onnxruntime's binaries for other
-# platforms, better-sqlite3's C sources and build objects, the demo's data sets (`slipway demo` is not
-# part of the image), and the N-API binaries' debug symbols.
+
+# Production dependencies only (npm prune --omit=dev of the same install), less what the server never
+# loads: onnxruntime's binaries for other platforms, better-sqlite3's C sources and build objects, the
+# demo's data sets (`slipway demo` is not part of the image), and the native binaries' debug symbols.
+FROM deps AS prod-deps
 RUN npm prune --omit=dev --ignore-scripts \
  && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin \
            node_modules/onnxruntime-node/bin/napi-v*/win32 \
@@ -54,16 +60,6 @@ RUN npm prune --omit=dev --ignore-scripts \
  && rm -rf /root/.npm /tmp/*
 
 FROM ${NODE_IMAGE} AS runtime
-ARG VERSION=0.0.0-dev
-ARG REVISION=unknown
-# The repository URL (scripts/image.sh passes `git remote get-url origin` when there is one).
-ARG SOURCE=
-LABEL org.opencontainers.image.title="Slipway" \
-      org.opencontainers.image.description="Self-hosted model registry, serving and deployment for ONNX models" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
 # A fixed, non-root user (UID/GID 10001) owns the data volume; the application files stay root's,
 # read-only to it. The passwd/group lines are written directly: no useradd is needed in the base.
 # The server needs no package manager: npm and yarn go (the official node images carry them).
@@ -80,12 +76,23 @@ ENV NODE_ENV=production \
     SLIPWAY_DATA_DIR=/data
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
-COPY --from=build /src/node_modules ./node_modules
+COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin/slipway.js ./bin/slipway.js
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8080
+# The labels come last: a new revision rebuilds no layer above.
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+# The repository URL (scripts/image.sh passes `git remote get-url origin` when there is one).
+ARG SOURCE=
+LABEL org.opencontainers.image.title="Slipway" \
+      org.opencontainers.image.description="Self-hosted model registry, serving and deployment for ONNX models" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 # Readiness of the HTTP port, over loopback (always an allowed Host), without a token.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SLIPWAY_PORT||8080)+'/v2/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
