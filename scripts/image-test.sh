@@ -14,8 +14,11 @@ ROOT=$(pwd)
 VERSION=$(node -p "require('./package.json').version")
 IMAGE_NAME=${IMAGE_NAME:-localhost/slipway:$VERSION}
 ARCHIVE=${ARCHIVE:-$ROOT/build/slipway-image.tar}
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
-BUILDAH=(buildah --storage-driver vfs)
+IMAGE_STORAGE_DRIVER=${IMAGE_STORAGE_DRIVER:-vfs} # as for scripts/image.sh
+export STORAGE_DRIVER=$IMAGE_STORAGE_DRIVER BUILDAH_ISOLATION=chroot
+BUILDAH=(buildah --storage-driver "$IMAGE_STORAGE_DRIVER")
+[ "$IMAGE_STORAGE_DRIVER" = vfs ] ||
+  BUILDAH+=(--root "/var/lib/containers/storage-$IMAGE_STORAGE_DRIVER" --runroot "/run/containers/storage-$IMAGE_STORAGE_DRIVER")
 UID_EXPECTED=10001
 
 fail() { printf '\nimage-test: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -69,7 +72,9 @@ trap cleanup EXIT
 
 # --- the image's configuration --------------------------------------------------------------------------
 "${BUILDAH[@]}" inspect --type image "$IMAGE_NAME" >"$work/inspect.json"
-python3 - "$work/inspect.json" "$UID_EXPECTED" <<'EOF' || fail "image configuration (above)"
+REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || REVISION=$REVISION-dirty
+python3 - "$work/inspect.json" "$UID_EXPECTED" "$REVISION" "$VERSION" <<'EOF' || fail "image configuration (above; make image rebuilds it)"
 import json, sys
 info = json.load(open(sys.argv[1]))
 uid = sys.argv[2]
@@ -91,8 +96,8 @@ check("/data" in (oci.get("Volumes") or {}), "/data is not a volume")
 labels = oci.get("Labels") or {}
 for key in ("version", "revision", "source"):
     check(f"org.opencontainers.image.{key}" in labels, f"label org.opencontainers.image.{key} is missing")
-check(labels.get("org.opencontainers.image.version") not in (None, "", "0.0.0-dev"), "the version label is not set")
-check(labels.get("org.opencontainers.image.revision") not in (None, "", "unknown"), "the revision label is not set")
+check(labels.get("org.opencontainers.image.version") == sys.argv[4], f"the version label is {labels.get('org.opencontainers.image.version')!r}, package.json says {sys.argv[4]}")
+check(labels.get("org.opencontainers.image.revision") == sys.argv[3], f"the revision label is {labels.get('org.opencontainers.image.revision')!r}, the work tree is {sys.argv[3]}: the image is not of this revision")
 health = (docker.get("Healthcheck") or {}).get("Test") or []
 check(health[:1] == ["CMD"] and "/v2/health/ready" in " ".join(health), f"HEALTHCHECK is {health}")
 if errors:

@@ -10,7 +10,7 @@
 # It prints the image's size, uncompressed and as the compressed archive, and fails when the compressed
 # size (what a registry stores and a node pulls) is above IMAGE_MAX_MB.
 #
-# Settings (environment): NODE_VERSION (24.x), NPM_VERSION, DEBIAN_SUITE, DEBIAN_MIRROR,
+# Settings (environment): IMAGE_STORAGE_DRIVER (vfs), NODE_VERSION (24.x), NPM_VERSION, DEBIAN_SUITE, DEBIAN_MIRROR,
 # DEBIAN_SECURITY_MIRROR, IMAGE_NAME, IMAGE_MAX_MB, IMAGE_CACHE (cached root file systems and packages),
 # IMAGE_EXTRA_CA (a CA bundle handed to npm in the build stage as a secret, for a TLS-intercepting proxy;
 # default: the host's bundle when it has one).
@@ -35,8 +35,13 @@ IMAGE_ARCHIVE_FORMAT=${IMAGE_ARCHIVE_FORMAT:-oci-archive}
 BASE=localhost/slipway-node:$NODE_VERSION
 BUILD_BASE=localhost/slipway-node:$NODE_VERSION-build
 
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
-BUILDAH=(buildah --storage-driver vfs)
+# vfs works wherever buildah does; IMAGE_STORAGE_DRIVER=overlay is faster where the kernel allows it, in a
+# store of its own (a store keeps the driver it was made with).
+IMAGE_STORAGE_DRIVER=${IMAGE_STORAGE_DRIVER:-vfs}
+export STORAGE_DRIVER=$IMAGE_STORAGE_DRIVER BUILDAH_ISOLATION=chroot
+BUILDAH=(buildah --storage-driver "$IMAGE_STORAGE_DRIVER")
+[ "$IMAGE_STORAGE_DRIVER" = vfs ] ||
+  BUILDAH+=(--root "/var/lib/containers/storage-$IMAGE_STORAGE_DRIVER" --runroot "/run/containers/storage-$IMAGE_STORAGE_DRIVER")
 
 log() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - START))"; }
 die() { printf 'image.sh: %s\n' "$*" >&2; exit 1; }
@@ -159,11 +164,15 @@ IMAGE_EXTRA_CA=${IMAGE_EXTRA_CA-/etc/ssl/certs/ca-certificates.crt}
 if [ -n "$IMAGE_EXTRA_CA" ] && [ -s "$IMAGE_EXTRA_CA" ]; then
   secret=(--secret "id=extra_ca,src=$IMAGE_EXTRA_CA")
 fi
+# The labels are given twice: as build arguments for the Dockerfile's LABEL, and with --label, which buildah
+# sets on the final image; its layer cache reuses a LABEL step even when the build arguments in it changed.
 log "buildah bud -> $IMAGE_NAME"
 bud_start=$(date +%s)
 "${BUILDAH[@]}" bud --isolation chroot --layers --pull=never --format docker \
   --build-arg NODE_IMAGE="$BASE" --build-arg BUILD_IMAGE="$BUILD_BASE" \
   --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg SOURCE="$SOURCE" \
+  --label org.opencontainers.image.version="$VERSION" --label org.opencontainers.image.revision="$REVISION" \
+  --label org.opencontainers.image.source="$SOURCE" \
   "${secret[@]}" -f Dockerfile -t "$IMAGE_NAME" .
 bud_secs=$(($(date +%s) - bud_start))
 
