@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck workflows vitest pytest build clean bench
+.PHONY: demo test lint typecheck workflows vitest pytest build clean bench image image-test
 
 # `make bench` installs its peers into a venv of their own, never into the test venv.
 BENCH_VENV := .venv-bench
@@ -107,5 +107,14 @@ bench: build $(BENCH_VENV)/.stamp
 	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/batch-scoring.ts $(BATCH_BENCH_ARGS)
 	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/mlflow-tracking.ts $(MLFLOW_BENCH_ARGS)
 
+# The container image, built without a Docker daemon (as root: buildah and mmdebstrap from Debian's
+# packages, Node.js from the npm registry) into build/slipway-image.tar. README.md, "Container image".
+image:
+	bash scripts/image.sh
+
+# Runs the image just built: first token, serve, health check, push and predict, as its non-root user.
+image-test: image
+	bash scripts/image-test.sh
+
 clean:
-	rm -rf dist .slipway
+	rm -rf dist .slipway build
