@@ -300,8 +300,9 @@ export class DriftService {
         };
         // One alert when a check starts finding drift, not one per run while it lasts.
         const before = this.results.get(check.name)?.status;
-        if (report.datasetDrift && before !== 'drift')
-          this.options.alerts?.notify(driftAlert(check, report, to));
+        if (report.datasetDrift && before !== 'drift') {
+          this.options.alerts?.notify(driftAlert(check, report, { from, to }));
+        }
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -431,16 +432,20 @@ export class DriftService {
 }
 
 /** The alert a check raises on dataset drift: the window, the share, and each drifted feature. */
-function driftAlert(check: DriftCheckSpec, report: DriftReport, at: Date): DriftAlert {
+function driftAlert(
+  check: DriftCheckSpec,
+  report: DriftReport,
+  window: { readonly from: Date; readonly to: Date },
+): DriftAlert {
   const tested = report.features.filter((f) => f.method !== null);
   return {
     kind: 'drift',
-    time: at.toISOString(),
+    time: window.to.toISOString(),
     check: check.name,
     model: report.model,
     version: report.version,
     environment: check.environment,
-    window: report.window ?? { from: at.toISOString(), to: at.toISOString() },
+    window: { from: window.from.toISOString(), to: window.to.toISOString() },
     rows: report.currentRows,
     driftShare: report.driftShare,
     shareThreshold: report.shareThreshold,

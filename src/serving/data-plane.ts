@@ -152,11 +152,19 @@ export class DataPlane {
   private cursor = 0;
   private follower: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: DataPlaneOptions) {}
+  /** Environments whose canary plan compares predictions: only their requests keep them. */
+  private readonly comparesPredictions: ReadonlySet<string>;
+
+  constructor(private readonly options: DataPlaneOptions) {
+    this.comparesPredictions = new Set(
+      options.environments.filter((e) => e.rollout?.maxPredictionDivergence != null).map((e) => e.name),
+    );
+  }
 
   async infer(request: InferenceRequest): Promise<InferenceResult> {
     const route = await this.route(request.environment, request.model);
-    const { version, decoder, prediction } = await this.choose(route, request);
+    const { version, decoder, prediction: output } = await this.choose(route, request);
+    const prediction = this.comparesPredictions.has(request.environment) ? output : null;
     request.onVersion?.(version, route.revision);
     const { trace } = request;
     const decodeStart = trace ? traceClock() : 0;
