@@ -138,7 +138,9 @@ async function binaryCollation(db: Kysely<any>): Promise<void> {
       and coalesce(collation_name, '') <> 'C' and table_name not like 'kysely\_%'
     order by table_name, column_name`.execute(db);
   for (const { table_name: table, column_name: column } of rows) {
-    await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(db);
+    await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+      db,
+    );
   }
 }
 

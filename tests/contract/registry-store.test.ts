@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewVersion, RegistryStore } from '../../src/registry/registry-store.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /**
  * The RegistryStore contract. Every implementation runs this suite against a real database; SQLite
@@ -11,18 +12,26 @@ import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
  */
 const BACKENDS: {
   name: string;
-  open: () => { store: RegistryStore; database: Stores['database']; cleanup: () => void };
+  open: () => Promise<{ store: RegistryStore; database: Stores['database']; cleanup: () => Promise<void> }>;
 }[] = [
   {
     name: 'sqlite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-registry-'));
       const { registry, database } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
       return {
         store: registry,
         database,
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
       };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const { registry, database } = storesForUri(url);
+      return { store: registry, database, cleanup: drop };
     },
   },
 ];
@@ -49,14 +58,14 @@ for (const backend of BACKENDS) {
   describe(`RegistryStore contract: ${backend.name}`, () => {
     let store: RegistryStore;
     let database: Stores['database'];
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ store, database, cleanup } = backend.open());
+      ({ store, database, cleanup } = await backend.open());
       await database.migrate();
     });
     afterEach(async () => {
       await database.close();
-      cleanup();
+      await cleanup();
     });
 
     it('migrates idempotently', async () => {
