@@ -132,16 +132,21 @@ function openPostgres(uri: string): Kysely<any> {
  */
 // biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
 async function binaryCollation(db: Kysely<any>): Promise<void> {
-  const { rows } = await sql<{ table_name: string; column_name: string }>`
-    select table_name, column_name from information_schema.columns
-    where table_schema = current_schema() and data_type = 'text'
-      and coalesce(collation_name, '') <> 'C' and table_name not like 'kysely\_%'
-    order by table_name, column_name`.execute(db);
-  for (const { table_name: table, column_name: column } of rows) {
-    await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
-      db,
-    );
-  }
+  // Processes that start together do this one at a time (the second finds nothing left to do):
+  // concurrent ALTERs of tables that reference each other would deadlock.
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('slipway.binary_collation'))`.execute(trx);
+    const { rows } = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = current_schema() and data_type = 'text'
+        and coalesce(collation_name, '') <> 'C' and table_name not like 'kysely\\_%'
+      order by table_name, column_name`.execute(trx);
+    for (const { table_name: table, column_name: column } of rows) {
+      await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+        trx,
+      );
+    }
+  });
 }
 
 /** Every module's migrations as one set; two modules claiming one name is a programming error. */
