@@ -82,6 +82,17 @@ describe('storage: one database, every module’s migrations', () => {
     ).toThrow(/0001_registry/);
   });
 
+  it('opens postgres:// and postgresql:// URIs with PostgreSQL, connecting only on the first query', async () => {
+    for (const uri of ['postgres://u:p@127.0.0.1:1/db', 'postgresql://u:p@127.0.0.1:1/db']) {
+      const opened = openDatabase(uri, []);
+      expect(opened).toMatchObject({ dialect: 'postgres', immediateTransactions: false });
+      await opened.close();
+    }
+    const sqlite = openDatabase(`sqlite:${join(dir, 'registry.db')}`, []);
+    expect(sqlite).toMatchObject({ dialect: 'sqlite', immediateTransactions: true });
+    await sqlite.close();
+  });
+
   it('refuses unknown schemes and in-memory databases with INVALID_ARGUMENT', () => {
     for (const uri of ['mysql://x/y', 'sqlite::memory:', 'sqlite:']) {
       expect(() => openDatabase(uri, [])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
