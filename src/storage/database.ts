@@ -75,6 +75,18 @@ export function openDatabase(uri: string, modules: readonly ModuleMigrations[]):
   );
 }
 
+/** The URI with its password (if any) replaced by `***`: what may be printed or logged. */
+export function redactDatabaseUri(uri: string): string {
+  try {
+    const url = new URL(uri);
+    if (url.password === '') return uri;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return uri;
+  }
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
 function openSqlite(path: string): Kysely<any> {
   if (path === '' || path === ':memory:') {
@@ -169,7 +181,12 @@ async function migrate(db: Kysely<unknown>, migrations: Record<string, Migration
     provider: { getMigrations: async () => migrations },
   }).migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new SlipwayError('UNAVAILABLE', `Database migration ${failed} failed: ${(error as Error).message}`);
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new SlipwayError(
+      'UNAVAILABLE',
+      failed
+        ? `Database migration ${failed} failed: ${(error as Error).message}`
+        : `Could not migrate the database: ${(error as Error).message}`,
+    );
   }
 }

@@ -7,7 +7,7 @@ import { deploymentMigrations } from '../../src/deployments/sql/migrations.js';
 import { jobMigrations } from '../../src/jobs/sql/migrations.js';
 import { mlflowMigrations } from '../../src/mlflow/sql/migrations.js';
 import { registryMigrations } from '../../src/registry/sql/migrations.js';
-import { openDatabase, type SqlDatabase } from '../../src/storage/database.js';
+import { openDatabase, redactDatabaseUri, type SqlDatabase } from '../../src/storage/database.js';
 import { storesForUri } from '../../src/stores-for-uri.js';
 
 async function columns(database: SqlDatabase, table: string): Promise<string[]> {
@@ -91,6 +91,14 @@ describe('storage: one database, every module’s migrations', () => {
     const sqlite = openDatabase(`sqlite:${join(dir, 'registry.db')}`, []);
     expect(sqlite).toMatchObject({ dialect: 'sqlite', immediateTransactions: true });
     await sqlite.close();
+  });
+
+  it('hides the password of a database URI that is printed', () => {
+    expect(redactDatabaseUri('postgres://slipway:s3cret@db:5432/slipway')).toBe(
+      'postgres://slipway:***@db:5432/slipway',
+    );
+    expect(redactDatabaseUri('postgresql://db/slipway')).toBe('postgresql://db/slipway');
+    expect(redactDatabaseUri('sqlite:/srv/registry.db')).toBe('sqlite:/srv/registry.db');
   });
 
   it('refuses unknown schemes and in-memory databases with INVALID_ARGUMENT', () => {
