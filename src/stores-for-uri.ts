@@ -16,6 +16,9 @@ import { registryMigrations } from './registry/sql/migrations.js';
 import { SqlRegistryStore } from './registry/sql/sql-registry-store.js';
 import { openDatabase, type SqlDatabase } from './storage/database.js';
 
+/** For printing the URI: its password hidden. */
+export { redactDatabaseUri } from './storage/database.js';
+
 /**
  * Every module's store on the one database `SLIPWAY_REGISTRY_URI` names. `database` opens, migrates
  * and closes it; each store sees only its module's tables.

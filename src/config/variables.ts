@@ -47,7 +47,8 @@ export const VARIABLES = {
   },
   SLIPWAY_REGISTRY_URI: {
     default: undefined,
-    describe: 'Registry database, chosen by scheme. Default `sqlite:<data dir>/registry.db`.',
+    describe:
+      'Registry database, chosen by scheme: `sqlite:<file>` or `postgres://user:password@host:5432/database`. Default `sqlite:<data dir>/registry.db`.',
   },
   SLIPWAY_ARTIFACT_URI: {
     default: undefined,

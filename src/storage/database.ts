@@ -1,11 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { SlipwayError } from '../errors/index.js';
+import type { SqlDialect } from './sql-support.js';
 
 /** URI schemes with a database implementation. */
-export const DATABASE_SCHEMES = ['sqlite:'] as const;
+export const DATABASE_SCHEMES = ['sqlite:', 'postgres:', 'postgresql:'] as const;
+
+/** Connections one process keeps to PostgreSQL at most. */
+const POSTGRES_POOL_SIZE = 10;
+/** PostgreSQL's type id of `bigint` (int8), which node-postgres returns as a string by default. */
+const INT8_OID = 20;
 
 /** One module's migrations, by global name (`0002_deployments`). */
 export type ModuleMigrations = Readonly<Record<string, Migration>>;
@@ -18,6 +25,7 @@ export interface SqlDatabase {
   /** Untyped at this level: each store narrows it to its own tables. */
   // biome-ignore lint/suspicious/noExplicitAny: each module's store views the handle through its own table types.
   readonly db: Kysely<any>;
+  readonly dialect: SqlDialect;
   /**
    * SQLite allows one writer: a write transaction takes the write lock when it begins
    * (`BEGIN IMMEDIATE`, see sql-support.ts). Other dialects use ordinary transactions.
@@ -29,9 +37,10 @@ export interface SqlDatabase {
 }
 
 /**
- * Opens the database a URI names (`sqlite:/path/to/registry.db`, or a relative path) with the
- * migrations of every module that keeps tables in it. An unknown scheme is refused with the list of
- * known ones.
+ * Opens the database a URI names (`sqlite:/path/to/registry.db`, or a relative path;
+ * `postgres://user:password@host:5432/database`) with the migrations of every module that keeps
+ * tables in it. An unknown scheme is refused with the list of known ones. Nothing is connected yet:
+ * PostgreSQL connects on the first query.
  */
 export function openDatabase(uri: string, modules: readonly ModuleMigrations[]): SqlDatabase {
   const migrations = mergeMigrations(modules);
@@ -40,8 +49,22 @@ export function openDatabase(uri: string, modules: readonly ModuleMigrations[]):
     const db = openSqlite(uri.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
     return {
       db,
+      dialect: 'sqlite',
       immediateTransactions: true,
       migrate: () => migrate(db, migrations),
+      close: () => db.destroy(),
+    };
+  }
+  if (scheme === 'postgres:' || scheme === 'postgresql:') {
+    const db = openPostgres(uri);
+    return {
+      db,
+      dialect: 'postgres',
+      immediateTransactions: false,
+      migrate: async () => {
+        await migrate(db, migrations);
+        await binaryCollation(db);
+      },
       close: () => db.destroy(),
     };
   }
@@ -50,6 +73,18 @@ export function openDatabase(uri: string, modules: readonly ModuleMigrations[]):
     `SLIPWAY_REGISTRY_URI "${uri}" has an unsupported scheme; expected one of ${DATABASE_SCHEMES.join(', ')}.`,
     { variable: 'SLIPWAY_REGISTRY_URI' },
   );
+}
+
+/** The URI with its password (if any) replaced by `***`: what may be printed or logged. */
+export function redactDatabaseUri(uri: string): string {
+  try {
+    const url = new URL(uri);
+    if (url.password === '') return uri;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return uri;
+  }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
@@ -74,6 +109,58 @@ function openSqlite(path: string): Kysely<any> {
   return new Kysely({ dialect: new SqliteDialect({ database }) });
 }
 
+/**
+ * A pool of at most POSTGRES_POOL_SIZE connections. A statement that runs (or waits for a lock) longer
+ * than 30 s fails instead of holding a connection, as does a transaction left idle for a minute.
+ * `bigint` columns come back as numbers, as they do from SQLite (exact up to 2^53).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
+function openPostgres(uri: string): Kysely<any> {
+  const pool = new pg.Pool({
+    connectionString: uri,
+    max: POSTGRES_POOL_SIZE,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+    idle_in_transaction_session_timeout: 60_000,
+    application_name: 'slipway',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID && format !== 'binary'
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle connection the server closed is dropped from the pool; the next query opens another.
+  // Without a listener, the pool's `error` event would end the process.
+  pool.on('error', () => {});
+  return new Kysely({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * Text compares and sorts by its bytes on both databases, as it always has on SQLite: names list in
+ * the same order, and prefix ranges (`action >= 'promotion.' and action < 'promotion/'`) mean the
+ * same thing whatever locale the PostgreSQL database was created with. Every text column of the
+ * migrated tables that still uses the database's collation gets `C`; on later starts there is none.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
+async function binaryCollation(db: Kysely<any>): Promise<void> {
+  // Processes that start together do this one at a time (the second finds nothing left to do):
+  // concurrent ALTERs of tables that reference each other would deadlock.
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('slipway.binary_collation'))`.execute(trx);
+    const { rows } = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = current_schema() and data_type = 'text'
+        and coalesce(collation_name, '') <> 'C' and table_name not like 'kysely\\_%'
+      order by table_name, column_name`.execute(trx);
+    for (const { table_name: table, column_name: column } of rows) {
+      await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(
+        trx,
+      );
+    }
+  });
+}
+
 /** Every module's migrations as one set; two modules claiming one name is a programming error. */
 function mergeMigrations(modules: readonly ModuleMigrations[]): Record<string, Migration> {
   const merged: Record<string, Migration> = {};
@@ -94,7 +181,12 @@ async function migrate(db: Kysely<unknown>, migrations: Record<string, Migration
     provider: { getMigrations: async () => migrations },
   }).migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new SlipwayError('UNAVAILABLE', `Database migration ${failed} failed: ${(error as Error).message}`);
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new SlipwayError(
+      'UNAVAILABLE',
+      failed
+        ? `Database migration ${failed} failed: ${(error as Error).message}`
+        : `Could not migrate the database: ${(error as Error).message}`,
+    );
   }
 }

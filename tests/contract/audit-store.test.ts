@@ -5,18 +5,27 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditStore } from '../../src/audit/audit-store.js';
 
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /** The AuditStore contract, run against every implementation on a real database. */
 const BACKENDS: {
   name: string;
-  open: () => { database: Stores['database']; store: AuditStore; cleanup: () => void };
+  open: () => Promise<{ database: Stores['database']; store: AuditStore; cleanup: () => Promise<void> }>;
 }[] = [
   {
     name: 'sqlite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-audit-'));
       const { database, audit } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-      return { database, store: audit, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+      return { database, store: audit, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const { database, audit } = storesForUri(url);
+      return { database, store: audit, cleanup: drop };
     },
   },
 ];
@@ -25,14 +34,14 @@ for (const backend of BACKENDS) {
   describe(`AuditStore on ${backend.name}`, () => {
     let database: Stores['database'];
     let store: AuditStore;
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ database, store, cleanup } = backend.open());
+      ({ database, store, cleanup } = await backend.open());
       await database.migrate();
     });
     afterEach(async () => {
       await database.close();
-      cleanup();
+      await cleanup();
     });
 
     it('numbers events in order and keeps what was given, newest first', async () => {

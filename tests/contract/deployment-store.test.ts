@@ -7,18 +7,21 @@ import type { DeploymentStore, NewRevision } from '../../src/deployments/deploym
 import type { Promotion } from '../../src/domain/promotion.js';
 import type { RegistryStore } from '../../src/registry/registry-store.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /** The DeploymentStore contract, run against every implementation on a real database. */
 const BACKENDS: {
   name: string;
-  open: () => Pick<Stores, 'database' | 'registry' | 'audit'> & {
-    store: DeploymentStore;
-    cleanup: () => void;
-  };
+  open: () => Promise<
+    Pick<Stores, 'database' | 'registry' | 'audit'> & {
+      store: DeploymentStore;
+      cleanup: () => Promise<void>;
+    }
+  >;
 }[] = [
   {
     name: 'sqlite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-deployments-'));
       const { database, registry, deployments, audit } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
       return {
@@ -26,8 +29,16 @@ const BACKENDS: {
         registry,
         store: deployments,
         audit,
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
       };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const { database, registry, deployments, audit } = storesForUri(url);
+      return { database, registry, store: deployments, audit, cleanup: drop };
     },
   },
 ];
@@ -70,15 +81,15 @@ for (const backend of BACKENDS) {
     let store: DeploymentStore;
     let database: Stores['database'];
     let trail: AuditStore;
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ database, registry, store, audit: trail, cleanup } = backend.open());
+      ({ database, registry, store, audit: trail, cleanup } = await backend.open());
       await database.migrate();
       await registry.createModel({ name: 'm' });
     });
     afterEach(async () => {
       await database.close();
-      cleanup();
+      await cleanup();
     });
 
     it('numbers revisions per deployment and keeps them in order, with their audit events', async () => {

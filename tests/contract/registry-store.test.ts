@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewVersion, RegistryStore } from '../../src/registry/registry-store.js';
+import { openDatabase } from '../../src/storage/database.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /**
  * The RegistryStore contract. Every implementation runs this suite against a real database; SQLite
@@ -11,18 +14,26 @@ import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
  */
 const BACKENDS: {
   name: string;
-  open: () => { store: RegistryStore; database: Stores['database']; cleanup: () => void };
+  open: () => Promise<{ store: RegistryStore; database: Stores['database']; cleanup: () => Promise<void> }>;
 }[] = [
   {
     name: 'sqlite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-registry-'));
       const { registry, database } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
       return {
         store: registry,
         database,
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
       };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const { registry, database } = storesForUri(url);
+      return { store: registry, database, cleanup: drop };
     },
   },
 ];
@@ -49,14 +60,14 @@ for (const backend of BACKENDS) {
   describe(`RegistryStore contract: ${backend.name}`, () => {
     let store: RegistryStore;
     let database: Stores['database'];
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ store, database, cleanup } = backend.open());
+      ({ store, database, cleanup } = await backend.open());
       await database.migrate();
     });
     afterEach(async () => {
       await database.close();
-      cleanup();
+      await cleanup();
     });
 
     it('migrates idempotently', async () => {
@@ -212,3 +223,77 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('RegistryStore on PostgreSQL, from several processes', () => {
+  // Four store instances, each with its own connection pool, stand for four server processes.
+  let instances: Stores[];
+  let drop: () => Promise<void>;
+  let url: string;
+  beforeEach(async () => {
+    const fresh = await freshDatabase();
+    ({ drop, url } = fresh);
+    instances = Array.from({ length: 4 }, () => storesForUri(fresh.url));
+    await Promise.all(instances.map((stores) => stores.database.migrate()));
+  });
+  afterEach(async () => {
+    await Promise.all(instances.map((stores) => stores.database.close()));
+    await drop();
+  });
+
+  it('numbers 32 concurrent registrations of one model 1..32, with no gap and no duplicate', async () => {
+    await instances[0]!.registry.createModel({ name: 'm' });
+    const versions = await Promise.all(
+      Array.from({ length: 32 }, (_, i) =>
+        instances[i % 4]!.registry.createVersion('m', draft({ description: `push ${i}` }), key('m')),
+      ),
+    );
+    expect(versions.map((v) => v.version).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 32 }, (_, i) => i + 1),
+    );
+    expect(versions.every((v) => v.artifactKey === key('m')(v.version))).toBe(true);
+    expect((await instances[3]!.registry.getModel('m')).latestVersion).toBe(32);
+    const listed = await instances[2]!.registry.listVersions({ model: 'm', limit: 100 });
+    expect(listed.items.map((v) => v.version)).toEqual(Array.from({ length: 32 }, (_, i) => 32 - i));
+  });
+
+  it('compares and sorts text by its bytes, as SQLite does, whatever the database locale', async () => {
+    const plain = openDatabase(url, []);
+    const { rows } = await sql<{ n: number }>`
+      select count(*) as n from information_schema.columns
+      where table_schema = current_schema() and data_type = 'text' and table_name not like 'kysely%'
+        and coalesce(collation_name, '') <> 'C'`.execute(plain.db);
+    await plain.close();
+    expect(rows[0]?.n).toBe(0);
+    for (const name of ['b', 'B', 'a_', 'a.b', 'a-b']) await instances[0]!.registry.createModel({ name });
+    expect((await instances[1]!.registry.listModels()).items.map((m) => m.name)).toEqual([
+      'B',
+      'a-b',
+      'a.b',
+      'a_',
+      'b',
+    ]);
+  });
+
+  it('creates a model of a name once, and numbers audit events without gaps, across processes', async () => {
+    const created = await Promise.allSettled(
+      instances.map((stores) => stores.registry.createModel({ name: 'same' })),
+    );
+    expect(created.filter((c) => c.status === 'fulfilled')).toHaveLength(1);
+    expect(
+      created.flatMap((c) => (c.status === 'rejected' ? [(c.reason as { code?: string }).code] : [])),
+    ).toEqual(['ALREADY_EXISTS', 'ALREADY_EXISTS', 'ALREADY_EXISTS']);
+    const events = await Promise.all(
+      Array.from({ length: 32 }, (_, i) =>
+        instances[i % 4]!.audit.record({
+          actor: 'ada',
+          action: 'model.create',
+          target: `m${i}`,
+          result: 'ok',
+        }),
+      ),
+    );
+    expect(events.map((e) => e.seq).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 32 }, (_, i) => i + 1),
+    );
+  });
+});

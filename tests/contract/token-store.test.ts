@@ -5,18 +5,27 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TokenStore } from '../../src/auth/token-store.js';
 
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /** The TokenStore contract, run against every implementation on a real database. */
 const BACKENDS: {
   name: string;
-  open: () => { database: Stores['database']; store: TokenStore; cleanup: () => void };
+  open: () => Promise<{ database: Stores['database']; store: TokenStore; cleanup: () => Promise<void> }>;
 }[] = [
   {
     name: 'sqlite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-tokens-'));
       const { database, tokens } = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-      return { database, store: tokens, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+      return { database, store: tokens, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const { database, tokens } = storesForUri(url);
+      return { database, store: tokens, cleanup: drop };
     },
   },
 ];
@@ -34,14 +43,14 @@ for (const backend of BACKENDS) {
   describe(`TokenStore on ${backend.name}`, () => {
     let database: Stores['database'];
     let store: TokenStore;
-    let cleanup: () => void;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ database, store, cleanup } = backend.open());
+      ({ database, store, cleanup } = await backend.open());
       await database.migrate();
     });
     afterEach(async () => {
       await database.close();
-      cleanup();
+      await cleanup();
     });
 
     it('finds live tokens by hash only, and revokes them once', async () => {

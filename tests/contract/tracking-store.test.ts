@@ -4,15 +4,37 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrackingStore } from '../../src/mlflow/tracking-store.js';
 import { type Stores, storesForUri } from '../../src/stores-for-uri.js';
+import { freshDatabase } from '../helpers/postgres.js';
 
 /** The TrackingStore contract, run against every implementation on a real database. */
-const BACKENDS = [
+const BACKENDS: {
+  name: string;
+  open: () => Promise<Pick<Stores, 'tracking' | 'registry' | 'database'> & { cleanup: () => Promise<void> }>;
+}[] = [
   {
     name: 'SQLite file',
-    open: () => {
+    open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'slipway-tracking-'));
       const stores = storesForUri(`sqlite:${join(dir, 'registry.db')}`);
-      return { tracking: stores.tracking, registry: stores.registry, database: stores.database, dir };
+      return {
+        tracking: stores.tracking,
+        registry: stores.registry,
+        database: stores.database,
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => {
+      const { url, drop } = await freshDatabase();
+      const stores = storesForUri(url);
+      return {
+        tracking: stores.tracking,
+        registry: stores.registry,
+        database: stores.database,
+        cleanup: drop,
+      };
     },
   },
 ];
@@ -21,14 +43,14 @@ for (const backend of BACKENDS) {
   describe(`TrackingStore contract: ${backend.name}`, () => {
     let store: TrackingStore;
     let database: Stores['database'];
-    let dir: string;
+    let cleanup: () => Promise<void>;
     beforeEach(async () => {
-      ({ tracking: store, database, dir } = backend.open());
+      ({ tracking: store, database, cleanup } = await backend.open());
       await database.migrate();
     });
     afterEach(async () => {
       await database.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     });
 
     const newRun = async (runId = 'a'.repeat(32)) =>

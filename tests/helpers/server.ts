@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { type App, createApp } from '../../src/app.js';
 import type { ConfigOverrides } from '../../src/config/index.js';
 import type { Clock } from '../../src/domain/clock.js';
+import { freshDatabase } from './postgres.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = join(ROOT, 'tests/fixtures/models');
@@ -44,7 +45,9 @@ export interface TestResponse {
  * second server on the same folder.
  */
 export function localServer(dataDir: string): ConfigOverrides {
+  const registry = registries.get(dataDir);
   return {
+    ...(registry ? { SLIPWAY_REGISTRY_URI: registry } : {}),
     SLIPWAY_DATA_DIR: dataDir,
     SLIPWAY_PORT: 0,
     SLIPWAY_LOG_LEVEL: 'silent',
@@ -54,13 +57,24 @@ export function localServer(dataDir: string): ConfigOverrides {
   };
 }
 
+/**
+ * With `TEST_REGISTRY=postgres` in the environment, each data folder `startServer` makes gets a fresh
+ * PostgreSQL database (on the run's server, removed with it at the end) as its registry, instead of
+ * its `registry.db`; a server started again on the folder (`localServer`, or `SLIPWAY_DATA_DIR`) finds
+ * the same one. `TEST_REGISTRY=postgres npx vitest run tests/integration/…` runs a suite that way.
+ */
+const registries = new Map<string, string>();
+
 export async function startServer(
   overrides: ConfigOverrides = {},
   options: { allInOne?: boolean; configYaml?: string; logger?: Logger; clock?: Clock } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slipway-test-'));
   if (options.configYaml !== undefined) writeFileSync(join(dataDir, 'slipway.yaml'), options.configYaml);
+  if (process.env.TEST_REGISTRY === 'postgres') registries.set(dataDir, (await freshDatabase()).url);
   const base = localServer(dataDir);
+  const reused = registries.get(String(overrides.SLIPWAY_DATA_DIR));
+  if (reused) base.SLIPWAY_REGISTRY_URI = reused;
   if (options.allInOne) delete base.SLIPWAY_ENV;
   const app = await createApp({
     overrides: { ...base, SLIPWAY_INFERENCE_WORKERS: 2, ...overrides },

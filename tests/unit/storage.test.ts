@@ -7,7 +7,7 @@ import { deploymentMigrations } from '../../src/deployments/sql/migrations.js';
 import { jobMigrations } from '../../src/jobs/sql/migrations.js';
 import { mlflowMigrations } from '../../src/mlflow/sql/migrations.js';
 import { registryMigrations } from '../../src/registry/sql/migrations.js';
-import { openDatabase, type SqlDatabase } from '../../src/storage/database.js';
+import { openDatabase, redactDatabaseUri, type SqlDatabase } from '../../src/storage/database.js';
 import { storesForUri } from '../../src/stores-for-uri.js';
 
 async function columns(database: SqlDatabase, table: string): Promise<string[]> {
@@ -80,6 +80,25 @@ describe('storage: one database, every module’s migrations', () => {
     expect(() =>
       openDatabase(`sqlite:${join(dir, 'registry.db')}`, [registryMigrations, registryMigrations]),
     ).toThrow(/0001_registry/);
+  });
+
+  it('opens postgres:// and postgresql:// URIs with PostgreSQL, connecting only on the first query', async () => {
+    for (const uri of ['postgres://u:p@127.0.0.1:1/db', 'postgresql://u:p@127.0.0.1:1/db']) {
+      const opened = openDatabase(uri, []);
+      expect(opened).toMatchObject({ dialect: 'postgres', immediateTransactions: false });
+      await opened.close();
+    }
+    const sqlite = openDatabase(`sqlite:${join(dir, 'registry.db')}`, []);
+    expect(sqlite).toMatchObject({ dialect: 'sqlite', immediateTransactions: true });
+    await sqlite.close();
+  });
+
+  it('hides the password of a database URI that is printed', () => {
+    expect(redactDatabaseUri('postgres://slipway:s3cret@db:5432/slipway')).toBe(
+      'postgres://slipway:***@db:5432/slipway',
+    );
+    expect(redactDatabaseUri('postgresql://db/slipway')).toBe('postgresql://db/slipway');
+    expect(redactDatabaseUri('sqlite:/srv/registry.db')).toBe('sqlite:/srv/registry.db');
   });
 
   it('refuses unknown schemes and in-memory databases with INVALID_ARGUMENT', () => {

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Page } from '../../domain/page.js';
 import type { AuditEvent, NewAuditEvent } from '../../domain/promotion.js';
-import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import { lockAppends, paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { AuditQuery, AuditStore } from '../audit-store.js';
 import type { AuditTables } from './schema.js';
 
@@ -41,12 +41,14 @@ export class SqlAuditStore implements AuditStore {
 
 /**
  * Inserts one audit event inside a write transaction the caller holds, so an event can commit
- * together with the change it records (a revision). The write lock makes `seq` race-free.
+ * together with the change it records (a revision). Appends to the trail are serialized until the
+ * transaction ends (`lockAppends`), so `seq` has no gaps and commits in order.
  */
 export async function insertAuditEvent(
   trx: Transaction<AuditTables>,
   event: NewAuditEvent,
 ): Promise<AuditEvent> {
+  await lockAppends(trx, 'audit_events');
   const last = await trx
     .selectFrom('audit_events')
     .select(({ fn }) => fn.max('seq').as('seq'))

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Role } from '../../domain/roles.js';
 import { SlipwayError } from '../../errors/index.js';
-import { writeTransaction } from '../../storage/sql-support.js';
+import { forWrite, writeTransaction } from '../../storage/sql-support.js';
 import type { StoredToken, TokenStore } from '../token-store.js';
 import type { TokenTables } from './schema.js';
 
@@ -16,17 +16,8 @@ export class SqlTokenStore implements TokenStore {
 
   create(token: StoredToken, hash: string): Promise<StoredToken> {
     return writeTransaction(this.db, this.immediate, async (trx) => {
-      const existing = await trx
-        .selectFrom('tokens')
-        .select('id')
-        .where('name', '=', token.name)
-        .executeTakeFirst();
-      if (existing) {
-        throw new SlipwayError('ALREADY_EXISTS', `A token named "${token.name}" already exists.`, {
-          name: token.name,
-        });
-      }
-      await trx
+      // The unique name decides: of two creations of one name, exactly one inserts.
+      const { numInsertedOrUpdatedRows } = await trx
         .insertInto('tokens')
         .values({
           id: token.id,
@@ -37,7 +28,13 @@ export class SqlTokenStore implements TokenStore {
           created_at: token.createdAt,
           revoked_at: null,
         })
-        .execute();
+        .onConflict((conflict) => conflict.column('name').doNothing())
+        .executeTakeFirst();
+      if (numInsertedOrUpdatedRows === 0n) {
+        throw new SlipwayError('ALREADY_EXISTS', `A token named "${token.name}" already exists.`, {
+          name: token.name,
+        });
+      }
       return token;
     });
   }
@@ -64,7 +61,10 @@ export class SqlTokenStore implements TokenStore {
 
   revoke(name: string): Promise<StoredToken> {
     return writeTransaction(this.db, this.immediate, async (trx) => {
-      const row = await trx.selectFrom('tokens').selectAll().where('name', '=', name).executeTakeFirst();
+      const row = await forWrite(
+        trx,
+        trx.selectFrom('tokens').selectAll().where('name', '=', name),
+      ).executeTakeFirst();
       if (!row) throw new SlipwayError('NOT_FOUND', `No token is named "${name}".`, { name });
       const revokedAt = row.revoked_at ?? new Date().toISOString();
       await trx.updateTable('tokens').set({ revoked_at: revokedAt }).where('name', '=', name).execute();

@@ -79,12 +79,13 @@ async function createLocally(
   dataDir: string | undefined,
 ): Promise<WireCreatedToken & { registry: string }> {
   // The configuration and database code load only for --local, so the other commands start fast.
-  const [{ compileConfig }, { storesForUri }, { TokenService }, { toWireToken }] = await Promise.all([
-    import('../../config/index.js'),
-    import('../../stores-for-uri.js'),
-    import('../../auth/token-service.js'),
-    import('../../http/wire/tokens.js'),
-  ]);
+  const [{ compileConfig }, { storesForUri, redactDatabaseUri }, { TokenService }, { toWireToken }] =
+    await Promise.all([
+      import('../../config/index.js'),
+      import('../../stores-for-uri.js'),
+      import('../../auth/token-service.js'),
+      import('../../http/wire/tokens.js'),
+    ]);
   const config = compileConfig(dataDir === undefined ? {} : { SLIPWAY_DATA_DIR: dataDir });
   const { database, tokens, audit } = storesForUri(config.registryUri);
   try {
@@ -93,7 +94,7 @@ async function createLocally(
       actor: LOCAL_ACTOR,
       requestId: null,
     });
-    return { ...toWireToken(token), token: secret, registry: config.registryUri };
+    return { ...toWireToken(token), token: secret, registry: redactDatabaseUri(config.registryUri) };
   } finally {
     await database.close();
   }

@@ -1,16 +1,18 @@
 import type { Kysely, Migration } from 'kysely';
+import { counterType } from '../../storage/sql-support.js';
 
 /**
  * The deployments module's schema migrations. Names are global across modules and ordered by name
  * (storage/migrations.ts runs them all); never edit one that has shipped: add the next. Types are
- * chosen to mean the same in SQLite and PostgreSQL (text, integer, bigint).
+ * chosen to mean the same in SQLite and PostgreSQL (text, integer, bigint); the table-wide counters
+ * are `counterType` (SQLite's 64-bit `integer` as shipped, `bigint` on PostgreSQL).
  */
 export const deploymentMigrations: Record<string, Migration> = {
   '0002_deployments': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('revisions')
-        .addColumn('seq', 'integer', (c) => c.notNull().unique())
+        .addColumn('seq', counterType(db), (c) => c.notNull().unique())
         .addColumn('model_name', 'text', (c) => c.notNull().references('models.name'))
         .addColumn('environment', 'text', (c) => c.notNull())
         .addColumn('number', 'integer', (c) => c.notNull())
@@ -51,7 +53,7 @@ export const deploymentMigrations: Record<string, Migration> = {
         .execute();
       await db.schema
         .createTable('audit_events')
-        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', counterType(db), (c) => c.primaryKey())
         .addColumn('time', 'text', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())

@@ -5,7 +5,14 @@ import type { Page, PageRequest } from '../../domain/page.js';
 import type { Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
 import type { Revision, RevisionKind } from '../../domain/revision.js';
 import { SlipwayError } from '../../errors/index.js';
-import { isForeignKeyViolation, paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import {
+  forWrite,
+  isForeignKeyViolation,
+  lockAppends,
+  paging,
+  toPage,
+  writeTransaction,
+} from '../../storage/sql-support.js';
 import type { DeploymentStore, NewRevision, PromotionLease } from '../deployment-store.js';
 import type { DeploymentTables } from './schema.js';
 
@@ -26,12 +33,14 @@ export class SqlDeploymentStore implements DeploymentStore {
     promotionStatus?: Promotion['status'],
   ): Promise<Revision> {
     return this.write(revision.model, async (trx) => {
+      // Revisions are numbered in the order they commit (followers read them by `seq`).
+      await lockAppends(trx, 'revisions');
       if (promotionStatus !== undefined && revision.promotionId !== null) {
-        const promotion = await trx
-          .selectFrom('promotions')
-          .select('status')
-          .where('id', '=', revision.promotionId)
-          .executeTakeFirst();
+        // The promotion keeps its status until the revision commits.
+        const promotion = await forWrite(
+          trx,
+          trx.selectFrom('promotions').select('status').where('id', '=', revision.promotionId),
+        ).executeTakeFirst();
         if (promotion?.status !== promotionStatus) {
           throw new SlipwayError(
             'FAILED_PRECONDITION',
@@ -249,22 +258,23 @@ export class SqlDeploymentStore implements DeploymentStore {
 
   putDataset(dataset: Dataset): Promise<{ replaced: boolean }> {
     return this.write(dataset.model, async (trx) => {
+      const values = {
+        label: dataset.label,
+        rows: JSON.stringify(dataset.rows),
+        row_count: dataset.rows.length,
+        created_by: dataset.createdBy,
+        created_at: dataset.createdAt,
+      };
       const deleted = await trx
         .deleteFrom('datasets')
         .where('model_name', '=', dataset.model)
         .where('name', '=', dataset.name)
         .executeTakeFirst();
+      // Another transaction may have put the same name meanwhile: the last one wins.
       await trx
         .insertInto('datasets')
-        .values({
-          model_name: dataset.model,
-          name: dataset.name,
-          label: dataset.label,
-          rows: JSON.stringify(dataset.rows),
-          row_count: dataset.rows.length,
-          created_by: dataset.createdBy,
-          created_at: dataset.createdAt,
-        })
+        .values({ model_name: dataset.model, name: dataset.name, ...values })
+        .onConflict((conflict) => conflict.columns(['model_name', 'name']).doUpdateSet(values))
         .execute();
       return { replaced: Number(deleted.numDeletedRows) > 0 };
     });
@@ -317,7 +327,7 @@ export class SqlDeploymentStore implements DeploymentStore {
   }
 }
 
-/** The next value of a table's sequence column; callers hold the write lock, so it cannot race. */
+/** The next value of a table's sequence column; callers hold `lockAppends(table)`, so it cannot race. */
 async function nextSeq(trx: Executor, table: 'revisions'): Promise<number> {
   const row = await trx
     .selectFrom(table)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Page } from '../../domain/page.js';
 import { SlipwayError } from '../../errors/index.js';
-import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import { forWrite, paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { Job, JobRun, RunLogLine, RunStatus, RunTrigger } from '../job.js';
 import type { JobStore, NewRun, RunPatch, RunQuery } from '../job-store.js';
 import type { JobTables } from './schema.js';
@@ -45,18 +45,14 @@ export class SqlJobStore implements JobStore {
         }
         return { created: true };
       }
-      const existing = await trx
-        .selectFrom('jobs')
-        .select('name')
-        .where('name', '=', job.name)
+      const { numInsertedOrUpdatedRows } = await trx
+        .insertInto('jobs')
+        .values({ name: job.name, ...row })
+        .onConflict((conflict) => conflict.column('name').doNothing())
         .executeTakeFirst();
-      if (existing) await trx.updateTable('jobs').set(row).where('name', '=', job.name).execute();
-      else
-        await trx
-          .insertInto('jobs')
-          .values({ name: job.name, ...row })
-          .execute();
-      return { created: !existing };
+      const created = numInsertedOrUpdatedRows !== 0n;
+      if (!created) await trx.updateTable('jobs').set(row).where('name', '=', job.name).execute();
+      return { created };
     });
   }
 
@@ -78,6 +74,7 @@ export class SqlJobStore implements JobStore {
 
   deleteJob(name: string): Promise<void> {
     return this.write(async (trx) => {
+      await this.lockJob(trx, name);
       const running = await trx
         .selectFrom('job_runs')
         .select('id')
@@ -103,6 +100,8 @@ export class SqlJobStore implements JobStore {
 
   createRun(run: NewRun): Promise<JobRun | null> {
     return this.write(async (trx) => {
+      // Runs of a job are numbered, and its schedule times taken, one transaction at a time.
+      await this.lockJob(trx, run.job);
       if (run.scheduledFor !== null) {
         const taken = await trx
           .selectFrom('job_runs')
@@ -237,6 +236,8 @@ export class SqlJobStore implements JobStore {
 
   claimNextRun(job: string, holder: string, now: string, ttlMs: number): Promise<JobRun | null> {
     return this.write(async (trx) => {
+      // Of the processes that claim a job's next run at once, one looks at a time.
+      await this.lockJob(trx, job);
       const lease = await trx
         .selectFrom('job_leases')
         .selectAll()
@@ -309,6 +310,8 @@ export class SqlJobStore implements JobStore {
 
   async appendLog(run: string, level: RunLogLine['level'], message: string): Promise<void> {
     await this.write(async (trx) => {
+      // A run's log lines are numbered one transaction at a time.
+      await forWrite(trx, trx.selectFrom('job_runs').select('id').where('id', '=', run)).execute();
       const last = await trx
         .selectFrom('job_run_logs')
         .select(({ fn }) => fn.max('seq').as('seq'))
@@ -341,6 +344,11 @@ export class SqlJobStore implements JobStore {
       level: row.level as RunLogLine['level'],
       message: row.message,
     }));
+  }
+
+  /** Locks a job's row until the transaction ends (a no-op on SQLite, see `forWrite`). */
+  private async lockJob(trx: Transaction<JobTables>, name: string): Promise<void> {
+    await forWrite(trx, trx.selectFrom('jobs').select('name').where('name', '=', name)).execute();
   }
 
   private write<T>(work: (trx: Transaction<JobTables>) => Promise<T>): Promise<T> {

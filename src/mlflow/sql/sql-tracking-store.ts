@@ -1,6 +1,6 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { echo, SlipwayError } from '../../errors/index.js';
-import { writeTransaction } from '../../storage/sql-support.js';
+import { forWrite, lockAppends, writeTransaction } from '../../storage/sql-support.js';
 import type {
   Experiment,
   KeyValue,
@@ -47,6 +47,8 @@ export class SqlTrackingStore implements TrackingStore {
     artifactLocation?: string,
   ): Promise<Experiment> {
     const id = await this.write(async (trx) => {
+      // Experiments are numbered max + 1, and their names checked, one transaction at a time.
+      await lockAppends(trx, 'mlflow_experiments');
       const existing = await trx
         .selectFrom('mlflow_experiments')
         .select('experiment_id')
@@ -126,6 +128,8 @@ export class SqlTrackingStore implements TrackingStore {
   ): Promise<void> {
     const id = experimentNumber(experimentId);
     await this.write(async (trx) => {
+      // A new name is checked for clashes with no other change of the table in between.
+      await lockAppends(trx, 'mlflow_experiments');
       await this.requireExperiment(trx, experimentId);
       if (change.name !== undefined) {
         const clash = await trx
@@ -156,17 +160,22 @@ export class SqlTrackingStore implements TrackingStore {
     const id = experimentNumber(experimentId);
     await this.write(async (trx) => {
       await this.requireExperiment(trx, experimentId);
-      const removed = await trx
-        .deleteFrom('mlflow_experiment_tags')
-        .where('experiment_id', '=', id)
-        .where('key', '=', key)
-        .executeTakeFirst();
-      if (value === null && Number(removed.numDeletedRows) === 0) {
-        throw notFound(`No tag with name: ${key} in experiment ${experimentId}.`, { tag: key });
+      if (value === null) {
+        const removed = await trx
+          .deleteFrom('mlflow_experiment_tags')
+          .where('experiment_id', '=', id)
+          .where('key', '=', key)
+          .executeTakeFirst();
+        if (Number(removed.numDeletedRows) === 0) {
+          throw notFound(`No tag with name: ${key} in experiment ${experimentId}.`, { tag: key });
+        }
+        return;
       }
-      if (value !== null) {
-        await trx.insertInto('mlflow_experiment_tags').values({ experiment_id: id, key, value }).execute();
-      }
+      await trx
+        .insertInto('mlflow_experiment_tags')
+        .values({ experiment_id: id, key, value })
+        .onConflict((oc) => oc.columns(['experiment_id', 'key']).doUpdateSet({ value }))
+        .execute();
     });
   }
 
@@ -310,11 +319,16 @@ export class SqlTrackingStore implements TrackingStore {
     jobs: readonly { runId: string; batch: RunBatch }[],
   ): Promise<unknown[]> {
     const errors: unknown[] = jobs.map(() => undefined);
-    const runs = await trx
-      .selectFrom('mlflow_runs')
-      .select(['run_id', 'lifecycle_stage'])
-      .where('run_id', 'in', [...new Set(jobs.map((job) => job.runId))])
-      .execute();
+    // The runs stay locked until commit, in one order (no deadlock between groups): their latest
+    // metrics are read, then replaced.
+    const runs = await forWrite(
+      trx,
+      trx
+        .selectFrom('mlflow_runs')
+        .select(['run_id', 'lifecycle_stage'])
+        .where('run_id', 'in', [...new Set(jobs.map((job) => job.runId))])
+        .orderBy('run_id'),
+    ).execute();
     const stages = new Map(runs.map((run) => [run.run_id, run.lifecycle_stage]));
     const points: { runId: string; metric: Metric }[] = [];
     for (const [index, job] of jobs.entries()) {
@@ -546,28 +560,23 @@ export class SqlTrackingStore implements TrackingStore {
   async setVersionStage(model: string, version: number, stage: string): Promise<void> {
     await this.write(async (trx) => {
       const now = Date.now();
-      const result = await trx
-        .updateTable('mlflow_model_versions')
-        .set({ stage, last_updated_timestamp: now })
-        .where('model_name', '=', model)
-        .where('version', '=', version)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) {
-        // A version pushed through Slipway's API has no MLflow record yet: give it one.
-        await trx
-          .insertInto('mlflow_model_versions')
-          .values({
-            model_name: model,
-            version,
-            source: '',
-            storage_location: '',
-            model_id: '',
-            run_link: '',
-            stage,
-            last_updated_timestamp: now,
-          })
-          .execute();
-      }
+      // A version pushed through Slipway's API has no MLflow record yet: it gets one.
+      await trx
+        .insertInto('mlflow_model_versions')
+        .values({
+          model_name: model,
+          version,
+          source: '',
+          storage_location: '',
+          model_id: '',
+          run_link: '',
+          stage,
+          last_updated_timestamp: now,
+        })
+        .onConflict((oc) =>
+          oc.columns(['model_name', 'version']).doUpdateSet({ stage, last_updated_timestamp: now }),
+        )
+        .execute();
     });
   }
 
@@ -614,7 +623,7 @@ export class SqlTrackingStore implements TrackingStore {
     points: readonly { runId: string; metric: Metric }[],
   ): Promise<void> {
     if (points.length === 0) return;
-    const rows = points.map(({ runId, metric: m }) => ({
+    const all = points.map(({ runId, metric: m }) => ({
       run_id: runId,
       key: m.key,
       value: Number.isNaN(m.value) ? 0 : m.value,
@@ -625,6 +634,25 @@ export class SqlTrackingStore implements TrackingStore {
       dataset_name: m.datasetName ?? '',
       dataset_digest: m.datasetDigest ?? '',
     }));
+    // One row per point: PostgreSQL refuses a statement that updates one row twice. A point sent
+    // twice keeps the last model and dataset given, as when it is sent in two statements.
+    const byPoint = new Map<string, (typeof all)[number]>();
+    for (const row of all) {
+      const id = [row.run_id, row.key, row.step, row.timestamp, row.value, row.is_nan].join('\u0000');
+      const earlier = byPoint.get(id);
+      byPoint.set(
+        id,
+        earlier
+          ? {
+              ...row,
+              model_id: row.model_id || earlier.model_id,
+              dataset_name: row.dataset_name || earlier.dataset_name,
+              dataset_digest: row.dataset_digest || earlier.dataset_digest,
+            }
+          : row,
+      );
+    }
+    const rows = [...byPoint.values()];
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
       await trx
         .insertInto('mlflow_metrics')
@@ -816,7 +844,12 @@ export class SqlTrackingStore implements TrackingStore {
 
   /** Writes go only to active runs, as in MLflow (a FINISHED run is still active). */
   private async requireActiveRun(db: Executor, runId: string): Promise<RunRow> {
-    const row = await this.getRunRow(db, runId);
+    // Only writes ask: the run's row stays locked until they commit (see `forWrite`).
+    const row = await forWrite(
+      db,
+      db.selectFrom('mlflow_runs').selectAll().where('run_id', '=', runId),
+    ).executeTakeFirst();
+    if (!row) throw runNotFound(runId);
     if (row.lifecycle_stage !== 'active') throw inactiveRun(runId, row.lifecycle_stage);
     return row;
   }

@@ -2,7 +2,7 @@ import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Model, ModelVersion, VersionStatus } from '../../domain/model.js';
 import type { Page } from '../../domain/page.js';
 import { SlipwayError } from '../../errors/index.js';
-import { paging, toPage, writeTransaction } from '../../storage/sql-support.js';
+import { forWrite, paging, toPage, writeTransaction } from '../../storage/sql-support.js';
 import type { ModelQuery, NewModel, NewVersion, RegistryStore, VersionQuery } from '../registry-store.js';
 import type { RegistryTables } from './schema.js';
 
@@ -34,16 +34,8 @@ export class SqlRegistryStore implements RegistryStore {
   async createModel(model: NewModel): Promise<Model> {
     const now = new Date().toISOString();
     await this.write(async (trx) => {
-      const existing = await trx
-        .selectFrom('models')
-        .select('name')
-        .where('name', '=', model.name)
-        .executeTakeFirst();
-      if (existing)
-        throw new SlipwayError('ALREADY_EXISTS', `Model "${model.name}" already exists.`, {
-          model: model.name,
-        });
-      await trx
+      // The primary key decides: of two creations of one name, exactly one inserts.
+      const { numInsertedOrUpdatedRows } = await trx
         .insertInto('models')
         .values({
           name: model.name,
@@ -53,7 +45,12 @@ export class SqlRegistryStore implements RegistryStore {
           created_at: now,
           updated_at: now,
         })
-        .execute();
+        .onConflict((conflict) => conflict.column('name').doNothing())
+        .executeTakeFirst();
+      if (numInsertedOrUpdatedRows === 0n)
+        throw new SlipwayError('ALREADY_EXISTS', `Model "${model.name}" already exists.`, {
+          model: model.name,
+        });
       for (const [key, value] of Object.entries(model.tags ?? {})) {
         await trx.insertInto('model_tags').values({ model_name: model.name, key, value }).execute();
       }
@@ -72,7 +69,10 @@ export class SqlRegistryStore implements RegistryStore {
     const { limit, offset } = paging(query);
     let select = this.db.selectFrom('models').selectAll();
     if (query.search)
-      select = select.where(sql<boolean>`name like ${`%${escapeLike(query.search)}%`} escape '\\'`);
+      // Case-insensitive for ASCII letters, as SQLite's LIKE is; PostgreSQL's LIKE is not.
+      select = select.where(
+        sql<boolean>`lower(name) like lower(${`%${escapeLike(query.search)}%`}) escape '\\'`,
+      );
     if (query.tag) {
       const [key, value] = splitTag(query.tag);
       select = select.where(({ exists, selectFrom }) =>
@@ -107,11 +107,12 @@ export class SqlRegistryStore implements RegistryStore {
     artifactKey: (version: number) => string,
   ): Promise<ModelVersion> {
     const number = await this.write(async (trx) => {
-      const row = await trx
-        .selectFrom('models')
-        .select('latest_version')
-        .where('name', '=', model)
-        .executeTakeFirst();
+      // The model's row stays locked until commit: concurrent pushes number their versions one after
+      // the other, with no gap and no duplicate, whichever process they come from.
+      const row = await forWrite(
+        trx,
+        trx.selectFrom('models').select('latest_version').where('name', '=', model),
+      ).executeTakeFirst();
       if (!row) throw notFoundModel(model);
       const next = row.latest_version + 1;
       const now = new Date().toISOString();
@@ -252,6 +253,12 @@ export class SqlRegistryStore implements RegistryStore {
 
   async setAlias(model: string, alias: string, version: number): Promise<{ previous: number | null }> {
     return this.write(async (trx) => {
+      // One alias change of a model at a time: the current alias is read, then replaced.
+      const owner = await forWrite(
+        trx,
+        trx.selectFrom('models').select('name').where('name', '=', model),
+      ).executeTakeFirst();
+      if (!owner) throw notFoundModel(model);
       const target = await trx
         .selectFrom('model_versions')
         .select('status')
@@ -259,12 +266,6 @@ export class SqlRegistryStore implements RegistryStore {
         .where('version', '=', version)
         .executeTakeFirst();
       if (!target) {
-        const exists = await trx
-          .selectFrom('models')
-          .select('name')
-          .where('name', '=', model)
-          .executeTakeFirst();
-        if (!exists) throw notFoundModel(model);
         throw new SlipwayError('VERSION_NOT_FOUND', `Model "${model}" has no version ${version}.`, {
           model,
           version,
@@ -327,11 +328,10 @@ export class SqlRegistryStore implements RegistryStore {
     await this.write(async (trx) => {
       const now = new Date().toISOString();
       if (version === null) {
-        const row = await trx
-          .selectFrom('models')
-          .select('tags')
-          .where('name', '=', model)
-          .executeTakeFirst();
+        const row = await forWrite(
+          trx,
+          trx.selectFrom('models').select('tags').where('name', '=', model),
+        ).executeTakeFirst();
         if (!row) throw notFoundModel(model);
         const tags = JSON.parse(row.tags) as Record<string, string>;
         if (value === null && !(key in tags)) throw notFoundTag(model, version, key);
@@ -348,12 +348,14 @@ export class SqlRegistryStore implements RegistryStore {
           .execute();
         return;
       }
-      const row = await trx
-        .selectFrom('model_versions')
-        .select('tags')
-        .where('model_name', '=', model)
-        .where('version', '=', version)
-        .executeTakeFirst();
+      const row = await forWrite(
+        trx,
+        trx
+          .selectFrom('model_versions')
+          .select('tags')
+          .where('model_name', '=', model)
+          .where('version', '=', version),
+      ).executeTakeFirst();
       if (!row) return this.throwVersionNotFound(trx, model, version);
       const tags = JSON.parse(row.tags) as Record<string, string>;
       if (value === null && !(key in tags)) throw notFoundTag(model, version, key);
