@@ -79,11 +79,13 @@ typecheck: node_modules/.stamp
 workflows:
 	bash scripts/actionlint.sh
 
-# Unit, contract, integration and browser tests (real servers on loopback, real SQLite files, Debian's
-# Chromium for tests/e2e).
+# Unit, contract, integration and browser tests (real servers on loopback: SQLite files, PostgreSQL,
+# MinIO for S3, Prometheus, Debian's Chromium for tests/e2e).
 vitest: node_modules/.stamp
 	bash scripts/chromium.sh install
 	bash scripts/prometheus.sh install
+	bash scripts/postgres.sh install
+	bash scripts/s3.sh install
 	npx vitest run
 
 pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLOW_VENV)/.stamp
@@ -117,4 +119,4 @@ image-test: image
 	bash scripts/image-test.sh
 
 clean:
-	rm -rf dist .slipway build
+	rm -rf dist .slipway build .tools

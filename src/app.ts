@@ -103,7 +103,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     tracking,
   } = storesForUri(config.registryUri);
   await database.migrate();
-  const artifacts = artifactStoreForUri(config.artifactUri);
+  const artifacts = artifactStoreForUri(config.artifactUri, { s3: config.s3 });
   // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
   // one environment sharing the registry must not fail an upload another server is receiving.
   const leader = options.leader ?? true;

@@ -14,11 +14,18 @@ const MAX_SEGMENT_BYTES = 255;
  * bytes of UTF-8). Symlinks are checked by the store on access.
  */
 export function resolveKey(root: string, key: string): string {
-  const refuse = (why: string): never => {
-    throw new SlipwayError('INVALID_ARGUMENT', `Artifact path ${echo(key)} is not allowed: ${why}.`, {
-      field: 'path',
-    });
-  };
+  checkKey(key);
+  const path = join(root, ...key.split('/'));
+  if (!path.startsWith(root.endsWith(sep) ? root : root + sep)) refuseKey(key, 'it leaves the artifact root');
+  return path;
+}
+
+/**
+ * Checks a key by the rules of `resolveKey` without a file system behind it (object stores use the
+ * checked key as the object name, under their prefix); returns it unchanged or throws INVALID_ARGUMENT.
+ */
+export function checkKey(key: string): string {
+  const refuse = (why: string): never => refuseKey(key, why);
   if (typeof key !== 'string' || key.length === 0) refuse('it is empty');
   if (key.length > MAX_KEY_LENGTH) refuse(`it is longer than ${MAX_KEY_LENGTH} characters`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rejects.
@@ -42,7 +49,11 @@ export function resolveKey(root: string, key: string): string {
         refuse('it has an encoded separator or ".." segment');
     }
   }
-  const path = join(root, ...key.split('/'));
-  if (!path.startsWith(root.endsWith(sep) ? root : root + sep)) refuse('it leaves the artifact root');
-  return path;
+  return key;
+}
+
+function refuseKey(key: string, why: string): never {
+  throw new SlipwayError('INVALID_ARGUMENT', `Artifact path ${echo(key)} is not allowed: ${why}.`, {
+    field: 'path',
+  });
 }

@@ -36,6 +36,17 @@ export interface Config {
   readonly dataDir: string;
   readonly registryUri: string;
   readonly artifactUri: string;
+  /**
+   * Endpoint, region and credentials of an `s3://` artifact store, from the standard AWS_* variables.
+   * What is unset here the AWS SDK's default provider chain resolves (profiles, roles, ...).
+   */
+  readonly s3: {
+    readonly endpoint?: string;
+    readonly region?: string;
+    readonly accessKeyId?: string;
+    readonly secretAccessKey?: string;
+    readonly sessionToken?: string;
+  };
   readonly maxUploadBytes: number;
   readonly maxBodyBytes: number;
   readonly inferenceWorkers: number;
@@ -163,6 +174,7 @@ export function compileConfig(
     dataDir,
     registryUri: raw('SLIPWAY_REGISTRY_URI') ?? `sqlite:${resolve(dataDir, 'registry.db')}`,
     artifactUri: raw('SLIPWAY_ARTIFACT_URI') ?? `file:${resolve(dataDir, 'artifacts')}`,
+    s3: compileS3(raw),
     maxUploadBytes: integer('SLIPWAY_MAX_UPLOAD_BYTES', raw('SLIPWAY_MAX_UPLOAD_BYTES'), 1, 2 ** 42),
     maxBodyBytes: integer('SLIPWAY_MAX_BODY_BYTES', raw('SLIPWAY_MAX_BODY_BYTES'), 1024, 2 ** 31),
     inferenceWorkers:
@@ -419,4 +431,33 @@ function invalid(name: string, value: string | undefined, expected: string): Sli
       variable: name,
     },
   );
+}
+
+/** The AWS_* settings of an `s3://` artifact store; empty values count as unset. */
+function compileS3(raw: (name: VariableName) => string | undefined): Config['s3'] {
+  const set = (name: VariableName) => {
+    const value = raw(name)?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const endpoint = set('AWS_ENDPOINT_URL');
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(endpoint)) {
+    throw invalid('AWS_ENDPOINT_URL', endpoint, 'an http:// or https:// URL such as http://127.0.0.1:9000');
+  }
+  const accessKeyId = set('AWS_ACCESS_KEY_ID');
+  const secretAccessKey = set('AWS_SECRET_ACCESS_KEY');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new SlipwayError(
+      'INVALID_ARGUMENT',
+      'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both, or neither (the AWS SDK then finds credentials itself).',
+      { variable: accessKeyId === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY' },
+    );
+  }
+  const entries = {
+    endpoint,
+    region: set('AWS_REGION'),
+    accessKeyId,
+    secretAccessKey,
+    sessionToken: set('AWS_SESSION_TOKEN'),
+  };
+  return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== undefined));
 }

@@ -54,6 +54,29 @@ export const VARIABLES = {
     default: undefined,
     describe: 'Artifact store, chosen by scheme. Default `file:<data dir>/artifacts`.',
   },
+  AWS_ENDPOINT_URL: {
+    default: undefined,
+    describe:
+      'S3 endpoint of an `s3://` artifact store, for S3-compatible servers (e.g. `http://127.0.0.1:9000` for MinIO; path-style addressing). Unset: AWS S3 itself.',
+  },
+  AWS_REGION: {
+    default: undefined,
+    describe:
+      "Region of the `s3://` artifact store's bucket. Unset: the AWS SDK's default chain (e.g. ~/.aws/config); S3-compatible servers usually take `us-east-1`.",
+  },
+  AWS_ACCESS_KEY_ID: {
+    default: undefined,
+    describe:
+      "Access key of the `s3://` artifact store (with AWS_SECRET_ACCESS_KEY). Unset: the AWS SDK's default credential chain (profiles, web identity, instance or container roles).",
+  },
+  AWS_SECRET_ACCESS_KEY: {
+    default: undefined,
+    describe: 'Secret key of the `s3://` artifact store, with AWS_ACCESS_KEY_ID.',
+  },
+  AWS_SESSION_TOKEN: {
+    default: undefined,
+    describe: 'Session token of temporary credentials, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
+  },
   SLIPWAY_MAX_UPLOAD_BYTES: {
     default: String(512 * 1024 * 1024),
     describe: 'Largest model file accepted by an upload; larger uploads get 413 PAYLOAD_TOO_LARGE.',

@@ -1,19 +1,62 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { artifactStoreForUri } from '../../src/artifacts/artifact-store-for-uri.js';
+import { S3ArtifactStore } from '../../src/artifacts/s3/s3-artifact-store.js';
+import { freshBucket, objectKeys, pendingUploads, s3Settings } from '../helpers/s3.js';
+
+interface Opened {
+  readonly store: ArtifactStore;
+  /** What is left in the store's staging area (file or object names). */
+  stagedLeftovers(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+interface Backend {
+  readonly name: string;
+  /** Runs once before the suite (e.g. creates a bucket); returns the matching teardown. */
+  readonly setup?: () => Promise<() => Promise<void>>;
+  readonly open: () => Promise<Opened>;
+}
+
+let bucket: Awaited<ReturnType<typeof freshBucket>> | undefined;
 
 /** The ArtifactStore contract, run against every implementation on real storage. */
-const BACKENDS: { name: string; open: () => { store: ArtifactStore; root: string } }[] = [
+const BACKENDS: Backend[] = [
   {
     name: 'local folder',
-    open: () => {
+    open: async () => {
       const root = mkdtempSync(join(tmpdir(), 'slipway-artifacts-'));
-      return { store: artifactStoreForUri(`file:${root}`), root };
+      return {
+        store: artifactStoreForUri(`file:${root}`),
+        stagedLeftovers: async () => readdirSync(join(root, '.staging')),
+        close: async () => rmSync(root, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    // A real S3-compatible server (MinIO, tests/helpers/s3-global.ts): a bucket for the suite, a
+    // prefix for each test.
+    name: 's3',
+    setup: async () => {
+      bucket = await freshBucket();
+      return async () => bucket?.drop();
+    },
+    open: async () => {
+      const { bucket: name, client } = bucket as NonNullable<typeof bucket>;
+      const prefix = `t-${randomBytes(4).toString('hex')}/artifacts`;
+      return {
+        store: artifactStoreForUri(`s3://${name}/${prefix}`, { s3: s3Settings() }),
+        stagedLeftovers: async () => [
+          ...(await objectKeys(client, name, `${prefix}/.staging/`)),
+          ...(await pendingUploads(client, name, `${prefix}/.staging/`)),
+        ],
+        close: async () => undefined,
+      };
     },
   },
 ];
@@ -24,11 +67,17 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 for (const backend of BACKENDS) {
   describe(`ArtifactStore contract: ${backend.name}`, () => {
     let store: ArtifactStore;
-    let root: string;
-    beforeEach(() => {
-      ({ store, root } = backend.open());
+    let opened: Opened;
+    let teardown: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      teardown = await backend.setup?.();
     });
-    afterEach(() => rmSync(root, { recursive: true, force: true }));
+    afterAll(async () => teardown?.());
+    beforeEach(async () => {
+      opened = await backend.open();
+      ({ store } = opened);
+    });
+    afterEach(async () => opened.close());
 
     it('stages with a hash and size, and publishes only on commit', async () => {
       const staged = await store.stage(bytes('model bytes'), { maxBytes: 100 });
@@ -56,6 +105,7 @@ for (const backend of BACKENDS) {
         code: 'PAYLOAD_TOO_LARGE',
       });
       expect(await store.cleanupStaging()).toBe(0);
+      expect(await opened.stagedLeftovers().catch(() => [])).toEqual([]);
     });
 
     it('detects an artifact whose bytes no longer match its sha256', async () => {
@@ -68,7 +118,7 @@ for (const backend of BACKENDS) {
     it('removes staged leftovers of interrupted uploads', async () => {
       await store.stage(bytes('abandoned'), { maxBytes: 100 });
       expect(await store.cleanupStaging()).toBe(1);
-      expect(readdirSync(join(root, '.staging'))).toEqual([]);
+      expect(await opened.stagedLeftovers()).toEqual([]);
     });
 
     it('refuses keys that leave the store', async () => {
@@ -130,3 +180,113 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/** What only the S3 store promises beyond the contract: streaming, clean refusals, big copies. */
+describe('S3 artifact store on a real server', () => {
+  let bucket: Awaited<ReturnType<typeof freshBucket>>;
+  beforeAll(async () => {
+    bucket = await freshBucket();
+  });
+  afterAll(async () => bucket.drop());
+
+  const storeAt = (prefix: string, options: Partial<ConstructorParameters<typeof S3ArtifactStore>[0]> = {}) =>
+    new S3ArtifactStore({ bucket: bucket.bucket, prefix, client: bucket.client, ...options });
+
+  /** `total` bytes in 1 MiB chunks of one reused buffer: the source itself holds 1 MiB. */
+  async function* megabytes(total: number): AsyncGenerator<Uint8Array> {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    for (let sent = 0; sent < total; sent += chunk.length)
+      yield chunk.subarray(0, Math.min(chunk.length, total - sent));
+  }
+
+  it('streams a 64 MB upload without holding it in memory', async () => {
+    const size = 64 * 1024 * 1024;
+    // One part in flight: the figure is then mostly the parts' garbage, not the upload.
+    const store = storeAt('stream', { queueSize: 1 });
+    // A warm-up upload first: loading and first use of the SDK's code are not the upload's.
+    await store.discard(await store.stage(megabytes(8 * 1024 * 1024), { maxBytes: size }));
+    globalThis.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
+    const staged = await store.stage(megabytes(size), { maxBytes: size });
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const growth = peak - before;
+    console.log(`64 MB upload: peak RSS growth ${(growth / 1024 / 1024).toFixed(1)} MB`);
+    expect(staged.sizeBytes).toBe(size);
+    const expected = createHash('sha256');
+    for await (const chunk of megabytes(size)) expected.update(chunk);
+    expect(staged.sha256).toBe(expected.digest('hex'));
+    // Parts of 5 MiB: some tens of MB (the same at 1 GB), never the whole upload.
+    expect(growth).toBeLessThan(size * 0.6);
+    await store.commit(staged, 'big/model.onnx');
+    expect((await store.list('big'))[0]).toEqual({ name: 'model.onnx', isDir: false, sizeBytes: size });
+  }, 120_000);
+
+  it('refuses an upload past maxBytes mid-stream and leaves no object or multipart upload', async () => {
+    const store = storeAt('refuse');
+    // Past the first 8 MiB part: the multipart upload has started when the limit is hit.
+    await expect(
+      store.stage(megabytes(30 * 1024 * 1024), { maxBytes: 20 * 1024 * 1024 }),
+    ).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    expect(await objectKeys(bucket.client, bucket.bucket, 'refuse/')).toEqual([]);
+    expect(await pendingUploads(bucket.client, bucket.bucket, 'refuse/')).toEqual([]);
+    expect(await store.cleanupStaging()).toBe(0);
+  }, 60_000);
+
+  it('aborts the multipart upload when the source fails', async () => {
+    const store = storeAt('broken');
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield* megabytes(12 * 1024 * 1024);
+      throw new Error('client went away');
+    }
+    await expect(store.stage(failing(), { maxBytes: 1e9 })).rejects.toThrow('client went away');
+    expect(await objectKeys(bucket.client, bucket.bucket, 'broken/')).toEqual([]);
+    expect(await pendingUploads(bucket.client, bucket.bucket, 'broken/')).toEqual([]);
+  }, 60_000);
+
+  it('commits objects past the single-copy limit with a multipart copy', async () => {
+    // The 5 GiB limit scaled down: 12 MiB copied in parts of 5 MiB.
+    const store = storeAt('copy', { maxSingleCopyBytes: 6 * 1024 * 1024, copyPartBytes: 5 * 1024 * 1024 });
+    const size = 12 * 1024 * 1024;
+    const staged = await store.stage(megabytes(size), { maxBytes: size });
+    await store.commit(staged, 'm/1/model.onnx');
+    const bytes = await store.read('m/1/model.onnx', staged.sha256);
+    expect(bytes.length).toBe(size);
+    expect(await objectKeys(bucket.client, bucket.bucket, 'copy/.staging/')).toEqual([]);
+    await expect(
+      store.commit(await store.stage(megabytes(size), { maxBytes: size }), 'm/1/model.onnx'),
+    ).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+  }, 60_000);
+
+  it('lets exactly one of two racing commits of a key win', async () => {
+    const store = storeAt('race', { maxSingleCopyBytes: 0 });
+    const [a, b] = await Promise.all([
+      store.stage(bytes('from a'), { maxBytes: 100 }),
+      store.stage(bytes('from b'), { maxBytes: 100 }),
+    ]);
+    const results = await Promise.allSettled([
+      store.commit(a, 'k/model.onnx'),
+      store.commit(b, 'k/model.onnx'),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const winner = results[0]?.status === 'fulfilled' ? 'from a' : 'from b';
+    expect(Buffer.from(await store.read('k/model.onnx')).toString()).toBe(winner);
+  });
+
+  it('keeps the sha256 in the object metadata', async () => {
+    const store = storeAt('meta');
+    const staged = await store.stage(bytes('weights'), { maxBytes: 100 });
+    await store.commit(staged, 'a/model.onnx');
+    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const head = await bucket.client.send(
+      new HeadObjectCommand({ Bucket: bucket.bucket, Key: 'meta/a/model.onnx' }),
+    );
+    expect(head.Metadata?.sha256).toBe(sha('weights'));
+  });
+});
