@@ -305,6 +305,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
               auth: config.auth,
               defaultEnvironment: config.defaultEnvironment,
               version: SLIPWAY_VERSION,
+              replica: config.replicaName,
               isReady: () => ready,
               batching: config.batching,
               maxMessageBytes: config.maxBodyBytes,

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -72,6 +73,10 @@ export interface Config {
   /** The environment the plain (unprefixed) inference routes serve. */
   readonly defaultEnvironment: string;
   readonly followIntervalMs: number;
+  /** Names this server in the `x-slipway-replica` header and in the traffic figures it writes. */
+  readonly replicaName: string;
+  /** How long the scheduling replica holds the lead without renewing; another takes over after it. */
+  readonly leaderLeaseMs: number;
   readonly analysisIntervalMs: number;
   /** Dynamic batching of a model: slipway.yaml `models.<name>.batching`, else the defaults. */
   readonly batching: (model: string) => BatchPolicy;
@@ -197,6 +202,8 @@ export function compileConfig(
     environment,
     defaultEnvironment: environment ?? (environments.at(-1) as EnvironmentPolicy).name,
     followIntervalMs: integer('SLIPWAY_FOLLOW_INTERVAL_MS', raw('SLIPWAY_FOLLOW_INTERVAL_MS'), 0, 3_600_000),
+    replicaName: replicaName(raw('SLIPWAY_REPLICA_NAME')),
+    leaderLeaseMs: integer('SLIPWAY_LEADER_LEASE_MS', raw('SLIPWAY_LEADER_LEASE_MS'), 300, 3_600_000),
     analysisIntervalMs: integer(
       'SLIPWAY_ANALYSIS_INTERVAL_MS',
       raw('SLIPWAY_ANALYSIS_INTERVAL_MS'),
@@ -421,6 +428,25 @@ function number(name: VariableName, value: string | undefined, min: number, max:
     throw invalid(name, value, `a number from ${min} to ${max}`);
   }
   return parsed;
+}
+
+/** A replica's name goes into a response header and the registry: a host-name-like token. */
+const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
+
+function replicaName(given: string | undefined): string {
+  if (given !== undefined) {
+    if (!REPLICA_NAME.test(given)) {
+      throw invalid(
+        'SLIPWAY_REPLICA_NAME',
+        given,
+        'a name of 1 to 63 letters, digits, dots, colons, underscores and hyphens, starting with a letter or digit',
+      );
+    }
+    return given;
+  }
+  // The host name is the pod's name on Kubernetes; an odd one is cut down to the allowed characters.
+  const host = hostname().replace(/[^A-Za-z0-9._:-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return host === '' ? 'slipway' : host;
 }
 
 function invalid(name: string, value: string | undefined, expected: string): SlipwayError {

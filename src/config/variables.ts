@@ -144,6 +144,16 @@ export const VARIABLES = {
     default: '1000',
     describe: 'How often a server checks the registry for revisions written by other processes (0: never).',
   },
+  SLIPWAY_REPLICA_NAME: {
+    default: undefined,
+    describe:
+      "This server's name among replicas: sent in the `x-slipway-replica` header of every response and kept with the traffic figures it writes. Unset: the host name (a pod's name on Kubernetes).",
+  },
+  SLIPWAY_LEADER_LEASE_MS: {
+    default: '10000',
+    describe:
+      'How long the replica that runs batch jobs, rollout analysis and drift checks holds that lead without renewing it; when it dies, another replica takes over within this time.',
+  },
   SLIPWAY_ANALYSIS_INTERVAL_MS: {
     default: '1000',
     describe: 'How often a canary rollout checks its error rate and p99 latency against the limits.',

@@ -31,6 +31,8 @@ export interface GrpcServerOptions {
   readonly defaultEnvironment: string;
   /** Slipway's version, reported by ServerMetadata. */
   readonly version: string;
+  /** This server's replica name, in the initial metadata of every ModelInfer answer. */
+  readonly replica: string;
   readonly isReady: () => boolean;
   /** Dynamic batching of a model, for its configuration (`ModelConfig`). */
   readonly batching: (model: string) => BatchPolicy;
@@ -277,6 +279,7 @@ export async function startGrpcServer(
             headers.set('x-slipway-model-version', String(version.version));
             headers.set('x-slipway-revision', String(revision.number));
             headers.set('x-request-id', requestId);
+            headers.set('x-slipway-replica', options.replica);
             call.sendMetadata(headers);
           },
           trace,

@@ -52,7 +52,7 @@ const ALLOWED_REQUEST_HEADERS = [
   'inference-header-content-length',
 ].join(', ');
 const EXPOSED_HEADERS =
-  'x-request-id, x-slipway-model-version, x-slipway-revision, inference-header-content-length';
+  'x-request-id, x-slipway-model-version, x-slipway-revision, x-slipway-replica, inference-header-content-length';
 
 /**
  * Installs the one check every request passes before routing, authentication or body parsing (call

@@ -103,8 +103,11 @@ export async function buildHttpServer(
     tokens: services.tokens,
     audit: services.audit,
   });
+  const replica = services.config.replicaName;
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    // Behind a load balancer, says which replica answered.
+    reply.header('x-slipway-replica', replica);
     done(null, payload);
   });
   installRequestLog(app, {
