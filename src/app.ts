@@ -295,6 +295,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       tracing,
       exposition,
       version: SLIPWAY_VERSION,
+      replicas: { leading: () => leadership.isLeading, view: () => leadership.view() },
       isReady: () => ready,
     },
     logger,
