@@ -31,6 +31,20 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
       leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
       // /metrics answers for the whole server: the primary sums every process's metrics.
       exposition: (metrics) => clusterExposition(metrics.registry),
+      // A revision written through one process reaches the others at once, through the primary.
+      peers: {
+        announce: () => process.send?.(REVISION_NEWS),
+        news: (onChange) =>
+          process.on('message', (message) => {
+            if (isRevisionNews(message)) onChange();
+          }),
+      },
+    });
+    // Without the primary no connection comes any more: a process whose primary died (even by
+    // SIGKILL) stops too, instead of lingering with its workers.
+    process.once('disconnect', () => {
+      setTimeout(() => process.exit(1), 10_000).unref();
+      void app.close().finally(() => process.exit(0));
     });
     return { url: await app.listen(), app };
   }
@@ -46,8 +60,21 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   return startPrimary(processes);
 }
 
+/** The message an HTTP process sends when it wrote a revision, and the primary passes on. */
+const REVISION_NEWS = { slipway: 'revision' } as const;
+const isRevisionNews = (message: unknown) =>
+  typeof message === 'object' &&
+  message !== null &&
+  (message as { slipway?: unknown }).slipway === 'revision';
+
 function startPrimary(processes: number): Promise<Serving> {
   let stopping = false;
+  cluster.on('message', (from, message) => {
+    if (!isRevisionNews(message)) return;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker && worker !== from && worker.isConnected()) worker.send(REVISION_NEWS);
+    }
+  });
   const fork = (leader: boolean) => {
     const worker = cluster.fork({ SLIPWAY_CLUSTER_LEADER: leader ? '1' : '0' });
     worker.once('exit', (code, signal) => {
