@@ -65,7 +65,7 @@ export interface SlipwayVariant {
 export const SLIPWAY_VARIANTS: readonly SlipwayVariant[] = [
   { id: 'slipway', label: 'Slipway', env: {}, batched: true, grpc: true },
   { id: 'slipway-unbatched', label: 'Slipway unbatched', env: { SLIPWAY_MAX_BATCH_SIZE: '1' } },
-  { id: 'slipway-2http', label: 'Slipway 2 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '2' }, batched: true },
+  { id: 'slipway-1http', label: 'Slipway 1 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '1' }, batched: true },
   {
     id: 'slipway-observed',
     label: 'Slipway observed',

@@ -73,6 +73,11 @@ export interface CreateAppOptions {
    * HTTP process of a cluster answers with every process's sum instead.
    */
   readonly exposition?: (metrics: Metrics) => MetricsExposition;
+  /**
+   * The other HTTP processes of this server (node:cluster): `announce` tells them this one wrote a
+   * revision, `news` hears that one of them did, so they switch at once even on SQLite.
+   */
+  readonly peers?: { readonly announce: () => void; readonly news: (onChange: () => void) => void };
   /** The prediction log's buffer and write interval, and the store it writes to (tests change them). */
   readonly predictionLog?: Pick<PredictionLogOptions, 'maxBufferRows' | 'flushIntervalMs'> & {
     readonly artifacts?: ArtifactStore;
@@ -195,6 +200,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     followIntervalMs: config.followIntervalMs,
     logger,
     predictionLog,
+    ...(options.peers ? { news: options.peers.news } : {}),
   });
   const deployments: DeploymentService = new DeploymentService({
     registry,
@@ -210,6 +216,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     ...(alerts ? { alerts } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     datasetChanged: (model, name) => drift.datasetChanged(model, name),
+    ...(options.peers ? { announceRevision: options.peers.announce } : {}),
     logger,
   });
   const drift: DriftService = new DriftService({

@@ -80,6 +80,8 @@ export interface DeploymentServiceOptions {
   readonly alerts?: AlertSink;
   /** Told when a model's dataset was stored (drift rebuilds the profiles built on reference data). */
   readonly datasetChanged?: (model: string, name: string) => Promise<void>;
+  /** Told once this process writes a revision (the HTTP processes of one server tell each other). */
+  readonly announceRevision?: () => void;
   readonly logger: Logger;
 }
 
@@ -108,6 +110,7 @@ export class DeploymentService {
       dataPlane: options.dataPlane,
       served: options.served,
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.announceRevision ? { announce: options.announceRevision } : {}),
     });
     this.rollouts = new RolloutController({
       store: options.store,

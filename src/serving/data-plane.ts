@@ -109,6 +109,11 @@ export interface DataPlaneOptions {
   /** How often to look for revisions written by other processes; 0 turns following off. */
   readonly followIntervalMs: number;
   readonly logger: Logger;
+  /**
+   * News of revisions other processes of this server wrote (node:cluster messages), beside the
+   * store's own (PostgreSQL NOTIFY): each makes a look at once.
+   */
+  readonly news?: (onChange: () => void) => void;
   /** Told of every answered prediction (the prediction log samples them); none records nothing. */
   readonly predictionLog?: PredictionRecorder;
 }
@@ -293,6 +298,7 @@ export class DataPlane {
             this.options.logger.warn({ err: error }, 'could not listen for revision changes; polling only');
             return null;
           })) ?? null;
+      this.options.news?.(() => void this.lookForChanges());
       this.follow();
     }
   }
