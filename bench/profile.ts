@@ -50,8 +50,8 @@ function kindOf(frame: ProfileNode['callFrame']): 'slipway' | 'dependencies' | '
 function roleOf(profile: CpuProfile): string {
   const urls = profile.nodes.map((n) => n.callFrame.url);
   if (urls.some((url) => url.includes('onnx-worker'))) return 'inference worker';
-  if (urls.some((url) => url.includes('fastify'))) return 'HTTP process';
-  return 'cluster primary';
+  if (urls.some((url) => url === 'node:internal/cluster/primary')) return 'cluster primary';
+  return 'HTTP process';
 }
 
 const frameName = (frame: ProfileNode['callFrame']) => {
