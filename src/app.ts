@@ -259,6 +259,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   // Exactly one process among all the servers sharing the registry leads: it runs batch jobs, rollout
   // analysis, promotion recovery and drift checks. Any server can lead: every replica's traffic
   // figures and the prediction log are shared, so the lead sees what all of them served.
+  let uploadCleanup: NodeJS.Timeout | undefined;
   const leadership = new Leadership({
     store: leases,
     replica: config.replicaName,
@@ -266,14 +267,21 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     logger,
     onLead: async () => {
       // A PENDING version older than an hour is not being committed (a commit takes seconds), and a
-      // staged upload untouched for a day is not being received.
-      await cleanUpUploads({ pendingMs: 60 * 60 * 1000, stagedMs: 24 * 60 * 60 * 1000 });
+      // staged upload untouched for a day is not being received: cleaned up now and every hour.
+      const cleanUp = () =>
+        cleanUpUploads({ pendingMs: 60 * 60 * 1000, stagedMs: 24 * 60 * 60 * 1000 }).catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not clean up interrupted uploads; trying again in an hour'),
+        );
+      await cleanUp();
+      uploadCleanup = setInterval(() => void cleanUp(), 60 * 60 * 1000);
+      uploadCleanup.unref();
+      drift.start();
       await deployments.lead();
       await jobs.declare(config.jobs, SYSTEM_CONTEXT);
       jobs.start();
-      drift.start();
     },
     onLose: async () => {
+      clearInterval(uploadCleanup);
       drift.stop();
       deployments.unlead();
       await jobs.stop();

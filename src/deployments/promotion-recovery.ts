@@ -30,6 +30,7 @@ export interface PromotionRecoveryOptions {
 export class PromotionRecovery {
   private cancel: Cancel | null = null;
   private stopped = false;
+  private generation = 0;
 
   constructor(private readonly options: PromotionRecoveryOptions) {}
 
@@ -37,22 +38,24 @@ export class PromotionRecovery {
   start(): void {
     this.stopped = false;
     this.cancel?.();
-    this.loop();
+    this.loop(++this.generation);
   }
 
   stop(): void {
     this.stopped = true;
+    this.generation += 1;
     this.cancel?.();
     this.cancel = null;
   }
 
-  private loop(): void {
-    if (this.stopped) return;
+  /** One loop per `start`: a look still running from an earlier one does not go on. */
+  private loop(generation: number): void {
+    if (this.stopped || generation !== this.generation) return;
     this.cancel = this.options.clock.schedule(this.options.intervalMs, async () => {
       await this.recover().catch((error: unknown) =>
         this.options.logger.error({ err: error }, 'could not recover interrupted promotions; retrying'),
       );
-      this.loop();
+      this.loop(generation);
     });
   }
 

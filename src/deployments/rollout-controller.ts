@@ -119,6 +119,7 @@ export function judgeStep(
  */
 export class RolloutScheduler {
   private readonly timers = new Map<string, Cancel>();
+  private readonly looking = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
@@ -129,18 +130,24 @@ export class RolloutScheduler {
     private stopped = false,
   ) {}
 
-  /** Schedules the next look at `id`, replacing any already scheduled. */
+  /**
+   * Schedules the next look at `id`, replacing any already scheduled. While a look runs, it schedules
+   * the next one itself when it ends: never two looks at one rollout at once.
+   */
   watch(id: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.looking.has(id)) return;
     this.unwatch(id);
     const cancel = this.clock.schedule(this.intervalMs, async () => {
       if (this.timers.get(id) !== cancel) return;
       this.timers.delete(id);
+      this.looking.add(id);
       let again = true;
       try {
         again = await this.look(id);
       } catch (error) {
         this.logger.error({ promotion: id, err: error }, 'rollout analysis failed; retrying');
+      } finally {
+        this.looking.delete(id);
       }
       if (again && !this.timers.has(id)) this.watch(id);
     });
@@ -152,9 +159,9 @@ export class RolloutScheduler {
     this.timers.delete(id);
   }
 
-  /** Whether a look at `id` is scheduled. */
+  /** Whether a look at `id` is scheduled or running. */
   watching(id: string): boolean {
-    return this.timers.has(id);
+    return this.timers.has(id) || this.looking.has(id);
   }
 
   stop(): void {
@@ -202,6 +209,7 @@ export interface RolloutControllerOptions {
 export class RolloutController {
   private readonly scheduler: RolloutScheduler;
   private cancelScan: Cancel | null = null;
+  private scans = 0;
 
   constructor(private readonly options: RolloutControllerOptions) {
     // Only the lead analyses (`lead`): until then, and after `stop`, `watch` does nothing.
@@ -219,9 +227,13 @@ export class RolloutController {
    * found now, and those another server starts or resumes, found by a look every interval.
    */
   async lead(): Promise<void> {
+    this.cancelScan?.();
+    // A scan still running from an earlier lead must not start a second loop.
+    const generation = ++this.scans;
     this.scheduler.resume();
     await this.watchAll();
     const scan = () => {
+      if (generation !== this.scans) return;
       this.cancelScan = this.options.clock.schedule(this.options.intervalMs, async () => {
         await this.watchAll().catch((error: unknown) =>
           this.options.logger.warn({ err: error }, 'could not list rollouts in progress; retrying'),
@@ -250,6 +262,7 @@ export class RolloutController {
 
   /** Stops analysing: the lead was lost, or the server stops. */
   stop(): void {
+    this.scans += 1;
     this.cancelScan?.();
     this.cancelScan = null;
     this.scheduler.stop();

@@ -26,12 +26,16 @@ export interface TrafficFigureStore {
     replica: string,
     windows: { served: readonly ServedWindow[]; shadow: readonly ShadowWindow[] },
   ): Promise<void>;
-  /** The served windows of one version that end after `sinceMs`, every replica's. */
+  /**
+   * The served windows of one version that end after `sinceMs`, every replica's; their predictions
+   * only when asked for (they are the bulk of a row).
+   */
   servedWindows(
     environment: string,
     model: string,
     version: number,
     sinceMs: number,
+    withPredictions?: boolean,
   ): Promise<StoredServedWindow[]>;
   /** The shadow comparison of one revision of a deployment, summed over replicas; null when none mirrored. */
   shadowOf(environment: string, model: string, revision: number): Promise<ShadowStats | null>;
@@ -95,8 +99,8 @@ export class TrafficFigures {
         try {
           await this.options.store.writeTraffic(this.options.replica, windows);
         } catch (error) {
-          this.options.stats.restore(windows);
-          this.options.logger.warn({ err: error }, 'could not write traffic figures; retrying');
+          const dropped = this.options.stats.restore(windows);
+          this.options.logger.warn({ err: error, dropped }, 'could not write traffic figures; retrying');
         }
       }
       await this.prune();
@@ -107,7 +111,7 @@ export class TrafficFigures {
   /** One version's figures since a moment (ms since the epoch), every replica's requests counted. */
   async since(environment: string, model: string, version: number, sinceMs: number): Promise<WindowStats> {
     await this.flush();
-    return sumServed(await this.options.store.servedWindows(environment, model, version, sinceMs));
+    return sumServed(await this.options.store.servedWindows(environment, model, version, sinceMs, false));
   }
 
   /** The predictions one version answered since a moment, every replica's (the canary quality check). */

@@ -42,6 +42,7 @@ export class Leadership {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private heldUntil = 0;
+  private deadline: NodeJS.Timeout | undefined;
   private leading = false;
   private stopped = false;
   /** Lead and lose run one after the other, never interleaved. */
@@ -72,6 +73,7 @@ export class Leadership {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     if (this.leading) await this.lose('the server is stopping');
     await this.transitions;
     const { store } = this.options;
@@ -116,9 +118,17 @@ export class Leadership {
     const { store, leaseMs, logger } = this.options;
     const now = this.now();
     const until = now + leaseMs;
+    // A call that does not answer within a third of a lease counts as failed: the hold may lapse.
+    const timely = <T>(call: Promise<T>) =>
+      Promise.race([
+        call,
+        new Promise<never>((_, reject) => {
+          setTimeout(() => reject(new Error('the registry did not answer in time')), leaseMs / 3).unref();
+        }),
+      ]);
     try {
-      await store.acquireLease(HEARTBEAT + this.holder, this.holder, now, until);
-      const held = await store.acquireLease(LEAD, this.holder, now, until);
+      await timely(store.acquireLease(HEARTBEAT + this.holder, this.holder, now, until));
+      const held = await timely(store.acquireLease(LEAD, this.holder, now, until));
       if (this.stopped) {
         // Stopped while asking: give back what was just taken.
         await store.releaseLease(LEAD, this.holder);
@@ -127,8 +137,13 @@ export class Leadership {
       }
       if (held) {
         this.heldUntil = until;
+        this.armDeadline();
         // Not awaited: taking up the work may take longer than a beat, and the beats go on.
-        if (!this.leading) void this.lead();
+        if (!this.leading) {
+          void this.lead();
+          // Heartbeats of processes that died without a clean stop go an hour after they lapsed.
+          void store.pruneLeases(HEARTBEAT, now - 60 * 60 * 1000).catch(() => {});
+        }
       } else if (this.leading) {
         void this.lose('another process took the lead');
       }
@@ -141,6 +156,24 @@ export class Leadership {
     }
   }
 
+  /**
+   * Puts the work down a third of a lease before the hold lapses, unless a renewal moved the hold on
+   * meanwhile: a renewal that hangs (a partitioned network) never reaches the beat's error path.
+   */
+  private armDeadline(): void {
+    clearTimeout(this.deadline);
+    const left = this.heldUntil - this.options.leaseMs / 3 - this.now();
+    this.deadline = setTimeout(
+      () => {
+        if (this.leading && this.now() >= this.heldUntil - this.options.leaseMs / 3) {
+          void this.lose('the lead lease was not renewed in time');
+        }
+      },
+      Math.max(0, left),
+    );
+    this.deadline.unref();
+  }
+
   private lead(): Promise<void> {
     this.leading = true;
     this.options.logger.info(
@@ -148,8 +181,13 @@ export class Leadership {
       'this process leads: batch jobs, rollouts, drift checks',
     );
     this.transitions = this.transitions.then(() =>
-      this.options.onLead().catch((error: unknown) => {
-        this.options.logger.error({ err: error }, 'could not take up the lead');
+      this.options.onLead().catch(async (error: unknown) => {
+        // Holding the lead without doing its work would leave every replica without it: give it
+        // up, so that this process or another takes it up again on a later beat.
+        this.options.logger.error({ err: error }, 'could not take up the lead; giving it up');
+        this.leading = false;
+        await this.options.onLose().catch(() => {});
+        await this.options.store.releaseLease(LEAD, this.holder).catch(() => {});
       }),
     );
     return this.transitions;

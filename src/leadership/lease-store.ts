@@ -22,4 +22,6 @@ export interface LeaseStore {
   releaseLease(name: string, holder: string): Promise<void>;
   /** Leases whose name starts with `prefix` and that have not lapsed at `nowMs`. */
   liveLeases(prefix: string, nowMs: number): Promise<Lease[]>;
+  /** Deletes leases under `prefix` that lapsed before `beforeMs`; how many went. */
+  pruneLeases(prefix: string, beforeMs: number): Promise<number>;
 }

@@ -8,6 +8,9 @@ import {
   windowOf,
 } from '../domain/traffic.js';
 
+/** Unwritten windows kept of each kind while the registry cannot be written (see `restore`). */
+export const MAX_PENDING_WINDOWS = 1200;
+
 /** How a mirrored request's shadow answer compared with the served one. */
 export type ShadowOutcome =
   | { readonly failed: true }
@@ -90,7 +93,10 @@ export class TrafficStats {
     if (outcome.failed) window.failures += 1;
     else {
       if (outcome.agreed) window.agreed += 1;
-      window.maxAbsDiff = Math.max(window.maxAbsDiff, outcome.maxAbsDiff);
+      // NaN or infinite differences (answers that overflowed) count as the largest difference there
+      // is: a database column of numbers holds that, not NaN.
+      const diff = Number.isFinite(outcome.maxAbsDiff) ? outcome.maxAbsDiff : Number.MAX_VALUE;
+      window.maxAbsDiff = Math.max(window.maxAbsDiff, diff);
     }
   }
 
@@ -102,9 +108,19 @@ export class TrafficStats {
     return drained;
   }
 
-  /** Puts windows back that could not be written, to go with the next drain. */
-  restore(windows: { served: readonly ServedWindow[]; shadow: readonly ShadowWindow[] }): void {
-    for (const window of windows.served) {
+  /**
+   * Puts windows back that could not be written, to go with the next drain. While the registry is
+   * unreachable they pile up: put back, they keep their counts and latencies but not their
+   * predictions, and at most MAX_PENDING_WINDOWS of each kind are kept (the newest); how many were
+   * dropped is returned.
+   */
+  restore(windows: { served: readonly ServedWindow[]; shadow: readonly ShadowWindow[] }): number {
+    const newest = <T extends { windowStart: number }>(list: readonly T[]) =>
+      [...list].sort((a, b) => b.windowStart - a.windowStart);
+    const served = newest(windows.served).slice(0, Math.max(0, MAX_PENDING_WINDOWS - this.served.size));
+    const shadow = newest(windows.shadow).slice(0, Math.max(0, MAX_PENDING_WINDOWS - this.shadows.size));
+    for (const kept of served) {
+      const window = { ...kept, predictions: [] as (number | string)[] };
       const key = `${window.environment}/${window.model}@${window.version}/${window.windowStart}`;
       const newer = this.served.get(key);
       if (!newer) {
@@ -118,7 +134,7 @@ export class TrafficStats {
         ...window.predictions.slice(0, MAX_WINDOW_PREDICTIONS - newer.predictions.length),
       );
     }
-    for (const window of windows.shadow) {
+    for (const window of shadow) {
       const key = `${window.environment}/${window.model}#${window.revision}/${window.windowStart}`;
       const newer = this.shadows.get(key);
       if (!newer) {
@@ -130,5 +146,6 @@ export class TrafficStats {
       newer.agreed += window.agreed;
       newer.maxAbsDiff = Math.max(newer.maxAbsDiff, window.maxAbsDiff);
     }
+    return windows.served.length - served.length + (windows.shadow.length - shadow.length);
   }
 }

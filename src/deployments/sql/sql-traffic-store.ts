@@ -63,10 +63,12 @@ export class SqlTrafficStore implements TrafficFigureStore {
     model: string,
     version: number,
     sinceMs: number,
+    withPredictions = true,
   ): Promise<StoredServedWindow[]> {
     const rows = await this.db
       .selectFrom('traffic_windows')
-      .select(['window_start', 'requests', 'failures', 'latency', 'predictions'])
+      .select(['window_start', 'requests', 'failures', 'latency'])
+      .$if(withPredictions, (q) => q.select('predictions'))
       .where('environment', '=', environment)
       .where('model_name', '=', model)
       .where('kind', '=', 'served')
@@ -79,7 +81,8 @@ export class SqlTrafficStore implements TrafficFigureStore {
       requests: row.requests,
       failures: row.failures,
       latency: JSON.parse(row.latency),
-      predictions: row.predictions === null ? [] : JSON.parse(row.predictions),
+      predictions:
+        'predictions' in row && typeof row.predictions === 'string' ? JSON.parse(row.predictions) : [],
     }));
   }
 

@@ -59,4 +59,14 @@ export class SqlLeaseStore implements LeaseStore {
       acquiredMs: Number(row.acquired_ms),
     }));
   }
+
+  async pruneLeases(prefix: string, beforeMs: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('leases')
+      .where('name', '>=', prefix)
+      .where('name', '<', `${prefix}\u{10FFFF}`)
+      .where('until_ms', '<', beforeMs)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
