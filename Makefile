@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck workflows vitest pytest build clean bench image image-test
+.PHONY: demo demo-cluster test lint typecheck workflows vitest pytest build clean bench image image-test
 
 # `make bench` installs its peers into a venv of their own, never into the test venv.
 BENCH_VENV := .venv-bench
@@ -99,6 +99,13 @@ test: lint typecheck workflows vitest pytest
 
 demo: build
 	node bin/slipway.js demo
+
+# The same demo scaled out: PostgreSQL, MinIO, three replicas and HAProxy on SLIPWAY_PORT (default 8080),
+# installed when missing (scripts/postgres.sh, s3.sh, haproxy.sh), all in temporary folders; Ctrl-C stops
+# everything. DEMO_CLUSTER_ARGS="--replicas 5" changes the count.
+DEMO_CLUSTER_ARGS ?=
+demo-cluster: build
+	node bin/slipway.js demo --cluster $(DEMO_CLUSTER_ARGS)
 
 # Throughput and latency of Slipway against named peers, side by side in one run, then batch scoring
 # against pandas + scikit-learn and the ONNX ceiling (bench/README.md).

@@ -70,7 +70,8 @@ backend replicas
   acl prediction path_reg ^(/envs/[^/]+)?/v2/models/[^/]+(/versions/[^/]+)?/infer\$
   http-request disable-l7-retry unless prediction || METH_GET || METH_HEAD
   option httpchk
-  http-check send meth GET uri /v2/health/ready
+  # HTTP/1.1 with a loopback Host: Slipway answers only the host names it is told (SLIPWAY_ALLOWED_HOSTS).
+  http-check send meth GET uri /v2/health/ready ver HTTP/1.1 hdr Host 127.0.0.1
   http-check expect status 200
   default-server check inter 1s fastinter 250ms downinter 1s fall 2 rise 1
 EOF
