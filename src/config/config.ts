@@ -445,7 +445,10 @@ function replicaName(given: string | undefined): string {
     return given;
   }
   // The host name is the pod's name on Kubernetes; an odd one is cut down to the allowed characters.
-  const host = hostname().replace(/[^A-Za-z0-9._:-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  const host = hostname()
+    .replace(/[^A-Za-z0-9._:-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
   return host === '' ? 'slipway' : host;
 }
 
