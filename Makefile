@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo demo-cluster test lint typecheck workflows vitest pytest build clean bench image image-test
+.PHONY: demo demo-cluster test lint typecheck workflows helm vitest pytest build clean bench image image-test
 
 # `make bench` installs its peers into a venv of their own, never into the test venv.
 BENCH_VENV := .venv-bench
@@ -79,6 +79,11 @@ typecheck: node_modules/.stamp
 workflows:
 	bash scripts/actionlint.sh
 
+# The Helm chart (deploy/helm/slipway): helm lint and helm template of each value set in its ci/ folder, every
+# manifest validated offline against the Kubernetes schemas, bad value sets (tests/helm/invalid) refused.
+helm:
+	bash scripts/helm.sh
+
 # Unit, contract, integration and browser tests (real servers on loopback: SQLite files, PostgreSQL,
 # MinIO for S3, Prometheus, Debian's Chromium for tests/e2e).
 vitest: node_modules/.stamp
@@ -86,6 +91,7 @@ vitest: node_modules/.stamp
 	bash scripts/prometheus.sh install
 	bash scripts/postgres.sh install
 	bash scripts/s3.sh install
+	bash scripts/helm.sh install
 	npx vitest run
 
 pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLOW_VENV)/.stamp
@@ -95,7 +101,7 @@ pytest: build $(VENV)/.stamp $(MLFLOW2_VENV)/.stamp $(GRPC_VENV)/.stamp $(AIRFLO
 	$(AIRFLOW_VENV)/bin/python -m pytest -q python/tests/test_airflow.py
 
 # Everything: lint, strict types, vitest, then the Python interop tests against the built server.
-test: lint typecheck workflows vitest pytest
+test: lint typecheck workflows helm vitest pytest
 
 demo: build
 	node bin/slipway.js demo

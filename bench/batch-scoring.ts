@@ -26,6 +26,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { type CeilingResult, featureQuery } from './batch-ceiling.js';
 import { SLIPWAY_BASE_ENV } from './peers.js';
 import { benchSession, freePort, type Started, tail, waitUntilReady } from './processes.js';
+import { profileArgs, profileDir, summarizeProfiles } from './profile.js';
 import { formatTable, rate, times } from './report.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -48,8 +49,13 @@ const JOB_NAME = 'flight-delay-bench';
 /** How long a Slipway run may take before the bench gives up on it. */
 const RUN_TIMEOUT_MS = 15 * 60 * 1000;
 
-/** The issue's goals for Slipway's scoring job. */
-const TARGETS = { timesPandas: 5, shareOfCeiling: 0.5, peakRssMb: 1024 } as const;
+/**
+ * Slipway's goals for its scoring job: twice the pandas + scikit-learn script that ingests into DuckDB,
+ * 80% of onnxruntime's own ceiling on the same model, under 1 GB for the server and its workers.
+ */
+const TARGETS = { timesPandas: 2, shareOfCeiling: 0.8, peakRssMb: 1024 } as const;
+/** The profiler samples every 10 ms during the measured run: a cost well under 1%. */
+const PROFILE_INTERVAL_MICROS = 10_000;
 
 /** What one peer did: the rows it scored, how long it took and the most memory it held. */
 export interface BatchMeasurement {
@@ -81,6 +87,7 @@ const { values: args } = parseArgs({
   options: {
     peers: { type: 'string', default: 'slipway,pandas,pandas-to-sql,ceiling' },
     rows: { type: 'string' },
+    'skip-profile': { type: 'boolean', default: false },
   },
 });
 const wanted = (args.peers ?? '').split(',').filter((id) => id !== '');
@@ -356,6 +363,8 @@ async function runJob(base: string, warehouse: string): Promise<FinishedRun> {
  * flights file into a table of a DuckDB warehouse. Time and rows are the run's own; peak memory is the
  * server's process tree's, sampled from the job's creation to the end of its run.
  */
+let profileSummary: string | undefined;
+
 async function measureSlipway(): Promise<BatchMeasurement> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -366,7 +375,9 @@ async function measureSlipway(): Promise<BatchMeasurement> {
   // The serving bench's settings (auth off, 2 inference workers) on an all-in-one server: batch jobs
   // run on the control server, which serves every environment.
   const { SLIPWAY_ENV: _servedEnvironment, ...env } = SLIPWAY_BASE_ENV;
-  const server = processes.start('slipway', process.execPath, [SLIPWAY_BIN, 'serve'], {
+  const profiles = args['skip-profile'] ? null : profileDir('batch');
+  const nodeArgs = profiles ? profileArgs(profiles, PROFILE_INTERVAL_MICROS) : [];
+  const server = processes.start('slipway', process.execPath, [...nodeArgs, SLIPWAY_BIN, 'serve'], {
     cwd,
     env: {
       ...Object.fromEntries(inherited.map((key) => [key, undefined])),
@@ -394,7 +405,14 @@ async function measureSlipway(): Promise<BatchMeasurement> {
     const { run, wallSeconds } = finished;
     // The run's own duration when the server reports it; else the bench's clock (which adds the polling).
     const seconds = typeof run.duration_ms === 'number' ? run.duration_ms / 1000 : wallSeconds;
-    await processes.stop(server);
+    // A clean stop: each process writes its CPU profile as it exits.
+    await processes.stop(server, 30_000);
+    if (profiles) {
+      profileSummary = summarizeProfiles(
+        profiles,
+        `Profile of Slipway's batch run (every process, sampled every ${PROFILE_INTERVAL_MICROS / 1000} ms)`,
+      );
+    }
     checkRowCount('Slipway', await countRows(warehouse));
     return {
       id: 'slipway',
@@ -485,15 +503,15 @@ const targets = formatTable(
   ['target', 'measured', 'verdict'],
   [
     [
-      `Slipway ≥ ${TARGETS.timesPandas}× ${PEER_LABELS['pandas-to-sql']}`,
-      times(slipway / pandasToSql),
-      verdict(slipway / pandasToSql >= TARGETS.timesPandas, Number.isFinite(slipway / pandasToSql)),
+      `Slipway ≥ ${TARGETS.timesPandas}× ${PEER_LABELS.pandas}`,
+      times(slipway / pandasIngest),
+      verdict(slipway / pandasIngest >= TARGETS.timesPandas, Number.isFinite(slipway / pandasIngest)),
     ],
     [
-      `  the same against ${PEER_LABELS.pandas}, for reference`,
-      times(slipway / pandasIngest),
-      Number.isFinite(slipway / pandasIngest)
-        ? `would be ${slipway / pandasIngest >= TARGETS.timesPandas ? 'met' : 'MISSED'}`
+      `  the same against ${PEER_LABELS['pandas-to-sql']}, for reference`,
+      times(slipway / pandasToSql),
+      Number.isFinite(slipway / pandasToSql)
+        ? `would be ${slipway / pandasToSql >= TARGETS.timesPandas ? 'met' : 'MISSED'}`
         : 'n/a (not measured)',
     ],
     [
@@ -533,6 +551,10 @@ print();
 print('Targets');
 print(targets);
 print();
+if (profileSummary) {
+  print(profileSummary);
+  print();
+}
 print(`How each peer ran (Slipway at ${commit})`);
 for (const result of results) if (!('failure' in result)) print(`  ${result.label}: ${result.notes}`);
 print('Absolute figures drift with the machine and whatever else runs on it; compare the ratios.');

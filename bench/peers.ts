@@ -54,18 +54,20 @@ export interface SlipwayVariant {
    * prediction log) against `off` (none of them).
    */
   readonly observability?: 'on' | 'off';
+  /** Node.js flags for the server (bench/profile.ts profileArgs). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
  * The Slipway servers to measure. The first is the baseline every ratio refers to ("Slipway V1"):
  * the server as it ships, every setting but SLIPWAY_BASE_ENV at its default (dynamic batching on,
- * one HTTP process). To compare other options add a variant here, or give the whole list as JSON in
+ * one HTTP process per core). To compare other options add a variant here, or give the whole list as JSON in
  * BENCH_SLIPWAY_VARIANTS (bench/README.md).
  */
 export const SLIPWAY_VARIANTS: readonly SlipwayVariant[] = [
   { id: 'slipway', label: 'Slipway', env: {}, batched: true, grpc: true },
   { id: 'slipway-unbatched', label: 'Slipway unbatched', env: { SLIPWAY_MAX_BATCH_SIZE: '1' } },
-  { id: 'slipway-2http', label: 'Slipway 2 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '2' }, batched: true },
+  { id: 'slipway-1http', label: 'Slipway 1 HTTP', env: { SLIPWAY_HTTP_PROCESSES: '1' }, batched: true },
   {
     id: 'slipway-observed',
     label: 'Slipway observed',
@@ -143,13 +145,10 @@ export function slipwayPeer(variant: SlipwayVariant): Peer {
         variant.id,
         { ...env, ...(grpcPort === undefined ? {} : { SLIPWAY_GRPC_PORT: String(grpcPort) }) },
         variant.yaml,
+        variant.nodeArgs,
       );
       const push = ['models', 'push', MODEL_PATH, '--manifest', MANIFEST_PATH, '--server', base];
       await processes.run(`${variant.id}-push`, process.execPath, [SLIPWAY_BIN, ...push], { cwd });
-      // With several HTTP processes, the others learn of the deployment when they next poll the registry.
-      if (Number(env.SLIPWAY_HTTP_PROCESSES ?? 1) > 1) {
-        await sleep(2 * Number(env.SLIPWAY_FOLLOW_INTERVAL_MS ?? 1000));
-      }
       const endpoints: Endpoint[] = [
         v1Endpoint(`${variant.id}-v1`, `${variant.label} V1`, base, model),
         {
@@ -187,6 +186,8 @@ export async function startSlipway(
   id: string,
   env: Readonly<Record<string, string>>,
   yaml?: string,
+  /** Node.js flags before the script (bench/profile.ts profileArgs). */
+  nodeArgs: readonly string[] = [],
 ): Promise<{ base: string; server: Started; cwd: string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -197,7 +198,7 @@ export async function startSlipway(
   if (yaml !== undefined) writeFileSync(join(cwd, 'slipway.yaml'), yaml);
   // Nor do SLIPWAY_* variables of the shell that runs the bench reach it.
   const inherited = Object.keys(process.env).filter((key) => key.startsWith('SLIPWAY_'));
-  const server = processes.start(id, process.execPath, [SLIPWAY_BIN, 'serve'], {
+  const server = processes.start(id, process.execPath, [...nodeArgs, SLIPWAY_BIN, 'serve'], {
     cwd,
     env: {
       ...Object.fromEntries(inherited.map((key) => [key, undefined])),

@@ -23,9 +23,11 @@ import {
   type RunningPeer,
   SLIPWAY_VARIANTS,
   type SlipwayVariant,
+  slipwayPeer,
 } from './peers.js';
 import { type PerfAnalyzerReport, runPerfAnalyzer } from './perf-analyzer.js';
 import { benchSession } from './processes.js';
+import { profileArgs, profileDir, summarizeProfiles } from './profile.js';
 import {
   type BenchReport,
   ceilingLine,
@@ -50,6 +52,7 @@ const { values: args } = parseArgs({
     'pa-stability': { type: 'string', default: '25' },
     'skip-perf-analyzer': { type: 'boolean', default: false },
     'pair-rounds': { type: 'string', default: '3' },
+    'skip-profile': { type: 'boolean', default: false },
   },
 });
 const numbers = (text: string) => text.split(',').map(Number);
@@ -258,7 +261,42 @@ async function measureObservabilityPair(): Promise<ObservabilityPair | undefined
   }
 }
 
+/**
+ * Where the baseline server's time goes at 256 connections: a run of its own (so the profiler's cost
+ * stays out of the figures above) with V8's CPU profiler in every process, summarized by top frames.
+ */
+async function profileOnline(): Promise<string | undefined> {
+  if (args['skip-profile']) return undefined;
+  if (!results.some((r) => r.id === `${baselineVariant?.id}-v1` && r.failure === undefined)) return undefined;
+  const dir = profileDir('online-v1-256');
+  progress('Profiling Slipway V1 at 256 connections');
+  const peer = slipwayPeer({
+    ...(baselineVariant as SlipwayVariant),
+    id: 'slipway-profiled',
+    grpc: false,
+    nodeArgs: profileArgs(dir),
+  });
+  let running: RunningPeer | undefined;
+  try {
+    running = await peer.start(context);
+    const v1 = running.endpoints[0] as Endpoint;
+    await measure(v1, 32, warmup);
+    const m = await measure(v1, 256, duration);
+    // A clean stop: each process writes its profile as it exits.
+    await processes.stop(running.server, 30_000);
+    return summarizeProfiles(
+      dir,
+      `Profile of Slipway V1 at 256 connections (${rate(m.requestsPerSecond)} req/s under the profiler, ${duration} s)`,
+    );
+  } catch (error) {
+    return `Profile of Slipway V1: FAILED ${(error as Error).message}`;
+  } finally {
+    if (running) await processes.stop(running.server);
+  }
+}
+
 const observability = await measureObservabilityPair();
+const profile = await profileOnline();
 const report: BenchReport = {
   results,
   baseline: `${baselineVariant.id}-v1`,
@@ -287,6 +325,10 @@ print(targetsBlock(report));
 print();
 print(perfAnalyzerBlock(report));
 print();
+if (profile) {
+  print(profile);
+  print();
+}
 print(`How each peer ran (Slipway at ${commit}, load generator autocannon in the bench's process)`);
 for (const line of setups) print(line);
 print('Absolute figures drift with the machine and whatever else runs on it; compare the ratios.');

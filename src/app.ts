@@ -6,6 +6,7 @@ import { artifactStoreForUri } from './artifacts/artifact-store-for-uri.js';
 import { TokenService } from './auth/token-service.js';
 import { type Config, type ConfigOverrides, compileConfig } from './config/index.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import { TrafficFigures } from './deployments/traffic-figures.js';
 import type { Clock } from './domain/clock.js';
 import { versionInService } from './domain/revision.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
@@ -17,6 +18,7 @@ import { buildHttpServer, closeHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
 import { warehouseFor } from './jobs/warehouse/warehouse-for-uri.js';
+import { Leadership } from './leadership/leadership.js';
 import { mlflowRoutes } from './mlflow/http/mlflow-routes.js';
 import { MlflowArtifacts } from './mlflow/mlflow-artifacts.js';
 import { MlflowService } from './mlflow/mlflow-service.js';
@@ -71,6 +73,11 @@ export interface CreateAppOptions {
    * HTTP process of a cluster answers with every process's sum instead.
    */
   readonly exposition?: (metrics: Metrics) => MetricsExposition;
+  /**
+   * The other HTTP processes of this server (node:cluster): `announce` tells them this one wrote a
+   * revision, `news` hears that one of them did, so they switch at once even on SQLite.
+   */
+  readonly peers?: { readonly announce: () => void; readonly news: (onChange: () => void) => void };
   /** The prediction log's buffer and write interval, and the store it writes to (tests change them). */
   readonly predictionLog?: Pick<PredictionLogOptions, 'maxBufferRows' | 'flushIntervalMs'> & {
     readonly artifacts?: ArtifactStore;
@@ -101,17 +108,26 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     tokens: tokenStore,
     jobs: jobStore,
     tracking,
+    traffic,
+    leases,
   } = storesForUri(config.registryUri);
   await database.migrate();
   const artifacts = artifactStoreForUri(config.artifactUri, { s3: config.s3 });
-  // Recovering interrupted uploads is the control server's job (all-in-one, no --env): a server for
-  // one environment sharing the registry must not fail an upload another server is receiving.
-  const leader = options.leader ?? true;
-  if (config.environment === null && leader) {
-    const leftovers = await artifacts.cleanupStaging();
-    const abandoned = await store.failPendingVersions('the server stopped before the upload completed');
+  const cleanUpUploads = async (cutoff?: { pendingMs: number; stagedMs: number }) => {
+    const now = Date.now();
+    const leftovers = await artifacts.cleanupStaging(cutoff ? now - cutoff.stagedMs : undefined);
+    const abandoned = await store.failPendingVersions(
+      'the server stopped before the upload completed',
+      cutoff ? new Date(now - cutoff.pendingMs).toISOString() : undefined,
+    );
     if (leftovers + abandoned > 0) logger.warn({ leftovers, abandoned }, 'cleaned up interrupted uploads');
-  }
+  };
+  // A control server (all-in-one, no --env) alone on its registry knows, as it starts, that no upload
+  // is in progress: it recovers every interrupted one at once. (A server for one environment sharing
+  // the registry, or a later HTTP process, must not fail an upload another process is receiving.)
+  // On a shared database, the lead recovers only what is too old to be in progress (see onLead).
+  const leader = options.leader ?? true;
+  if (config.environment === null && leader && !database.shared) await cleanUpUploads();
 
   const runtime = new OnnxInferenceRuntime({
     workers: config.inferenceWorkers,
@@ -159,6 +175,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       ? new WebhookNotifier({ webhooks: config.alerts.webhooks, logger })
       : null;
   const stats = new TrafficStats(options.clock);
+  // Every replica writes its traffic windows to the registry; canary analysis sums them all.
+  const figures = new TrafficFigures({
+    stats,
+    store: traffic,
+    replica: config.replicaName,
+    ...(options.clock ? { clock: options.clock } : {}),
+    logger,
+  });
   const predictionLog = new PredictionLog({
     ...options.predictionLog,
     artifacts: options.predictionLog?.artifacts ?? artifacts,
@@ -176,13 +200,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     followIntervalMs: config.followIntervalMs,
     logger,
     predictionLog,
+    ...(options.peers ? { news: options.peers.news } : {}),
   });
   const deployments: DeploymentService = new DeploymentService({
     registry,
     store: deploymentStore,
     audit,
     dataPlane,
-    stats,
+    figures,
     environments: config.environments,
     served: served.map((e) => e.name),
     analysisIntervalMs: config.analysisIntervalMs,
@@ -191,6 +216,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     ...(alerts ? { alerts } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     datasetChanged: (model, name) => drift.datasetChanged(model, name),
+    ...(options.peers ? { announceRevision: options.peers.announce } : {}),
     logger,
   });
   const drift: DriftService = new DriftService({
@@ -230,8 +256,29 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     ...(alerts ? { alerts } : {}),
     logger,
   });
-  // Batch jobs run on the control server (all-in-one); its first HTTP process schedules them.
-  const scheduler = config.environment === null && leader;
+  // Exactly one process among all the servers sharing the registry leads: it runs batch jobs, rollout
+  // analysis, promotion recovery and drift checks. Any server can lead: every replica's traffic
+  // figures and the prediction log are shared, so the lead sees what all of them served.
+  const leadership = new Leadership({
+    store: leases,
+    replica: config.replicaName,
+    leaseMs: config.leaderLeaseMs,
+    logger,
+    onLead: async () => {
+      // A PENDING version older than an hour is not being committed (a commit takes seconds), and a
+      // staged upload untouched for a day is not being received.
+      await cleanUpUploads({ pendingMs: 60 * 60 * 1000, stagedMs: 24 * 60 * 60 * 1000 });
+      await deployments.lead();
+      await jobs.declare(config.jobs, SYSTEM_CONTEXT);
+      jobs.start();
+      drift.start();
+    },
+    onLose: async () => {
+      drift.stop();
+      deployments.unlead();
+      await jobs.stop();
+    },
+  });
 
   const mlflow = new MlflowService({
     tracking,
@@ -255,6 +302,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       tracing,
       exposition,
       version: SLIPWAY_VERSION,
+      replicas: { leading: () => leadership.isLeading, view: () => leadership.view() },
       isReady: () => ready,
     },
     logger,
@@ -264,6 +312,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
   let grpc: GrpcListener | null = null;
   let metricsListener: MetricsListener | null = null;
   const close = async () => {
+    // First: another server takes the lead at once instead of after a lease.
+    await leadership.stop();
     drift.stop();
     await jobs.stop();
     deployments.stop();
@@ -273,6 +323,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     await grpc?.close();
     await metricsListener?.close();
     await closeHttpServer(http, logger);
+    // After the last request: its figures are written too.
+    await figures.stop();
     await predictionLog.close();
     await runtime.close();
     await database.close();
@@ -341,17 +393,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
         );
       }
       predictionLog.start();
-      // Scheduled drift checks read the shared prediction log; the scheduling process runs them.
-      if (scheduler) drift.start();
+      figures.start();
       // Models load after the port opens, so liveness answers at once; readiness waits for them.
       void dataPlane
         .start()
-        .then(() => (leader ? deployments.start() : undefined))
-        .then(async () => {
-          if (!scheduler) return;
-          await jobs.declare(config.jobs, SYSTEM_CONTEXT);
-          jobs.start();
-        })
+        .then(() => leadership.start())
         .catch((error: unknown) => logger.error({ err: error }, 'could not start serving deployments'))
         .finally(() => {
           ready = true;

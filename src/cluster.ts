@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { type App, createApp } from './app.js';
 import { type ConfigOverrides, compileConfig } from './config/index.js';
+import { type ErrorCode, isSlipwayError, SlipwayError } from './errors/index.js';
 import { clusterExposition, gatherClusterMetrics } from './observability/cluster-metrics.js';
 import { storesForUri } from './stores-for-uri.js';
 
@@ -25,15 +26,7 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
     return { url: await app.listen(), app };
   }
   const workersEach = Math.max(1, Math.floor(config.inferenceWorkers / processes));
-  if (cluster.isWorker) {
-    const app = await createApp({
-      overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach },
-      leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
-      // /metrics answers for the whole server: the primary sums every process's metrics.
-      exposition: (metrics) => clusterExposition(metrics.registry),
-    });
-    return { url: await app.listen(), app };
-  }
+  if (cluster.isWorker) return startWorker(overrides, workersEach);
   // The primary migrates the registry once before the HTTP processes start: otherwise they would all
   // migrate a fresh database at the same moment, and all but one would find it locked.
   const { database } = storesForUri(config.registryUri);
@@ -46,19 +39,71 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   return startPrimary(processes);
 }
 
+/** One HTTP process of a cluster: a whole Slipway, told of its peers' revisions through the primary. */
+async function startWorker(overrides: ConfigOverrides, workersEach: number): Promise<Serving> {
+  try {
+    const app = await createApp({
+      overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach },
+      leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
+      // /metrics answers for the whole server: the primary sums every process's metrics.
+      exposition: (metrics) => clusterExposition(metrics.registry),
+      // A revision written through one process reaches the others at once, through the primary.
+      peers: {
+        announce: () => process.send?.(REVISION_NEWS),
+        news: (onChange) =>
+          process.on('message', (message) => {
+            if (isRevisionNews(message)) onChange();
+          }),
+      },
+    });
+    // Without the primary no connection comes any more: a process whose primary died (even by
+    // SIGKILL) stops too, instead of lingering with its workers.
+    process.once('disconnect', () => {
+      setTimeout(() => process.exit(1), 10_000).unref();
+      void app.close().finally(() => process.exit(0));
+    });
+    return { url: await app.listen(), app };
+  } catch (error) {
+    // The primary stops every process and fails with this error (a busy port, a bad database URI).
+    const failure: StartFailure = {
+      slipway: 'failed',
+      code: isSlipwayError(error) ? error.code : 'INTERNAL',
+      message: (error as Error).message,
+    };
+    // Not thrown: the primary reports it once, then stops this process.
+    process.send?.(failure);
+    process.once('disconnect', () => process.exit(1));
+    return new Promise<never>(() => {});
+  }
+}
+
+/** What an HTTP process that could not start tells the primary. */
+interface StartFailure {
+  readonly slipway: 'failed';
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+const isStartFailure = (message: unknown): message is StartFailure =>
+  typeof message === 'object' && message !== null && (message as { slipway?: unknown }).slipway === 'failed';
+
+/** The message an HTTP process sends when it wrote a revision, and the primary passes on. */
+const REVISION_NEWS = { slipway: 'revision' } as const;
+const isRevisionNews = (message: unknown) =>
+  typeof message === 'object' &&
+  message !== null &&
+  (message as { slipway?: unknown }).slipway === 'revision';
+
 function startPrimary(processes: number): Promise<Serving> {
   let stopping = false;
-  const fork = (leader: boolean) => {
-    const worker = cluster.fork({ SLIPWAY_CLUSTER_LEADER: leader ? '1' : '0' });
-    worker.once('exit', (code, signal) => {
-      if (stopping) return;
-      process.stderr.write(
-        `slipway: HTTP process ${worker.process.pid} exited (${signal ?? code}); starting another\n`,
-      );
-      fork(leader);
-    });
-    return worker;
-  };
+  let listening = 0;
+  let failed: (failure: StartFailure) => void = () => {};
+  cluster.on('message', (from, message) => {
+    if (isStartFailure(message)) failed(message);
+    if (!isRevisionNews(message)) return;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker && worker !== from && worker.isConnected()) worker.send(REVISION_NEWS);
+    }
+  });
   const stop = () => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
@@ -66,17 +111,37 @@ function startPrimary(processes: number): Promise<Serving> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return new Promise((resolve, reject) => {
-    let listening = 0;
+    // One that cannot start (a busy port, an unreachable database) will not start again: stop them
+    // all, and fail with its error.
+    failed = (failure) => {
+      if (stopping || listening === processes) return;
+      stop();
+      reject(new SlipwayError(failure.code, failure.message));
+    };
+    const fork = (leader: boolean) => {
+      const worker = cluster.fork({ SLIPWAY_CLUSTER_LEADER: leader ? '1' : '0' });
+      worker.once('exit', (code, signal) => {
+        if (stopping) return;
+        if (listening < processes) {
+          failed({
+            slipway: 'failed',
+            code: 'INTERNAL',
+            message: `HTTP process ${worker.process.pid} exited (${signal ?? code}) while starting.`,
+          });
+          return;
+        }
+        process.stderr.write(
+          `slipway: HTTP process ${worker.process.pid} exited (${signal ?? code}); starting another\n`,
+        );
+        fork(leader);
+      });
+    };
     cluster.on('listening', (_worker, address) => {
       listening += 1;
       if (listening === processes) {
         const host = address.address?.includes(':') ? `[${address.address}]` : address.address;
         resolve({ url: `http://${host ?? '127.0.0.1'}:${address.port}`, app: null });
       }
-    });
-    cluster.once('exit', (worker, code) => {
-      if (listening < processes && !stopping)
-        reject(new Error(`HTTP process ${worker.process.pid} exited with ${code} while starting`));
     });
     for (let i = 0; i < processes; i++) fork(i === 0);
   });

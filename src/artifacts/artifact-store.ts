@@ -54,6 +54,10 @@ export interface ArtifactStore {
   isFolder(key: string): Promise<boolean>;
   /** Removes a file, or a folder with everything under it; removing nothing is not an error. */
   remove(key: string): Promise<void>;
-  /** Removes leftovers of uploads interrupted by a crash; returns how many were removed. */
-  cleanupStaging(): Promise<number>;
+  /**
+   * Removes leftovers of uploads interrupted by a crash; returns how many were removed. With
+   * `olderThan` (ms since the epoch), only those last written before it: other servers sharing the
+   * store may be receiving uploads right now.
+   */
+  cleanupStaging(olderThan?: number): Promise<number>;
 }

@@ -397,12 +397,17 @@ async function start(overrides: ConfigOverrides) {
 }
 
 function stopOnSignals(app: App): void {
+  // A second signal while closing changes nothing: Ctrl-C reaches every process of the group, and
+  // an HTTP process of a cluster then hears from its primary too.
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     app.logger.info('shutting down');
     void app.close().then(() => process.exit(EXIT.OK));
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 function overridesFrom(options: {

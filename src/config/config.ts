@@ -124,6 +124,8 @@ export function compileConfig(
     throw invalid('SLIPWAY_LOG_LEVEL', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
   }
   const workers = raw('SLIPWAY_INFERENCE_WORKERS');
+  const inferenceWorkers =
+    workers === undefined ? defaultWorkerCount() : integer('SLIPWAY_INFERENCE_WORKERS', workers, 1, 256);
   const host = raw('SLIPWAY_HOST') ?? '127.0.0.1';
   const authSetting = raw('SLIPWAY_AUTH') ?? 'on';
   if (authSetting !== 'on' && authSetting !== 'off')
@@ -182,9 +184,12 @@ export function compileConfig(
     s3: compileS3(raw),
     maxUploadBytes: integer('SLIPWAY_MAX_UPLOAD_BYTES', raw('SLIPWAY_MAX_UPLOAD_BYTES'), 1, 2 ** 42),
     maxBodyBytes: integer('SLIPWAY_MAX_BODY_BYTES', raw('SLIPWAY_MAX_BODY_BYTES'), 1024, 2 ** 31),
-    inferenceWorkers:
-      workers === undefined ? defaultWorkerCount() : integer('SLIPWAY_INFERENCE_WORKERS', workers, 1, 256),
-    httpProcesses: integer('SLIPWAY_HTTP_PROCESSES', raw('SLIPWAY_HTTP_PROCESSES'), 1, 64),
+    inferenceWorkers,
+    // One HTTP process per core by default, each with at least one inference worker of its own.
+    httpProcesses:
+      raw('SLIPWAY_HTTP_PROCESSES') === undefined
+        ? Math.min(defaultWorkerCount(), inferenceWorkers, 64)
+        : integer('SLIPWAY_HTTP_PROCESSES', raw('SLIPWAY_HTTP_PROCESSES'), 1, 64),
     inferenceTimeoutMs: integer(
       'SLIPWAY_INFERENCE_TIMEOUT_MS',
       raw('SLIPWAY_INFERENCE_TIMEOUT_MS'),

@@ -90,9 +90,9 @@ export const VARIABLES = {
     describe: 'Worker processes that load models and run inference. Default: the number of CPU cores.',
   },
   SLIPWAY_HTTP_PROCESSES: {
-    default: '1',
+    default: undefined,
     describe:
-      'HTTP processes sharing the port (node:cluster); the inference workers are divided among them. See docs/architecture.md for when more than one helps.',
+      'HTTP processes sharing the port (node:cluster); the inference workers are divided among them. Default: one per CPU core, at most one per inference worker. See docs/architecture.md.',
   },
   SLIPWAY_INFERENCE_TIMEOUT_MS: {
     default: '30000',

@@ -19,11 +19,11 @@ import {
 } from '../domain/revision.js';
 import { type RequestContext, requireRole } from '../domain/roles.js';
 import { toServable } from '../domain/servable.js';
+import type { ShadowStats } from '../domain/traffic.js';
 import { isSlipwayError, SlipwayError } from '../errors/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RegistryReads } from '../registry/registry-service.js';
 import type { DataPlane } from '../serving/data-plane.js';
-import type { TrafficStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
 import { PromotionLeases } from './promotion-leases.js';
 import { PromotionMachine } from './promotion-machine.js';
@@ -31,6 +31,7 @@ import { PromotionRecovery } from './promotion-recovery.js';
 import { PromotionRunner } from './promotion-runner.js';
 import { RevisionWriter } from './revision-writer.js';
 import { RolloutController } from './rollout-controller.js';
+import type { TrafficFigures } from './traffic-figures.js';
 
 export interface PromoteRequest {
   readonly model: string;
@@ -63,7 +64,8 @@ export interface DeploymentServiceOptions {
   readonly store: DeploymentStore;
   readonly audit: AuditStore;
   readonly dataPlane: DataPlane;
-  readonly stats: Pick<TrafficStats, 'since' | 'predictions'>;
+  /** Every replica's traffic figures: canary analysis and the shadow comparison read them. */
+  readonly figures: TrafficFigures;
   readonly environments: readonly EnvironmentPolicy[];
   /** Environments whose routes this process holds (it refreshes them at once after a change). */
   readonly served: readonly string[];
@@ -78,6 +80,8 @@ export interface DeploymentServiceOptions {
   readonly alerts?: AlertSink;
   /** Told when a model's dataset was stored (drift rebuilds the profiles built on reference data). */
   readonly datasetChanged?: (model: string, name: string) => Promise<void>;
+  /** Told once this process writes a revision (the HTTP processes of one server tell each other). */
+  readonly announceRevision?: () => void;
   readonly logger: Logger;
 }
 
@@ -106,13 +110,13 @@ export class DeploymentService {
       dataPlane: options.dataPlane,
       served: options.served,
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.announceRevision ? { announce: options.announceRevision } : {}),
     });
     this.rollouts = new RolloutController({
       store: options.store,
       machine: this.machine,
       writer: this.writer,
-      stats: options.stats,
-      shadow: (environment, model) => options.dataPlane.shadowStats(environment, model),
+      figures: options.figures,
       plan: (environment) => this.policy(environment).rollout,
       clock: this.clock,
       intervalMs: options.analysisIntervalMs,
@@ -137,7 +141,6 @@ export class DeploymentService {
       store: options.store,
       machine: this.machine,
       rollouts: this.rollouts,
-      served: options.served,
       clock: this.clock,
       intervalMs: options.promotionLeaseMs,
       logger: options.logger,
@@ -162,17 +165,21 @@ export class DeploymentService {
   }
 
   /**
-   * Ends promotions whose process died while it gated them, resumes the analysis of rollouts that
-   * were in progress when the server last stopped, then looks for orphaned promotions every lease.
+   * Takes up the lead's deployment work (see Leadership): ends promotions whose process died while
+   * it gated them, analyses every rollout in progress (whichever server started it, whatever
+   * environments this one serves: every replica's figures are in the registry), and keeps looking
+   * for orphaned promotions every lease and new rollouts every analysis interval.
    */
-  async start(): Promise<void> {
+  async lead(): Promise<void> {
     await this.recovery.recover();
-    // Only a server that serves an environment sees its traffic, so only such a server analyses it.
-    const active = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
-    for (const promotion of active.items) {
-      if (this.options.served.includes(promotion.environment)) this.rollouts.watch(promotion);
-    }
+    await this.rollouts.lead();
     this.recovery.start();
+  }
+
+  /** Puts the lead's deployment work down; promotions this process is gating go on. */
+  unlead(): void {
+    this.rollouts.stop();
+    this.recovery.stop();
   }
 
   stop(): void {
@@ -182,6 +189,11 @@ export class DeploymentService {
   }
 
   // --- reads ---------------------------------------------------------------------------------------
+
+  /** The shadow comparison of a deployment's revision, every replica's mirrored requests counted. */
+  shadow(environment: string, model: string, revision: number): Promise<ShadowStats | null> {
+    return this.options.figures.shadow(environment, model, revision);
+  }
 
   /** The revision in force of every deployment, optionally of one environment. */
   currentRevisions(environment?: string): Promise<Revision[]> {

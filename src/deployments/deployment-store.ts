@@ -44,6 +44,12 @@ export interface DeploymentStore {
   currentRevisions(environment?: string): Promise<Revision[]>;
   /** Position of the newest revision anywhere; followers poll it to learn of changes. */
   revisionCursor(): Promise<number>;
+  /**
+   * Calls `onChange` soon after any process commits a revision, where the database can push such
+   * news (PostgreSQL); resolves to a function that stops. Null where it cannot: followers then rely
+   * on polling `changedSince` alone.
+   */
+  watchRevisions(onChange: () => void): Promise<() => Promise<void>> | null;
   /** Deployments changed since a cursor, and the new cursor. */
   changedSince(
     cursor: number,

@@ -15,8 +15,6 @@ export interface PromotionRecoveryOptions {
   readonly store: Pick<DeploymentStore, 'abandonedPromotions' | 'currentRevision'>;
   readonly machine: PromotionMachine;
   readonly rollouts: Pick<RolloutController, 'watch'>;
-  /** Environments this process serves: a recovered rollout is analysed only where its traffic is seen. */
-  readonly served: readonly string[];
   readonly clock: Clock;
   /** How often to look for orphaned promotions: the lease length. */
   readonly intervalMs: number;
@@ -37,18 +35,25 @@ export class PromotionRecovery {
 
   /** Looks again every interval until `stop`. */
   start(): void {
-    if (this.stopped) return;
-    this.cancel = this.options.clock.schedule(this.options.intervalMs, async () => {
-      await this.recover().catch((error: unknown) =>
-        this.options.logger.error({ err: error }, 'could not recover interrupted promotions; retrying'),
-      );
-      this.start();
-    });
+    this.stopped = false;
+    this.cancel?.();
+    this.loop();
   }
 
   stop(): void {
     this.stopped = true;
     this.cancel?.();
+    this.cancel = null;
+  }
+
+  private loop(): void {
+    if (this.stopped) return;
+    this.cancel = this.options.clock.schedule(this.options.intervalMs, async () => {
+      await this.recover().catch((error: unknown) =>
+        this.options.logger.error({ err: error }, 'could not recover interrupted promotions; retrying'),
+      );
+      this.loop();
+    });
   }
 
   /**
@@ -92,8 +97,7 @@ export class PromotionRecovery {
       await machine.record(SYSTEM_CONTEXT, rolling ? 'promotion.recover' : 'promotion.succeed', finished, {
         revision: current.number,
       });
-      if (rolling && this.options.served.includes(finished.environment))
-        this.options.rollouts.watch(finished);
+      if (rolling) this.options.rollouts.watch(finished);
       return finished;
     }
     const failed = await machine.transition(promotion, 'fail', { failure: INTERRUPTED_GATING });

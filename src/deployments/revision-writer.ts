@@ -33,6 +33,8 @@ export interface RevisionWriterOptions {
   /** Environments whose routes this process holds (it refreshes them at once after a change). */
   readonly served: readonly string[];
   readonly metrics?: Pick<Metrics, 'rollback'>;
+  /** Told once a revision is written: the other HTTP processes of this server look at once. */
+  readonly announce?: () => void;
 }
 
 /**
@@ -64,6 +66,7 @@ export class RevisionWriter {
       current?.number ?? null,
       promotion?.status,
     );
+    this.options.announce?.();
     if (kind === 'rollback' || kind === 'automatic-rollback') {
       this.options.metrics?.rollback(routing.environment, kind === 'rollback' ? 'manual' : 'automatic');
     }

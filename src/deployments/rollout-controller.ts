@@ -5,8 +5,8 @@ import type { RolloutPlan } from '../domain/environment.js';
 import type { Promotion } from '../domain/promotion.js';
 import { type RevisionKind, sameTraffic, type TrafficShare } from '../domain/revision.js';
 import { type RequestContext, SYSTEM_CONTEXT } from '../domain/roles.js';
+import type { ShadowStats, WindowStats } from '../domain/traffic.js';
 import { featureDrift } from '../drift/statistics.js';
-import type { WindowStats } from '../serving/traffic-stats.js';
 import type { DeploymentStore } from './deployment-store.js';
 import type { PromotionMachine } from './promotion-machine.js';
 import type { RevisionWriter } from './revision-writer.js';
@@ -119,13 +119,14 @@ export function judgeStep(
  */
 export class RolloutScheduler {
   private readonly timers = new Map<string, Cancel>();
-  private stopped = false;
 
   constructor(
     private readonly clock: Clock,
     private readonly intervalMs: number,
     private readonly look: (id: string) => Promise<boolean>,
     private readonly logger: Logger,
+    /** Stopped schedulers ignore `watch` until `resume`. */
+    private stopped = false,
   ) {}
 
   /** Schedules the next look at `id`, replacing any already scheduled. */
@@ -161,21 +162,29 @@ export class RolloutScheduler {
     for (const cancel of this.timers.values()) cancel();
     this.timers.clear();
   }
+
+  /** Lets `watch` schedule looks again after `stop`. */
+  resume(): void {
+    this.stopped = false;
+  }
 }
 
 export interface RolloutControllerOptions {
   readonly store: Pick<DeploymentStore, 'getPromotion' | 'currentRevision' | 'listPromotions'>;
   readonly machine: PromotionMachine;
   readonly writer: RevisionWriter;
-  readonly stats: {
-    since(environment: string, model: string, version: number, sinceMs: number): WindowStats;
-    predictions(environment: string, model: string, version: number, sinceMs: number): (number | string)[];
+  /** Every replica's traffic figures (TrafficFigures). */
+  readonly figures: {
+    since(environment: string, model: string, version: number, sinceMs: number): Promise<WindowStats>;
+    predictions(
+      environment: string,
+      model: string,
+      version: number,
+      sinceMs: number,
+    ): Promise<(number | string)[]>;
+    /** The shadow comparison of a deployment's revision (requests mirrored, and agreed). */
+    shadow(environment: string, model: string, revision: number): Promise<ShadowStats | null>;
   };
-  /** The shadow comparison of a deployment's revision in force (requests mirrored, and agreed). */
-  readonly shadow: (
-    environment: string,
-    model: string,
-  ) => { readonly revision: number; readonly requests: number; readonly agreed: number } | null;
   /** The rollout plan of an environment. */
   readonly plan: (environment: string) => RolloutPlan | null;
   readonly clock: Clock;
@@ -192,14 +201,43 @@ export interface RolloutControllerOptions {
  */
 export class RolloutController {
   private readonly scheduler: RolloutScheduler;
+  private cancelScan: Cancel | null = null;
 
   constructor(private readonly options: RolloutControllerOptions) {
+    // Only the lead analyses (`lead`): until then, and after `stop`, `watch` does nothing.
     this.scheduler = new RolloutScheduler(
       options.clock,
       options.intervalMs,
       (id) => this.analyse(id),
       options.logger,
+      true,
     );
+  }
+
+  /**
+   * Analyses every rollout in progress, wherever it was started, from now until `stop`: those
+   * found now, and those another server starts or resumes, found by a look every interval.
+   */
+  async lead(): Promise<void> {
+    this.scheduler.resume();
+    await this.watchAll();
+    const scan = () => {
+      this.cancelScan = this.options.clock.schedule(this.options.intervalMs, async () => {
+        await this.watchAll().catch((error: unknown) =>
+          this.options.logger.warn({ err: error }, 'could not list rollouts in progress; retrying'),
+        );
+        if (this.cancelScan) scan();
+      });
+    };
+    scan();
+  }
+
+  /** Watches each ROLLING_OUT promotion not watched yet. */
+  private async watchAll(): Promise<void> {
+    const rolling = await this.options.store.listPromotions({ status: ['ROLLING_OUT'], limit: 1000 });
+    for (const promotion of rolling.items) {
+      if (!this.scheduler.watching(promotion.id)) this.scheduler.watch(promotion.id);
+    }
   }
 
   watch(promotion: Pick<Promotion, 'id'>): void {
@@ -210,7 +248,10 @@ export class RolloutController {
     this.scheduler.unwatch(id);
   }
 
+  /** Stops analysing: the lead was lost, or the server stops. */
   stop(): void {
+    this.cancelScan?.();
+    this.cancelScan = null;
     this.scheduler.stop();
   }
 
@@ -221,7 +262,7 @@ export class RolloutController {
     const plan = this.options.plan(promotion.environment);
     if (promotion.status !== 'ROLLING_OUT' || !promotion.rollout || !plan) return false;
     const { step, stepStartedAt } = promotion.rollout;
-    const figures = this.options.stats.since(
+    const figures = await this.options.figures.since(
       promotion.environment,
       promotion.model,
       promotion.version,
@@ -306,10 +347,12 @@ export class RolloutController {
         stablePredictions: 0,
       };
     if (plan.maxPredictionDivergence !== null) {
-      const canary = this.options.stats.predictions(environment, model, version, sinceMs);
-      const stable = (promotion.baseline ?? [])
-        .filter((share) => share.version !== version && share.percent > 0)
-        .flatMap((share) => this.options.stats.predictions(environment, model, share.version, sinceMs));
+      const canary = await this.options.figures.predictions(environment, model, version, sinceMs);
+      const stable: (number | string)[] = [];
+      for (const share of promotion.baseline ?? []) {
+        if (share.version === version || share.percent === 0) continue;
+        stable.push(...(await this.options.figures.predictions(environment, model, share.version, sinceMs)));
+      }
       const enough = Math.max(1, plan.minRequests);
       divergence = {
         predictionDivergence:
@@ -324,8 +367,8 @@ export class RolloutController {
     };
     if (plan.minShadowAgreement !== null) {
       const current = await this.options.store.currentRevision(model, environment);
-      const shadow = this.options.shadow(environment, model);
-      if (shadow && current && shadow.revision === current.number) {
+      const shadow = current ? await this.options.figures.shadow(environment, model, current.number) : null;
+      if (shadow) {
         agreement = {
           shadowAgreement:
             shadow.requests >= Math.max(1, plan.minRequests) ? shadow.agreed / shadow.requests : null,

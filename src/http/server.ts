@@ -22,7 +22,7 @@ import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlDriftRoutes } from './routes/control-drift.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
 import { controlModelRoutes } from './routes/control-models.js';
-import { healthRoutes, metricsRoutes } from './routes/health.js';
+import { healthRoutes, metricsRoutes, replicaRoutes } from './routes/health.js';
 import { inferenceV1Routes } from './routes/inference-v1.js';
 import { inferenceV2Routes } from './routes/inference-v2.js';
 import type { HttpServices } from './services.js';
@@ -140,6 +140,7 @@ export async function buildHttpServer(
 
   await app.register(async (scope) => healthRoutes(scope, services));
   await app.register(async (scope) => metricsRoutes(scope, services));
+  await app.register(async (scope) => replicaRoutes(scope, services));
   // Inference at the plain paths serves the default environment; in all-in-one mode every
   // environment is also reachable under /envs/{env} (a server for one environment serves only it).
   await app.register(async (scope) => inferenceV2Routes(scope, services));

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { DriftService } from '../drift/drift-service.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { ClusterView } from '../leadership/leadership.js';
 import type { Metrics, MetricsExposition } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import type { RegistryService } from '../registry/registry-service.js';
@@ -28,6 +29,11 @@ export interface HttpServices {
   readonly tracing: Tracing | null;
   /** What `GET /metrics` answers: this process's metrics, or every HTTP process's summed. */
   readonly exposition: MetricsExposition;
+  /** The servers sharing the registry: who leads, and whether this process does. */
+  readonly replicas: {
+    readonly leading: () => boolean;
+    readonly view: () => Promise<ClusterView>;
+  };
   /** Whether the server has finished loading what it serves (readiness). */
   readonly isReady: () => boolean;
 }

@@ -53,8 +53,12 @@ export interface RegistryStore {
   markVersionReady(model: string, version: number): Promise<ModelVersion>;
   /** PENDING -> FAILED, with the reason. */
   markVersionFailed(model: string, version: number, reason: string): Promise<void>;
-  /** Marks every PENDING version FAILED; run at start-up, when no upload can be in progress. */
-  failPendingVersions(reason: string): Promise<number>;
+  /**
+   * Marks PENDING versions FAILED: every one (at start-up, when no upload can be in progress), or
+   * with `createdBefore` (ISO 8601) only those registered before it (servers sharing the registry
+   * may be committing uploads right now).
+   */
+  failPendingVersions(reason: string, createdBefore?: string): Promise<number>;
   getVersion(model: string, version: number): Promise<ModelVersion>;
   listVersions(query?: VersionQuery): Promise<Page<ModelVersion>>;
 

@@ -11,7 +11,7 @@ import type { NamedTensors } from '../runtime/tensor.js';
 import { InputDecoder, type TensorInput } from './input-decoder.js';
 import type { LoadState, ModelHost } from './model-host.js';
 import type { PredictionRecorder } from './prediction-recorder.js';
-import type { TrafficStats } from './traffic-stats.js';
+import type { ShadowOutcome, TrafficStats } from './traffic-stats.js';
 
 /** Request data in either of the two shapes protocols use. */
 export type InferenceInputs =
@@ -73,17 +73,6 @@ interface Route {
 }
 
 /** What the shadow of a revision has done: its answers are compared with the served ones. */
-export interface ShadowStats {
-  readonly revision: number;
-  readonly version: number;
-  requests: number;
-  failures: number;
-  /** Requests whose every output equalled the served answer (numbers within 1e-6, relative). */
-  agreed: number;
-  /** Largest absolute difference seen between numeric outputs. */
-  maxAbsDiff: number;
-}
-
 export interface ServedModelStatus {
   readonly model: string;
   readonly environment: string;
@@ -103,6 +92,8 @@ export interface RevisionSource {
   currentRevision(model: string, environment: string): Promise<Revision | null>;
   currentRevisions(environment?: string): Promise<Revision[]>;
   revisionCursor(): Promise<number>;
+  /** Pushes news of committed revisions where the store can (see DeploymentStore.watchRevisions). */
+  watchRevisions(onChange: () => void): Promise<() => Promise<void>> | null;
   changedSince(
     cursor: number,
   ): Promise<{ cursor: number; deployments: { model: string; environment: string }[] }>;
@@ -118,6 +109,11 @@ export interface DataPlaneOptions {
   /** How often to look for revisions written by other processes; 0 turns following off. */
   readonly followIntervalMs: number;
   readonly logger: Logger;
+  /**
+   * News of revisions other processes of this server wrote (node:cluster messages), beside the
+   * store's own (PostgreSQL NOTIFY): each makes a look at once.
+   */
+  readonly news?: (onChange: () => void) => void;
   /** Told of every answered prediction (the prediction log samples them); none records nothing. */
   readonly predictionLog?: PredictionRecorder;
 }
@@ -146,11 +142,14 @@ export class DataPlane {
   private readonly routes = new Map<string, Route | null>();
   private readonly versions = new Map<string, Servable>();
   private readonly refreshing = new Map<string, Promise<void>>();
-  private readonly shadows = new Map<string, ShadowStats>();
   /** Deployments whose revision failed to load while nothing else was serving them. */
   private readonly failed = new Map<string, { model: string; environment: string; revision: number }>();
   private cursor = 0;
   private follower: NodeJS.Timeout | undefined;
+  /** Stops listening for news of revisions (null when the store has none to give). */
+  private unwatch: (() => Promise<void>) | null = null;
+  private looking: Promise<void> | null = null;
+  private lookAgain = false;
 
   /** Environments whose canary plan compares predictions: only their requests keep them. */
   private readonly comparesPredictions: ReadonlySet<string>;
@@ -290,12 +289,25 @@ export class DataPlane {
         });
       }
     }
-    if (this.options.followIntervalMs > 0) this.follow();
+    if (this.options.followIntervalMs > 0) {
+      // News of a revision (PostgreSQL NOTIFY) makes a look at once; polling catches anything else.
+      this.unwatch =
+        (await this.options.revisions
+          .watchRevisions(() => void this.lookForChanges())
+          ?.catch((error: unknown) => {
+            this.options.logger.warn({ err: error }, 'could not listen for revision changes; polling only');
+            return null;
+          })) ?? null;
+      this.options.news?.(() => void this.lookForChanges());
+      this.follow();
+    }
   }
 
   stop(): void {
     clearTimeout(this.follower);
     this.follower = undefined;
+    void this.unwatch?.();
+    this.unwatch = null;
   }
 
   /** Every deployment this process routes, its versions, their shares and load states. */
@@ -320,28 +332,43 @@ export class DataPlane {
     return statuses;
   }
 
-  /** The shadow comparison of a deployment's revision in force, if it mirrors. */
-  shadowStats(environment: string, model: string): ShadowStats | null {
-    return this.shadows.get(keyOf(environment, model)) ?? null;
-  }
-
   private follow(): void {
     this.follower = setTimeout(async () => {
-      try {
-        const { cursor, deployments } = await this.options.revisions.changedSince(this.cursor);
-        this.cursor = cursor;
-        for (const { model, environment } of deployments) {
-          if (!this.serves(environment)) continue;
-          await this.refresh(environment, model).catch((error: unknown) => {
-            this.options.logger.error({ model, environment, err: error }, 'could not follow a revision');
-          });
-        }
-      } catch (error) {
-        this.options.logger.warn({ err: error }, 'could not read revision changes; retrying');
-      }
+      await this.lookForChanges();
       if (this.follower) this.follow();
     }, this.options.followIntervalMs);
     this.follower.unref();
+  }
+
+  /**
+   * Reads the revisions committed since the last look and switches the routes they change. One look
+   * at a time: a call during a look makes one more look after it, so no news is missed.
+   */
+  private lookForChanges(): Promise<void> {
+    if (this.looking) {
+      this.lookAgain = true;
+      return this.looking;
+    }
+    this.looking = (async () => {
+      do {
+        this.lookAgain = false;
+        try {
+          const { cursor, deployments } = await this.options.revisions.changedSince(this.cursor);
+          this.cursor = cursor;
+          for (const { model, environment } of deployments) {
+            if (!this.serves(environment)) continue;
+            await this.refresh(environment, model).catch((error: unknown) => {
+              this.options.logger.error({ model, environment, err: error }, 'could not follow a revision');
+            });
+          }
+        } catch (error) {
+          this.options.logger.warn({ err: error }, 'could not read revision changes; retrying');
+        }
+      } while (this.lookAgain && this.follower);
+    })().finally(() => {
+      this.looking = null;
+    });
+    return this.looking;
   }
 
   private serves(environment: string): boolean {
@@ -419,23 +446,10 @@ export class DataPlane {
   private mirror(route: Route, request: InferenceRequest, served: NamedTensors): void {
     const shadow = route.revision.shadow;
     if (!shadow || request.version !== undefined || Math.random() * 100 >= shadow.percent) return;
-    const key = keyOf(route.revision.environment, route.revision.model);
-    let stats = this.shadows.get(key);
-    if (!stats || stats.revision !== route.revision.number) {
-      stats = {
-        revision: route.revision.number,
-        version: shadow.version,
-        requests: 0,
-        failures: 0,
-        agreed: 0,
-        maxAbsDiff: 0,
-      };
-      this.shadows.set(key, stats);
-    }
-    const record = stats;
+    const { environment, model, number: revision } = route.revision;
     const servable = route.servables.get(shadow.version) as Servable;
     void (async () => {
-      record.requests += 1;
+      let outcome: ShadowOutcome;
       try {
         const inputs = decode(servable.decoder, request.inputs);
         const names = Object.keys(served).filter((n) =>
@@ -443,11 +457,11 @@ export class DataPlane {
         );
         const answer = await this.options.host.infer(servable.version.sha256, inputs, names);
         const diff = compareOutputs(served, answer, names);
-        record.maxAbsDiff = Math.max(record.maxAbsDiff, diff.maxAbsDiff);
-        if (diff.equal) record.agreed += 1;
+        outcome = { failed: false, agreed: diff.equal, maxAbsDiff: diff.maxAbsDiff };
       } catch {
-        record.failures += 1;
+        outcome = { failed: true };
       }
+      this.options.stats.recordShadow(environment, model, revision, shadow.version, outcome);
     })();
   }
 

@@ -1,34 +1,30 @@
 import { type Clock, systemClock } from '../domain/clock.js';
+import {
+  addHistogram,
+  latencyBucket,
+  MAX_WINDOW_PREDICTIONS,
+  type ServedWindow,
+  type ShadowWindow,
+  windowOf,
+} from '../domain/traffic.js';
 
-/** One served request as rollout analysis sees it. */
-interface Sample {
-  at: number;
-  latencyMs: number;
-  failed: boolean;
-  /** The request's predictions (one per row), when the model's prediction output is known. */
-  predictions: readonly (number | string)[] | null;
-}
-
-export interface WindowStats {
-  readonly requests: number;
-  readonly failures: number;
-  /** failures / requests; 0 when there were no requests. */
-  readonly errorRate: number;
-  /** 99th percentile latency in ms; null when there were no requests. */
-  readonly p99Ms: number | null;
-}
-
-const CAPACITY = 20_000;
+/** How a mirrored request's shadow answer compared with the served one. */
+export type ShadowOutcome =
+  | { readonly failed: true }
+  | { readonly failed: false; readonly agreed: boolean; readonly maxAbsDiff: number };
 
 /**
- * Recent outcomes per deployment version, kept in a ring of the last 20,000 requests each, for canary
- * analysis. Only requests the model itself answered or failed count: a client's bad input (4xx) says
- * nothing about the version.
+ * This process's traffic figures not yet written: the outcome of each served request, per version
+ * and per window of WINDOW_MS, and each shadow comparison. The deployments module drains them into
+ * the registry every window (`TrafficFigures`), where canary analysis sums every replica's windows.
+ * Only requests the model itself answered or failed count: a client's bad input (4xx) says nothing
+ * about the version.
  */
 export class TrafficStats {
-  private readonly rings = new Map<string, { samples: Sample[]; next: number }>();
+  private served = new Map<string, ServedWindow>();
+  private shadows = new Map<string, ShadowWindow>();
 
-  /** `clock` stamps each sample; analysis compares the stamps with a step's start on the same clock. */
+  /** `clock` puts each request in its window; analysis compares windows with a step's start on it. */
   constructor(private readonly clock: Clock = systemClock) {}
 
   record(
@@ -39,36 +35,100 @@ export class TrafficStats {
     failed: boolean,
     predictions: readonly (number | string)[] | null = null,
   ): void {
-    const key = keyOf(environment, model, version);
-    let ring = this.rings.get(key);
-    if (!ring) {
-      ring = { samples: [], next: 0 };
-      this.rings.set(key, ring);
+    const windowStart = windowOf(this.clock.now());
+    const key = `${environment}/${model}@${version}/${windowStart}`;
+    let window = this.served.get(key);
+    if (!window) {
+      window = {
+        environment,
+        model,
+        version,
+        windowStart,
+        requests: 0,
+        failures: 0,
+        latency: {},
+        predictions: [],
+      };
+      this.served.set(key, window);
     }
-    const sample = { at: this.clock.now(), latencyMs, failed, predictions };
-    if (ring.samples.length < CAPACITY) ring.samples.push(sample);
-    else ring.samples[ring.next] = sample;
-    ring.next = (ring.next + 1) % CAPACITY;
+    window.requests += 1;
+    if (failed) window.failures += 1;
+    const bucket = latencyBucket(latencyMs);
+    window.latency[bucket] = (window.latency[bucket] ?? 0) + 1;
+    if (predictions) {
+      const room = MAX_WINDOW_PREDICTIONS - window.predictions.length;
+      if (room > 0) window.predictions.push(...predictions.slice(0, room));
+    }
   }
 
-  /** The predictions one version answered in one environment since a moment (canary quality analysis). */
-  predictions(environment: string, model: string, version: number, sinceMs: number): (number | string)[] {
-    return this.samplesSince(environment, model, version, sinceMs).flatMap((s) => s.predictions ?? []);
+  /** One mirrored request of a deployment's revision, answered by its shadow version (or failed). */
+  recordShadow(
+    environment: string,
+    model: string,
+    revision: number,
+    version: number,
+    outcome: ShadowOutcome,
+  ): void {
+    const windowStart = windowOf(this.clock.now());
+    const key = `${environment}/${model}#${revision}/${windowStart}`;
+    let window = this.shadows.get(key);
+    if (!window) {
+      window = {
+        environment,
+        model,
+        revision,
+        version,
+        windowStart,
+        requests: 0,
+        failures: 0,
+        agreed: 0,
+        maxAbsDiff: 0,
+      };
+      this.shadows.set(key, window);
+    }
+    window.requests += 1;
+    if (outcome.failed) window.failures += 1;
+    else {
+      if (outcome.agreed) window.agreed += 1;
+      window.maxAbsDiff = Math.max(window.maxAbsDiff, outcome.maxAbsDiff);
+    }
   }
 
-  /** Outcomes of one version in one environment since a moment (ms since the epoch). */
-  since(environment: string, model: string, version: number, sinceMs: number): WindowStats {
-    const samples = this.samplesSince(environment, model, version, sinceMs);
-    if (samples.length === 0) return { requests: 0, failures: 0, errorRate: 0, p99Ms: null };
-    const failures = samples.filter((s) => s.failed).length;
-    const latencies = samples.map((s) => s.latencyMs).sort((a, b) => a - b);
-    const p99 = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)] as number;
-    return { requests: samples.length, failures, errorRate: failures / samples.length, p99Ms: p99 };
+  /** Hands over every window recorded since the last drain, and forgets them. */
+  drain(): { served: ServedWindow[]; shadow: ShadowWindow[] } {
+    const drained = { served: [...this.served.values()], shadow: [...this.shadows.values()] };
+    this.served = new Map();
+    this.shadows = new Map();
+    return drained;
   }
 
-  private samplesSince(environment: string, model: string, version: number, sinceMs: number): Sample[] {
-    return (this.rings.get(keyOf(environment, model, version))?.samples ?? []).filter((s) => s.at >= sinceMs);
+  /** Puts windows back that could not be written, to go with the next drain. */
+  restore(windows: { served: readonly ServedWindow[]; shadow: readonly ShadowWindow[] }): void {
+    for (const window of windows.served) {
+      const key = `${window.environment}/${window.model}@${window.version}/${window.windowStart}`;
+      const newer = this.served.get(key);
+      if (!newer) {
+        this.served.set(key, window);
+        continue;
+      }
+      newer.requests += window.requests;
+      newer.failures += window.failures;
+      addHistogram(newer.latency, window.latency);
+      newer.predictions.push(
+        ...window.predictions.slice(0, MAX_WINDOW_PREDICTIONS - newer.predictions.length),
+      );
+    }
+    for (const window of windows.shadow) {
+      const key = `${window.environment}/${window.model}#${window.revision}/${window.windowStart}`;
+      const newer = this.shadows.get(key);
+      if (!newer) {
+        this.shadows.set(key, window);
+        continue;
+      }
+      newer.requests += window.requests;
+      newer.failures += window.failures;
+      newer.agreed += window.agreed;
+      newer.maxAbsDiff = Math.max(newer.maxAbsDiff, window.maxAbsDiff);
+    }
   }
 }
-
-const keyOf = (environment: string, model: string, version: number) => `${environment}/${model}@${version}`;

@@ -27,10 +27,22 @@ export interface SqlDatabase {
   readonly db: Kysely<any>;
   readonly dialect: SqlDialect;
   /**
+   * Whether servers on other machines may use the database at the same time (PostgreSQL): then no
+   * server may assume, when it starts, that nothing else is in the middle of a write.
+   */
+  readonly shared: boolean;
+  /**
    * SQLite allows one writer: a write transaction takes the write lock when it begins
    * (`BEGIN IMMEDIATE`, see sql-support.ts). Other dialects use ordinary transactions.
    */
   readonly immediateTransactions: boolean;
+  /**
+   * Calls `onNotice` whenever a transaction that sent `notify(trx, channel)` (sql-support.ts) commits,
+   * in any process (PostgreSQL `LISTEN` on a connection of its own, reconnected when it drops), and
+   * once after each reconnection, since notices sent meanwhile are lost. Resolves once listening,
+   * to a function that stops. Null on SQLite, which has no such thing: readers poll.
+   */
+  listen(channel: string, onNotice: () => void): Promise<() => Promise<void>> | null;
   /** Brings every module's schema up to date; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -50,7 +62,9 @@ export function openDatabase(uri: string, modules: readonly ModuleMigrations[]):
     return {
       db,
       dialect: 'sqlite',
+      shared: false,
       immediateTransactions: true,
+      listen: () => null,
       migrate: () => migrate(db, migrations),
       close: () => db.destroy(),
     };
@@ -60,7 +74,9 @@ export function openDatabase(uri: string, modules: readonly ModuleMigrations[]):
     return {
       db,
       dialect: 'postgres',
+      shared: true,
       immediateTransactions: false,
+      listen: (channel, onNotice) => listenPostgres(uri, channel, onNotice),
       migrate: async () => {
         await migrate(db, migrations);
         await binaryCollation(db);
@@ -135,6 +151,61 @@ function openPostgres(uri: string): Kysely<any> {
   pool.on('error', () => {});
   return new Kysely({ dialect: new PostgresDialect({ pool }) });
 }
+
+/** How long a dropped `LISTEN` connection waits before it connects again. */
+const RELISTEN_DELAY_MS = 1000;
+
+/**
+ * A connection of its own (notices arrive only on the connection that listens, so a pooled one will
+ * not do) that `LISTEN`s on `channel`. When it drops, it connects again after a second and tells
+ * the listener once, whatever it missed.
+ */
+async function listenPostgres(
+  uri: string,
+  channel: string,
+  onNotice: () => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | null = null;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: uri, application_name: 'slipway-listen' });
+    next.on('notification', (message) => {
+      if (message.channel === channel) onNotice();
+    });
+    const dropped = () => {
+      next.removeAllListeners('end');
+      if (stopped || client !== next) return;
+      client = null;
+      void next.end().catch(() => {});
+      retry = setTimeout(reconnect, RELISTEN_DELAY_MS);
+      retry.unref();
+    };
+    next.on('error', dropped);
+    next.on('end', dropped);
+    await next.connect();
+    await next.query(`listen ${pgIdentifier(channel)}`);
+    client = next;
+  };
+  const reconnect = () => {
+    if (stopped) return;
+    connect().then(onNotice, () => {
+      retry = setTimeout(reconnect, RELISTEN_DELAY_MS);
+      retry.unref();
+    });
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const last = client;
+    client = null;
+    await last?.end().catch(() => {});
+  };
+}
+
+/** A channel name as a quoted identifier (channels are Slipway's own constants, but quoted anyway). */
+const pgIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Text compares and sorts by its bytes on both databases, as it always has on SQLite: names list in

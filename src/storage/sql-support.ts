@@ -123,3 +123,13 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
 }
+
+/**
+ * Tells every process listening on `channel` (SqlDatabase.listen) when the transaction commits: the
+ * notice goes out only then, and not at all if it rolls back. PostgreSQL `pg_notify`; nothing on
+ * SQLite, where readers poll.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any table set; only the dialect matters here.
+export async function notify(db: Kysely<any>, channel: string): Promise<void> {
+  if (dialectOf(db) === 'postgres') await sql`select pg_notify(${channel}, '')`.execute(db);
+}

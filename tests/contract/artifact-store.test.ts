@@ -199,8 +199,8 @@ describe('S3 artifact store on a real server', () => {
       yield chunk.subarray(0, Math.min(chunk.length, total - sent));
   }
 
-  it('streams a 64 MB upload without holding it in memory', async () => {
-    const size = 64 * 1024 * 1024;
+  it('streams a 256 MB upload without holding it in memory', async () => {
+    const size = 256 * 1024 * 1024;
     // One part in flight: the figure is then mostly the parts' garbage, not the upload.
     const store = storeAt('stream', { queueSize: 1 });
     // A warm-up upload first: loading and first use of the SDK's code are not the upload's.
@@ -215,13 +215,13 @@ describe('S3 artifact store on a real server', () => {
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
     const growth = peak - before;
-    console.log(`64 MB upload: peak RSS growth ${(growth / 1024 / 1024).toFixed(1)} MB`);
+    console.log(`256 MB upload: peak RSS growth ${(growth / 1024 / 1024).toFixed(1)} MB`);
     expect(staged.sizeBytes).toBe(size);
     const expected = createHash('sha256');
     for await (const chunk of megabytes(size)) expected.update(chunk);
     expect(staged.sha256).toBe(expected.digest('hex'));
-    // Parts of 5 MiB: some tens of MB (the same at 1 GB), never the whole upload.
-    expect(growth).toBeLessThan(size * 0.6);
+    // Parts of 5 MiB: some tens of MB whatever the size (the same at 1 GB), never the whole upload.
+    expect(growth).toBeLessThan(96 * 1024 * 1024);
     await store.commit(staged, 'big/model.onnx');
     expect((await store.list('big'))[0]).toEqual({ name: 'model.onnx', isDir: false, sizeBytes: size });
   }, 120_000);

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { judgeStep, RolloutScheduler, type StepVerdict } from '../../src/deployments/rollout-controller.js';
 import type { RolloutPlan } from '../../src/domain/environment.js';
-import type { WindowStats } from '../../src/serving/traffic-stats.js';
+import type { WindowStats } from '../../src/domain/traffic.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const PLAN: RolloutPlan = {

@@ -41,6 +41,8 @@ describe('storage: one database, every module’s migrations', () => {
         '0004_mlflow',
         '0005_registry_unservable_reason',
         '0006_promotion_lease',
+        '0007_traffic_windows',
+        '0008_leases',
       ]);
       expect(await columns(opened, 'model_versions')).toContain('unservable_reason');
       for (const table of ['revisions', 'job_runs', 'mlflow_runs']) {
@@ -56,7 +58,11 @@ describe('storage: one database, every module’s migrations', () => {
     const file = `sqlite:${join(dir, 'registry.db')}`;
     // The layout before the registry owned `unservable_reason`: 0004_mlflow added it.
     const { '0005_registry_unservable_reason': _, ...registryBefore } = registryMigrations;
-    const { '0006_promotion_lease': __, ...deploymentsBefore } = deploymentMigrations;
+    const {
+      '0006_promotion_lease': __,
+      '0007_traffic_windows': ___,
+      ...deploymentsBefore
+    } = deploymentMigrations;
     const old = openDatabase(file, [registryBefore, deploymentsBefore, jobMigrations, mlflowMigrations]);
     await old.migrate();
     await sql`alter table model_versions add column unservable_reason text`.execute(old.db);

@@ -184,11 +184,22 @@ export class LocalArtifactStore implements ArtifactStore {
     });
   }
 
-  async cleanupStaging(): Promise<number> {
+  async cleanupStaging(olderThan?: number): Promise<number> {
     const dir = join(this.root, STAGING);
     const entries = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(entries.map((name) => rm(join(dir, name), { force: true })));
-    return entries.length;
+    const stale = await Promise.all(
+      entries.map(async (name) => {
+        if (olderThan === undefined) return name;
+        const modified = await lstat(join(dir, name)).then(
+          (s) => s.mtimeMs,
+          () => Number.POSITIVE_INFINITY,
+        );
+        return modified < olderThan ? name : null;
+      }),
+    );
+    const removed = stale.filter((name): name is string => name !== null);
+    await Promise.all(removed.map((name) => rm(join(dir, name), { force: true })));
+    return removed.length;
   }
 
   private stagedPath(id: string): string {

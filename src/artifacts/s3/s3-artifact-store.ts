@@ -286,10 +286,10 @@ export class S3ArtifactStore implements ArtifactStore {
     await this.deleteUnder(`${object}/`);
   }
 
-  async cleanupStaging(): Promise<number> {
+  async cleanupStaging(olderThan?: number): Promise<number> {
     const prefix = `${this.base}${STAGING}/`;
-    const removed = await this.deleteUnder(prefix);
-    return removed + (await this.abortUploads(prefix));
+    const removed = await this.deleteUnder(prefix, olderThan);
+    return removed + (await this.abortUploads(prefix, olderThan));
   }
 
   /** The object key of an artifact key, refusing unsafe keys (and, for writes, the staging area). */
@@ -396,8 +396,8 @@ export class S3ArtifactStore implements ArtifactStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object }));
   }
 
-  /** Deletes every object whose key starts with `prefix`; returns how many. */
-  private async deleteUnder(prefix: string): Promise<number> {
+  /** Deletes every object whose key starts with `prefix` (last modified before `olderThan`); returns how many. */
+  private async deleteUnder(prefix: string, olderThan?: number): Promise<number> {
     let removed = 0;
     let token: string | undefined;
     do {
@@ -408,7 +408,11 @@ export class S3ArtifactStore implements ArtifactStore {
           ...(token ? { ContinuationToken: token } : {}),
         }),
       );
-      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+      const keys = (page.Contents ?? []).flatMap((o) =>
+        o.Key && (olderThan === undefined || (o.LastModified?.getTime() ?? 0) < olderThan)
+          ? [{ Key: o.Key }]
+          : [],
+      );
       if (keys.length > 0) {
         const output = await this.client.send(
           new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
@@ -423,8 +427,8 @@ export class S3ArtifactStore implements ArtifactStore {
     return removed;
   }
 
-  /** Aborts incomplete multipart uploads whose key starts with `prefix`; returns how many. */
-  private async abortUploads(prefix: string): Promise<number> {
+  /** Aborts incomplete multipart uploads whose key starts with `prefix` (begun before `olderThan`); returns how many. */
+  private async abortUploads(prefix: string, olderThan?: number): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -438,6 +442,7 @@ export class S3ArtifactStore implements ArtifactStore {
         }),
       );
       for (const upload of page.Uploads ?? []) {
+        if (olderThan !== undefined && (upload.Initiated?.getTime() ?? 0) >= olderThan) continue;
         await this.client
           .send(
             new AbortMultipartUploadCommand({

@@ -98,4 +98,36 @@ export const deploymentMigrations: Record<string, Migration> = {
       await db.schema.createIndex('promotions_status').on('promotions').columns(['status']).execute();
     },
   },
+  // Every replica's traffic figures, per version and per second, so canary analysis counts the
+  // requests of all of them and a restart loses none.
+  '0007_traffic_windows': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('traffic_windows')
+        .addColumn('replica', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('model_name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('agreed', 'integer', (c) => c.notNull())
+        .addColumn('max_abs_diff', 'double precision', (c) => c.notNull())
+        .addColumn('latency', 'text', (c) => c.notNull())
+        .addColumn('predictions', 'text')
+        .execute();
+      await db.schema
+        .createIndex('traffic_windows_deployment')
+        .on('traffic_windows')
+        .columns(['environment', 'model_name', 'kind', 'window_start'])
+        .execute();
+      await db.schema
+        .createIndex('traffic_windows_age')
+        .on('traffic_windows')
+        .columns(['window_start'])
+        .execute();
+    },
+  },
 };

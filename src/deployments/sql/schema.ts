@@ -47,4 +47,23 @@ export interface DeploymentTables {
     created_by: string;
     created_at: string;
   };
+  /** Each replica's traffic figures per window (0007): `served` per version, `shadow` per revision. */
+  traffic_windows: {
+    replica: string;
+    kind: 'served' | 'shadow';
+    environment: string;
+    model_name: string;
+    version: number;
+    /** The revision that set the shadow (`shadow` rows); 0 for `served` rows. */
+    revision: number;
+    window_start: number;
+    requests: number;
+    failures: number;
+    agreed: number;
+    max_abs_diff: number;
+    /** JSON LatencyHistogram. */
+    latency: string;
+    /** JSON array of the window's first predictions, or null. */
+    predictions: string | null;
+  };
 }

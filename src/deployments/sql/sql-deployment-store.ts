@@ -5,10 +5,12 @@ import type { Page, PageRequest } from '../../domain/page.js';
 import type { Dataset, NewAuditEvent, Promotion } from '../../domain/promotion.js';
 import type { Revision, RevisionKind } from '../../domain/revision.js';
 import { SlipwayError } from '../../errors/index.js';
+import type { SqlDatabase } from '../../storage/database.js';
 import {
   forWrite,
   isForeignKeyViolation,
   lockAppends,
+  notify,
   paging,
   toPage,
   writeTransaction,
@@ -19,12 +21,21 @@ import type { DeploymentTables } from './schema.js';
 type Db = Kysely<DeploymentTables>;
 type Executor = Db | Transaction<DeploymentTables>;
 
+/** The channel a committed revision is announced on (PostgreSQL `NOTIFY`). */
+const REVISIONS_CHANNEL = 'slipway_revisions';
+
 /** `DeploymentStore` on the registry's own database (same Kysely handle, same migrations). */
 export class SqlDeploymentStore implements DeploymentStore {
   constructor(
     private readonly db: Db,
     private readonly immediate: boolean,
+    /** The database's notices (SqlDatabase.listen), where it has them. */
+    private readonly listen: SqlDatabase['listen'] = () => null,
   ) {}
+
+  watchRevisions(onChange: () => void): Promise<() => Promise<void>> | null {
+    return this.listen(REVISIONS_CHANNEL, onChange);
+  }
 
   appendRevision(
     revision: NewRevision,
@@ -82,6 +93,8 @@ export class SqlDeploymentStore implements DeploymentStore {
           created_at: stored.createdAt,
         })
         .execute();
+      // Followers on other servers look at once instead of at their next poll.
+      await notify(trx, REVISIONS_CHANNEL);
       // The audit trail's table is in the same database: the event commits with the revision.
       await insertAuditEvent(trx as unknown as Transaction<AuditTables>, {
         ...audit,

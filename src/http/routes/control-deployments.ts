@@ -134,23 +134,22 @@ export async function controlDeploymentRoutes(scope: FastifyInstance, services: 
     async (request) => {
       const { env, model } = deploymentOf(request.params, deployments);
       const revision = await deployments.deployment(env, model);
-      const shadow = dataPlane.shadowStats(env, model);
+      const shadow = await deployments.shadow(env, model, revision.number);
       return {
         name: `${model}-${env}`,
         model,
         environment: env,
         revision: toWireRevision(revision),
-        shadow:
-          shadow && shadow.revision === revision.number
-            ? {
-                revision: shadow.revision,
-                version: shadow.version,
-                requests: shadow.requests,
-                failures: shadow.failures,
-                agreed: shadow.agreed,
-                max_abs_diff: shadow.maxAbsDiff,
-              }
-            : null,
+        shadow: shadow
+          ? {
+              revision: shadow.revision,
+              version: shadow.version,
+              requests: shadow.requests,
+              failures: shadow.failures,
+              agreed: shadow.agreed,
+              max_abs_diff: shadow.maxAbsDiff,
+            }
+          : null,
       };
     },
   );

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../../errors/index.js';
 import type { HttpServices } from '../services.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
+import { errorResponses } from '../wire/common.js';
 import { HealthSchema } from '../wire/inference.js';
+import { ReplicasSchema, toWireReplicas } from '../wire/replicas.js';
 
 /**
  * `GET /health` in the shape operators' probes and dashboards expect from a model service. It never
@@ -32,6 +34,31 @@ export async function healthRoutes(scope: FastifyInstance, services: HttpService
         models: models.map((m) => ({ ...m, versions: m.versions.map((v) => ({ ...v })) })),
       } as const;
     },
+  );
+}
+
+/** `GET /api/v1/replicas`: the servers sharing this registry, and the one that leads. */
+export async function replicaRoutes(scope: FastifyInstance, services: HttpServices): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
+    '/api/v1/replicas',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['health'],
+        operationId: 'listReplicas',
+        summary: 'Replicas sharing the registry, and the lead',
+        description:
+          'Every server process whose heartbeat is live, and the one that holds the lead (batch jobs, rollout analysis, promotion recovery, drift checks). `replica` names the server that answered.',
+        response: { 200: ReplicasSchema, ...errorResponses(401, 403) },
+      },
+    },
+    async () =>
+      toWireReplicas(
+        services.config.replicaName,
+        services.replicas.leading(),
+        await services.replicas.view(),
+      ),
   );
 }
 

@@ -166,12 +166,13 @@ export class SqlRegistryStore implements RegistryStore {
     await this.transition(model, version, 'FAILED', reason);
   }
 
-  async failPendingVersions(reason: string): Promise<number> {
+  async failPendingVersions(reason: string, createdBefore?: string): Promise<number> {
     const result = await this.write((trx) =>
       trx
         .updateTable('model_versions')
         .set({ status: 'FAILED', failure_reason: reason })
         .where('status', '=', 'PENDING')
+        .$if(createdBefore !== undefined, (q) => q.where('created_at', '<', createdBefore as string))
         .executeTakeFirst(),
     );
     return Number(result.numUpdatedRows);

@@ -110,7 +110,11 @@ process.on('message', (request: WorkerRequest) => {
   });
 });
 
-// The pool owns this process: when the pool goes away, so does the worker.
+// The pool owns this process: when the pool goes away, so does the worker. A signal to the whole
+// process group (Ctrl-C in a terminal, a supervisor stopping the group) must not end it before the
+// server has answered the requests it is finishing: the server closes the pool when it is done.
 process.on('disconnect', () => process.exit(0));
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
 
 send({ id: -1, ready: true });

@@ -4,6 +4,9 @@ import type { Logger } from 'pino';
 import { type ErrorCode, SlipwayError } from '../../errors/index.js';
 import type { WorkerFailure, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
+/** How long a worker that is asked to stop may take before it is killed. */
+const TERMINATE_GRACE_MS = 2000;
+
 /** `Omit` applied to each member of a union rather than to the union as a whole. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A request without its id (the slot numbers it). */
@@ -169,8 +172,13 @@ class Slot {
       if (this.worker.exitCode !== null || this.worker.signalCode !== null) resolve();
       else this.worker.once('exit', () => resolve());
     });
-    this.worker.kill('SIGKILL');
+    // Asked to go first (it exits as its channel closes, writing anything it must, such as a CPU
+    // profile); killed if it is still busy a moment later.
+    if (this.worker.connected) this.worker.disconnect();
+    const kill = setTimeout(() => this.worker.kill('SIGKILL'), TERMINATE_GRACE_MS);
+    kill.unref();
     await exited;
+    clearTimeout(kill);
     this.failAll('UNAVAILABLE', 'The inference runtime is shutting down.');
   }
 
@@ -267,9 +275,12 @@ function toError(failure: WorkerFailure): SlipwayError {
 export function startWorker(): ChildProcess {
   const fromSources = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(new URL(`./onnx-worker${fromSources ? '.ts' : '.js'}`, import.meta.url));
+  // Only V8's CPU profiler flags carry over (`make bench` profiles every process); nothing else of
+  // the server's own flags reaches a worker.
+  const profiler = process.execArgv.filter((flag) => flag.startsWith('--cpu-prof'));
   return fork(script, [], {
     serialization: 'advanced',
-    execArgv: fromSources ? ['--import', 'tsx'] : [],
+    execArgv: [...(fromSources ? ['--import', 'tsx'] : []), ...profiler],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
