@@ -58,6 +58,8 @@ export interface LocalClusterOptions {
    * Default: the CLI next to this file (bin/slipway.js once built, or src/cli/bin.ts through tsx).
    */
   readonly command?: readonly string[];
+  /** The replicas' working folder, where each reads `slipway.yaml` and `.env`. Default: this process's. */
+  readonly cwd?: string;
   /** Seconds a replica may take to become ready. Default 120. */
   readonly readySeconds?: number;
   /** Receives a line at each step (default: nothing). */
@@ -181,7 +183,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     });
     const launch = async (index: number, demo: boolean) => {
       signal?.throwIfAborted();
-      const replica = await ReplicaProcess.start({ dir, index, demo, env, command });
+      const replica = await ReplicaProcess.start({ dir, index, demo, env, command, cwd: options.cwd });
       replicas.push(replica);
       progress(`${replica.name}: ${demo ? 'slipway demo' : 'slipway serve'} on ${replica.url}`);
       await replica.ready(readyMs, signal);
@@ -307,6 +309,7 @@ class ReplicaProcess implements Replica {
     demo: boolean;
     env: Readonly<Record<string, string>>;
     command: readonly string[];
+    cwd: string | undefined;
   }): Promise<ReplicaProcess> {
     const name = `replica-${options.index}`;
     const port = await freePort();
