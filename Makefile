@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # better-sqlite3 compiles against the local Node headers when no prebuilt binary can be fetched.
 export npm_config_nodedir ?= $(shell dirname $$(dirname $$(command -v node)))
 
-.PHONY: demo test lint typecheck workflows helm vitest pytest build clean bench image image-test
+.PHONY: demo demo-cluster test lint typecheck workflows helm vitest pytest build clean bench image image-test
 
 # `make bench` installs its peers into a venv of their own, never into the test venv.
 BENCH_VENV := .venv-bench
@@ -20,6 +20,8 @@ BENCH_ARGS ?=
 BATCH_BENCH_ARGS ?=
 # Extra options for bench/mlflow-tracking.ts, e.g. MLFLOW_BENCH_ARGS="--runs 8 --points 50".
 MLFLOW_BENCH_ARGS ?=
+# Extra options for bench/cluster.ts, e.g. CLUSTER_BENCH_ARGS="--duration 3 --ops-seconds 3".
+CLUSTER_BENCH_ARGS ?=
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -106,14 +108,24 @@ test: lint typecheck workflows helm vitest pytest
 demo: build
 	node bin/slipway.js demo
 
+# The same demo scaled out: PostgreSQL, MinIO, three replicas and HAProxy on SLIPWAY_PORT (default 8080),
+# installed when missing (scripts/postgres.sh, s3.sh, haproxy.sh), all in temporary folders; Ctrl-C stops
+# everything. DEMO_CLUSTER_ARGS="--replicas 5" changes the count.
+DEMO_CLUSTER_ARGS ?=
+demo-cluster: build
+	node bin/slipway.js demo --cluster $(DEMO_CLUSTER_ARGS)
+
 # Throughput and latency of Slipway against named peers, side by side in one run, then batch scoring
-# against pandas + scikit-learn and the ONNX ceiling (bench/README.md).
+# against pandas + scikit-learn and the ONNX ceiling, MLflow tracking against `mlflow server`, and last
+# Slipway scaled out: replicas behind HAProxy, and the control plane on PostgreSQL against SQLite
+# (bench/README.md).
 # Not part of `make test`. perf_analyzer is optional: when it cannot install, the bench says why.
 bench: build $(BENCH_VENV)/.stamp
 	@$(MAKE) --no-print-directory $(PERF_ANALYZER)/.stamp || echo "perf_analyzer did not install (above); the bench goes on without it"
 	BENCH_PYTHON=$(BENCH_PY) BENCH_PERF_ANALYZER=$(PERF_ANALYZER) npx tsx bench/serving.ts $(BENCH_ARGS)
 	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/batch-scoring.ts $(BATCH_BENCH_ARGS)
 	BENCH_PYTHON=$(BENCH_PY) npx tsx bench/mlflow-tracking.ts $(MLFLOW_BENCH_ARGS)
+	npx tsx bench/cluster.ts $(CLUSTER_BENCH_ARGS)
 
 # The container image, built without a Docker daemon (as root: buildah and mmdebstrap from Debian's
 # packages, Node.js from the npm registry) into build/slipway-image.tar. README.md, "Container image".

@@ -141,3 +141,84 @@ export function penguinRows(): Record<string, unknown>[] {
     };
   });
 }
+
+/** What a running demo is made of, wherever it runs: one server, or replicas behind a load balancer. */
+export interface DemoFacts {
+  /** Where clients call it: the server, or the load balancer in front of the replicas. */
+  readonly url: string;
+  /** The environments served, in promotion order. */
+  readonly environments: readonly string[];
+  /** The environment the plain paths (no `/envs/<env>` prefix) serve. */
+  readonly defaultEnvironment: string;
+  /** The demo run of the batch job. */
+  readonly run: { readonly seq: number; readonly logicalDate: string };
+}
+
+/** What `slipway demo` prints: the addresses, a curl that predicts, and the job's commands (`--json` prints it as is). */
+export interface DemoSummary {
+  readonly url: string;
+  readonly docs: string;
+  readonly default_environment: string;
+  readonly predict: Record<string, string>;
+  readonly curl: string;
+  readonly status: string;
+  readonly job: {
+    readonly name: string;
+    readonly run: number;
+    readonly logical_date: string;
+    readonly table: string;
+    readonly runs: string;
+    readonly backfill: string;
+  };
+}
+
+export function demoSummary(facts: DemoFacts): DemoSummary {
+  const { url, run } = facts;
+  const predict = Object.fromEntries(
+    facts.environments.map((env) => [env, `${url}/envs/${env}/v1/models/${DEMO_MODEL}:predict`]),
+  );
+  const body = JSON.stringify({ instances: demoManifest().sample.slice(0, 2) });
+  return {
+    url,
+    docs: `${url}/docs`,
+    default_environment: facts.defaultEnvironment,
+    predict,
+    curl: `curl -s -X POST ${url}/v1/models/${DEMO_MODEL}:predict -H 'content-type: application/json' -d '${body}'`,
+    status: `slipway --server ${url} status`,
+    job: {
+      name: DEMO_JOB,
+      run: run.seq,
+      logical_date: run.logicalDate,
+      table: demoJob().sink.table,
+      runs: `slipway --server ${url} jobs runs ${DEMO_JOB}`,
+      backfill: `slipway --server ${url} jobs backfill ${DEMO_JOB} --from 2001-06-01 --to 2001-06-07`,
+    },
+  };
+}
+
+/**
+ * The demo's text: `heading` (what runs where) first, then what was promoted where, the curl, and the
+ * batch job. `warehouse` says where the job's DuckDB file lives.
+ */
+export function demoText(summary: DemoSummary, heading: readonly string[], warehouse: string): string {
+  const { job } = summary;
+  return [
+    '',
+    ...heading,
+    '',
+    `${DEMO_MODEL} version 1 went through every environment's gates (prod: confirmed and approved):`,
+    ...Object.entries(summary.predict).map(([env, address]) => `  ${env.padEnd(8)}  ${address}`),
+    '',
+    `Predict the species of two penguins (the plain paths serve ${summary.default_environment}):`,
+    `  ${summary.curl}`,
+    '',
+    `What serves where, and the revisions: ${summary.status}`,
+    '',
+    `Batch job ${DEMO_JOB} (daily at 02:00 UTC) scores a day of flights from vega-datasets'`,
+    `flights-3m.parquet with the flight-delay version prod serves, into the DuckDB table ${job.table}`,
+    `(one partition per date, in ${warehouse}). Run #${job.run} scores ${job.logical_date}:`,
+    `  ${job.runs}`,
+    `  ${job.backfill}`,
+    '',
+  ].join('\n');
+}

@@ -115,53 +115,39 @@ program
   )
   .option('--port <port>', 'port to listen on (default $SLIPWAY_PORT or 8080)')
   .option('--data-dir <dir>', 'data folder (default $SLIPWAY_DATA_DIR or ./.slipway)')
-  .action(async (options: { port?: string; dataDir?: string }) => {
+  .option(
+    '--cluster',
+    'run it scaled out: PostgreSQL, MinIO, replicas and HAProxy on --port, all in a temporary folder (from a checkout)',
+  )
+  .option('--replicas <count>', 'with --cluster: how many replicas (default 3)')
+  .action(async (options: { port?: string; dataDir?: string; cluster?: boolean; replicas?: string }) => {
+    if (options.cluster) return demoCluster(options);
+    if (options.replicas !== undefined) throw new UsageError('--replicas goes with --cluster.');
     // Local mode: the demo is for trying Slipway on this machine, so no tokens are needed.
     const app = await start({ ...overridesFrom(options), SLIPWAY_AUTH: 'off' });
-    const { DEMO_JOB, DEMO_MODEL, demoJob, demoManifest, prepareDemo } = await import('./demo.js');
+    const { demoSummary, demoText, prepareDemo } = await import('./demo.js');
     const run = await prepareDemo(app);
     const url = app.url();
-    const served = app.deployments
-      .environments()
-      .map((e) => e.name)
-      .filter((name) => app.config.environment === null || name === app.config.environment);
-    const predict = Object.fromEntries(
-      served.map((env) => [env, `${url}/envs/${env}/v1/models/${DEMO_MODEL}:predict`]),
-    );
-    const body = JSON.stringify({ instances: demoManifest().sample.slice(0, 2) });
-    const curl = `curl -s -X POST ${url}/v1/models/${DEMO_MODEL}:predict -H 'content-type: application/json' -d '${body}'`;
-    const status = `slipway --server ${url} status`;
-    const job = {
-      name: DEMO_JOB,
-      run: run.seq,
-      logical_date: run.logicalDate,
-      table: demoJob().sink.table,
-      runs: `slipway --server ${url} jobs runs ${DEMO_JOB}`,
-      backfill: `slipway --server ${url} jobs backfill ${DEMO_JOB} --from 2001-06-01 --to 2001-06-07`,
-    };
-    output().result({ url, docs: `${url}/docs`, predict, curl, status, job }, () =>
-      [
-        '',
-        `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
-        `  server    ${url}`,
-        `  API docs  ${url}/docs`,
-        `  health    ${url}/health`,
-        '',
-        `${DEMO_MODEL} version 1 went through every environment's gates (prod: confirmed and approved):`,
-        ...Object.entries(predict).map(([env, address]) => `  ${env.padEnd(8)}  ${address}`),
-        '',
-        `Predict the species of two penguins (the plain paths serve ${app.config.defaultEnvironment}):`,
-        `  ${curl}`,
-        '',
-        `What serves where, and the revisions: ${status}`,
-        '',
-        `Batch job ${DEMO_JOB} (daily at 02:00 UTC) scores a day of flights from vega-datasets'`,
-        `flights-3m.parquet with the flight-delay version prod serves, into the DuckDB table ${job.table}`,
-        `(one partition per date, in the data folder's warehouse.duckdb). Run #${run.seq} scores ${run.logicalDate}:`,
-        `  ${job.runs}`,
-        `  ${job.backfill}`,
-        '',
-      ].join('\n'),
+    const summary = demoSummary({
+      url,
+      environments: app.deployments
+        .environments()
+        .map((e) => e.name)
+        .filter((name) => app.config.environment === null || name === app.config.environment),
+      defaultEnvironment: app.config.defaultEnvironment,
+      run,
+    });
+    output().result(summary, () =>
+      demoText(
+        summary,
+        [
+          `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
+          `  server    ${url}`,
+          `  API docs  ${url}/docs`,
+          `  health    ${url}/health`,
+        ],
+        "the data folder's warehouse.duckdb",
+      ),
     );
   });
 
@@ -328,6 +314,79 @@ addDriftCommands(program, cli);
 addJobCommands(program, cli);
 addAuditCommands(program, cli);
 addTokenCommands(program, cli);
+
+/**
+ * `slipway demo --cluster`: the demo on replicas behind HAProxy (src/cli/local-cluster.ts), the first
+ * replica preparing it exactly as `slipway demo` does. Ctrl-C or SIGTERM stops everything it started.
+ */
+async function demoCluster(options: { port?: string; dataDir?: string; replicas?: string }): Promise<void> {
+  if (options.dataDir !== undefined) {
+    throw new UsageError("--cluster keeps every replica's data in a temporary folder: leave out --data-dir.");
+  }
+  const replicas = options.replicas === undefined ? 3 : Number(options.replicas);
+  const { compileConfig } = await import('../config/index.js');
+  const { port } = compileConfig(overridesFrom({ ...(options.port ? { port: options.port } : {}) }));
+  const { startLocalCluster } = await import('./local-cluster.js');
+  const { demoSummary, demoText } = await import('./demo.js');
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const aborted = new AbortController();
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C while it stops changes nothing: leaving now would leave servers running.
+    if (stopping) return;
+    stopping = true;
+    progress(`${signal}: stopping the load balancer, the replicas, MinIO and PostgreSQL`);
+    aborted.abort();
+    void cluster?.stop().finally(() => process.exit(EXIT.OK));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  let cluster: Awaited<ReturnType<typeof startLocalCluster>> | undefined;
+  process.on('exit', () => cluster?.stopNow());
+  try {
+    cluster = await startLocalCluster({ replicas, port, demo: true, progress, signal: aborted.signal });
+  } catch (error) {
+    // Ctrl-C while it started: what had started is stopped already.
+    if (aborted.signal.aborted) process.exit(EXIT.OK);
+    throw error;
+  }
+  const printed = cluster.demo!;
+  const url = cluster.url;
+  const summary = demoSummary({
+    url,
+    environments: Object.keys(printed.predict),
+    defaultEnvironment: printed.default_environment,
+    run: { seq: printed.job.run, logicalDate: printed.job.logical_date },
+  });
+  const width = Math.max(...cluster.replicas.map((r) => r.name.length), 'load balancer'.length);
+  const line = (label: string, value: string) => `  ${label.padEnd(width)}  ${value}`;
+  output().result(
+    {
+      ...summary,
+      replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url, pid: r.pid })),
+      registry: cluster.registryUri,
+      artifacts: cluster.artifactUri,
+      s3_endpoint: cluster.bucket.endpoint,
+    },
+    () =>
+      [
+        demoText(
+          summary,
+          [
+            `Slipway ${SLIPWAY_VERSION} demo is running on ${cluster.replicas.length} replicas behind HAProxy, in local mode, no tokens needed (Ctrl-C stops it all).`,
+            line('load balancer', `${url} (round-robin; x-slipway-replica names the replica that answered)`),
+            line('API docs', `${url}/docs`),
+            ...cluster.replicas.map((r) => line(r.name, `${r.url} (pid ${r.pid})`)),
+            line('registry', cluster.registryUri),
+            line('artifacts', `${cluster.artifactUri} on MinIO at ${cluster.bucket.endpoint}`),
+          ],
+          'the warehouse.duckdb of the data folder of the replica that runs it',
+        ),
+        `Stop a replica (kill -9 <pid>): HAProxy takes it out within 2 s and the others answer.`,
+        '',
+      ].join('\n'),
+  );
+}
 
 async function start(overrides: ConfigOverrides) {
   const { createApp } = await import('../app.js');
