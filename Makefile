@@ -84,7 +84,8 @@ workflows:
 
 # Unit, contract, integration and browser tests (real servers on loopback: SQLite files, PostgreSQL,
 # MinIO for S3, Prometheus, Debian's Chromium for tests/e2e).
-vitest: node_modules/.stamp
+# The console's browser tests log a run with the real `mlflow` client of the test venv.
+vitest: node_modules/.stamp $(VENV)/.stamp
 	bash scripts/chromium.sh install
 	bash scripts/prometheus.sh install
 	bash scripts/postgres.sh install

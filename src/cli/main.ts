@@ -139,11 +139,11 @@ program
       runs: `slipway --server ${url} jobs runs ${DEMO_JOB}`,
       backfill: `slipway --server ${url} jobs backfill ${DEMO_JOB} --from 2001-06-01 --to 2001-06-07`,
     };
-    output().result({ url, docs: `${url}/docs`, predict, curl, status, job }, () =>
+    output().result({ url, console: `${url}/`, docs: `${url}/docs`, predict, curl, status, job }, () =>
       [
         '',
         `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
-        `  server    ${url}`,
+        `  console   ${url}/`,
         `  API docs  ${url}/docs`,
         `  health    ${url}/health`,
         '',

@@ -43,6 +43,7 @@ function Screen({ route }: { route: Route }) {
       return <DriftScreen params={route.params} />;
     case 'experiments':
     case 'compare-runs':
+    case 'runs':
       return <ExperimentsScreen parts={route.parts} params={route.params} />;
     case 'audit':
       return <AuditScreen params={route.params} />;
@@ -91,7 +92,8 @@ function App() {
   }, []);
 
   const first = route.parts[0] ?? '';
-  const section = first === 'deployments' ? '' : first === 'compare-runs' ? 'experiments' : first;
+  const section =
+    first === 'deployments' ? '' : first === 'compare-runs' || first === 'runs' ? 'experiments' : first;
   return (
     <>
       <header class="top">

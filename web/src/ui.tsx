@@ -84,6 +84,8 @@ export function Bytes({ n }: { n: number }) {
 export function num(value: number | null | undefined, digits = 3): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
   if (Number.isInteger(value)) return value.toLocaleString();
+  // p-values and the like: a long run of zeros says less than an exponent.
+  if (Math.abs(value) < 1e-4) return value.toExponential(2);
   return Number(value.toPrecision(digits)).toLocaleString(undefined, { maximumSignificantDigits: digits });
 }
 
