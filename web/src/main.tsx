@@ -59,6 +59,12 @@ function Screen({ route }: { route: Route }) {
   }
 }
 
+/** The session whoami answers: a name and a role, or none when the server needs a token not sent. */
+function signedIn(caller: Caller): WhoAmI | null {
+  const { name, role, auth } = caller;
+  return name === null || role === null ? null : { name, role, auth };
+}
+
 function App() {
   const route = useRoute();
   const [session, setSession] = useState<WhoAmI | null>(null);
@@ -67,8 +73,8 @@ function App() {
 
   const identify = async () => {
     try {
-      const who = await call<Caller>('GET', '/api/v1/whoami');
-      if (who.name === null) {
+      const who = signedIn(await call<Caller>('GET', '/api/v1/whoami'));
+      if (who === null) {
         setNeedsSignIn(true);
         return;
       }
@@ -140,11 +146,13 @@ function App() {
         <SignIn
           onToken={async (token) => {
             storeToken(token);
-            const who = await call<Caller>('GET', '/api/v1/whoami').catch((e: Error) => {
-              storeToken(null);
-              throw e;
-            });
-            if (who.name === null) throw new Error('Enter a token.');
+            const who = signedIn(
+              await call<Caller>('GET', '/api/v1/whoami').catch((e: Error) => {
+                storeToken(null);
+                throw e;
+              }),
+            );
+            if (who === null) throw new Error('Enter a token.');
             setSession(who);
             setNeedsSignIn(false);
           }}
