@@ -65,6 +65,8 @@ export function ensureConsoleBuilt(): void {
         {
           cwd: ROOT,
           stdio: 'pipe',
+          // vitest sets NODE_ENV=test, with which Vite would bundle Preact's development build.
+          env: { ...process.env, NODE_ENV: 'production' },
         },
       );
     }

@@ -1,31 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
+import { href, parseHash, type Route } from './route.js';
 
-/**
- * The console routes by the URL's fragment (`#/experiments/1/runs/abc`): the server has one page, and
- * the links the `mlflow` client prints (`http://host/#/experiments/<id>/runs/<run>`) open the run.
- */
-export interface Route {
-  /** Path segments after `#/`, decoded. */
-  readonly parts: readonly string[];
-  readonly params: URLSearchParams;
-}
-
-export function parseHash(hash: string): Route {
-  const body = hash.replace(/^#\/?/, '');
-  const mark = body.indexOf('?');
-  const path = mark < 0 ? body : body.slice(0, mark);
-  const parts = path
-    .split('/')
-    .filter((p) => p !== '')
-    .map((p) => {
-      try {
-        return decodeURIComponent(p);
-      } catch {
-        return p;
-      }
-    });
-  return { parts, params: new URLSearchParams(mark < 0 ? '' : body.slice(mark + 1)) };
-}
+export { href, parseHash, type Route } from './route.js';
 
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseHash(location.hash));
@@ -35,13 +11,6 @@ export function useRoute(): Route {
     return () => removeEventListener('hashchange', changed);
   }, []);
   return route;
-}
-
-/** A fragment link from path segments (each encoded) and optional query parameters. */
-export function href(parts: readonly (string | number)[], params?: Record<string, string | number>): string {
-  const path = parts.map((p) => encodeURIComponent(String(p))).join('/');
-  const search = params ? new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])) : null;
-  return `#/${path}${search && search.size > 0 ? `?${search}` : ''}`;
 }
 
 export function go(parts: readonly (string | number)[], params?: Record<string, string | number>): void {

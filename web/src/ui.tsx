@@ -178,3 +178,46 @@ export function Split({ traffic }: { traffic: readonly { version: number; percen
     </span>
   );
 }
+
+/** A table's header row; a column written with a leading `#` holds numbers (aligned right). */
+export function Head({ columns }: { columns: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) =>
+          c.startsWith('#') ? (
+            <th scope="col" class="num" key={c}>
+              {c.slice(1)}
+            </th>
+          ) : (
+            <th scope="col" key={c}>
+              {c}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** The environment's name, typed: where a policy confirms, an action waits for it. */
+export function ConfirmField({
+  id,
+  name,
+  value,
+  onInput,
+}: {
+  id: string;
+  name: string;
+  value: string;
+  onInput: (value: string) => void;
+}) {
+  return (
+    <>
+      <label for={id}>
+        Type <strong>{name}</strong> to confirm
+      </label>
+      <input id={id} autoComplete="off" value={value} onInput={(e) => onInput(e.currentTarget.value)} />
+    </>
+  );
+}

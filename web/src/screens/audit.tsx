@@ -3,7 +3,7 @@ import { call, query } from '../api.js';
 import { LIVE_INTERVAL_MS, useLoad } from '../hooks.js';
 import { go } from '../router.js';
 import type { AuditEvent } from '../types.js';
-import { Badge, ErrorNote, Loading, TableBox, usePages, When } from '../ui.js';
+import { Badge, ErrorNote, Head, Loading, TableBox, usePages, When } from '../ui.js';
 
 const FILTERS = ['actor', 'action', 'target'] as const;
 
@@ -53,17 +53,7 @@ export function AuditScreen({ params }: { params: URLSearchParams }) {
         <>
           <TableBox label="Audit events">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">#</th>
-                  <th scope="col">when</th>
-                  <th scope="col">actor</th>
-                  <th scope="col">action</th>
-                  <th scope="col">target</th>
-                  <th scope="col">result</th>
-                  <th scope="col">details</th>
-                </tr>
-              </thead>
+              <Head columns={['#', 'when', 'actor', 'action', 'target', 'result', 'details']} />
               <tbody>
                 {events.data.events.map((e) => (
                   <tr key={e.seq}>

@@ -3,7 +3,7 @@ import { call, enc, query } from '../api.js';
 import { useLoad } from '../hooks.js';
 import { go } from '../router.js';
 import type { Deployment } from '../types.js';
-import { Badge, ErrorNote, Loading, num, TableBox, When } from '../ui.js';
+import { Badge, ErrorNote, Head, Loading, num, TableBox, When } from '../ui.js';
 
 interface Feature {
   name: string;
@@ -167,27 +167,19 @@ export function DriftScreen({ params }: { params: URLSearchParams }) {
           </p>
           <TableBox label="Drift per feature">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">feature</th>
-                  <th scope="col">kind</th>
-                  <th scope="col">reference</th>
-                  <th scope="col">test</th>
-                  <th scope="col" class="num">
-                    statistic
-                  </th>
-                  <th scope="col" class="num">
-                    threshold
-                  </th>
-                  <th scope="col">verdict</th>
-                  <th scope="col" class="num">
-                    window rows
-                  </th>
-                  <th scope="col" class="num">
-                    missing
-                  </th>
-                </tr>
-              </thead>
+              <Head
+                columns={[
+                  'feature',
+                  'kind',
+                  'reference',
+                  'test',
+                  '#statistic',
+                  '#threshold',
+                  'verdict',
+                  '#window rows',
+                  '#missing',
+                ]}
+              />
               <tbody>
                 {report.data.features.map((f) => (
                   <tr key={f.name}>
@@ -225,15 +217,7 @@ export function DriftScreen({ params }: { params: URLSearchParams }) {
         ) : (
           <TableBox label="Scheduled drift checks">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">check</th>
-                  <th scope="col">deployment</th>
-                  <th scope="col">schedule</th>
-                  <th scope="col">last</th>
-                  <th scope="col">next</th>
-                </tr>
-              </thead>
+              <Head columns={['check', 'deployment', 'schedule', 'last', 'next']} />
               <tbody>
                 {checks.data.map((c) => (
                   <tr key={c.name}>

@@ -4,7 +4,7 @@ import { LIVE_INTERVAL_MS, useAction, useLoad } from '../hooks.js';
 import { figureKey, useLiveFigures, type VersionFigures } from '../live.js';
 import { go, href } from '../router.js';
 import type { Deployment, Environment, Promotion } from '../types.js';
-import { Badge, ErrorNote, Loading, num, RoleButton, Split } from '../ui.js';
+import { Badge, ConfirmField, ErrorNote, Head, Loading, num, RoleButton, Split } from '../ui.js';
 
 export function loadEnvironments(): Promise<Environment[]> {
   return call<{ environments: Environment[] }>('GET', '/api/v1/environments').then((r) => r.environments);
@@ -168,14 +168,7 @@ export function FiguresTable({
       <caption class="visually-hidden">
         Live figures of {model} in {environment}
       </caption>
-      <thead>
-        <tr>
-          <th scope="col">version</th>
-          <th scope="col">req/s</th>
-          <th scope="col">errors</th>
-          <th scope="col">p99</th>
-        </tr>
-      </thead>
+      <Head columns={['version', 'req/s', 'errors', 'p99']} />
       <tbody>
         {versions.map((version) => {
           const f = figures.get(figureKey(environment, model, version));
@@ -270,17 +263,7 @@ export function PromoteForm({
       <label for={`${id}-reason`}>Reason</label>
       <input id={`${id}-reason`} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       {target.confirm ? (
-        <>
-          <label for={`${id}-confirm`}>
-            Type <strong>{target.name}</strong> to confirm
-          </label>
-          <input
-            id={`${id}-confirm`}
-            autoComplete="off"
-            value={confirm}
-            onInput={(e) => setConfirm(e.currentTarget.value)}
-          />
-        </>
+        <ConfirmField id={`${id}-confirm`} name={target.name} value={confirm} onInput={setConfirm} />
       ) : null}
       <div class="actions">
         <RoleButton needs={target.role} type="submit" class="primary" disabled={!ready || action.busy}>

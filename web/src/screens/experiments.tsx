@@ -3,7 +3,7 @@ import { call, enc, query, storedToken } from '../api.js';
 import { LIVE_INTERVAL_MS, useLoad } from '../hooks.js';
 import { LineChart, type Series } from '../lazy-chart.js';
 import { go, href } from '../router.js';
-import { Badge, ErrorNote, KeyValues, Loading, num, TableBox, usePages, When } from '../ui.js';
+import { Badge, ErrorNote, Head, KeyValues, Loading, num, TableBox, usePages, When } from '../ui.js';
 
 /** The MLflow tracking side, read through Slipway's MLflow REST API (/api/2.0/mlflow). */
 const MLFLOW = '/api/2.0/mlflow';
@@ -81,14 +81,7 @@ function ExperimentList() {
         <>
           <TableBox label="Experiments">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">id</th>
-                  <th scope="col">name</th>
-                  <th scope="col">created</th>
-                  <th scope="col">updated</th>
-                </tr>
-              </thead>
+              <Head columns={['id', 'name', 'created', 'updated']} />
               <tbody>
                 {(experiments.data.experiments ?? []).map((e) => (
                   <tr key={e.experiment_id}>

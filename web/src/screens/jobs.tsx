@@ -3,7 +3,18 @@ import { call, enc, query } from '../api.js';
 import { LIVE_INTERVAL_MS, useAction, useLoad } from '../hooks.js';
 import { href } from '../router.js';
 import type { Job, JobRun, RunLogLine } from '../types.js';
-import { Badge, ErrorNote, KeyValues, Loading, num, RoleButton, TableBox, usePages, When } from '../ui.js';
+import {
+  Badge,
+  ErrorNote,
+  Head,
+  KeyValues,
+  Loading,
+  num,
+  RoleButton,
+  TableBox,
+  usePages,
+  When,
+} from '../ui.js';
 
 export function JobsScreen({ parts }: { parts: readonly string[] }) {
   const [name, sub, run] = parts;
@@ -25,15 +36,7 @@ function JobList() {
       {jobs.data ? (
         <TableBox label="Jobs">
           <table>
-            <thead>
-              <tr>
-                <th scope="col">job</th>
-                <th scope="col">model</th>
-                <th scope="col">schedule</th>
-                <th scope="col">next run</th>
-                <th scope="col">writes to</th>
-              </tr>
-            </thead>
+            <Head columns={['job', 'model', 'schedule', 'next run', 'writes to']} />
             <tbody>
               {jobs.data.map((j) => (
                 <tr key={j.name}>
@@ -209,25 +212,19 @@ function JobDetail({ name }: { name: string }) {
         <>
           <TableBox label="Runs">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">run</th>
-                  <th scope="col">date</th>
-                  <th scope="col">status</th>
-                  <th scope="col">trigger</th>
-                  <th scope="col" class="num">
-                    rows
-                  </th>
-                  <th scope="col" class="num">
-                    rows/s
-                  </th>
-                  <th scope="col" class="num">
-                    rejected
-                  </th>
-                  <th scope="col">started</th>
-                  <th scope="col">model</th>
-                </tr>
-              </thead>
+              <Head
+                columns={[
+                  'run',
+                  'date',
+                  'status',
+                  'trigger',
+                  '#rows',
+                  '#rows/s',
+                  '#rejected',
+                  'started',
+                  'model',
+                ]}
+              />
               <tbody>
                 {runs.data.runs.map((r) => (
                   <tr key={r.id}>

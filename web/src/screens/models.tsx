@@ -7,6 +7,7 @@ import {
   Badge,
   Bytes,
   ErrorNote,
+  Head,
   KeyValues,
   Loading,
   num,
@@ -58,15 +59,7 @@ function ModelList() {
         <>
           <TableBox label="Models">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">model</th>
-                  <th scope="col">description</th>
-                  <th scope="col">latest</th>
-                  <th scope="col">aliases</th>
-                  <th scope="col">updated</th>
-                </tr>
-              </thead>
+              <Head columns={['model', 'description', 'latest', 'aliases', 'updated']} />
               <tbody>
                 {models.data.models.map((m) => (
                   <tr key={m.name}>
@@ -298,13 +291,7 @@ function Tensors({ specs, label }: { specs: TensorSpec[]; label: string }) {
   return (
     <table>
       <caption>{label}</caption>
-      <thead>
-        <tr>
-          <th scope="col">name</th>
-          <th scope="col">datatype</th>
-          <th scope="col">shape</th>
-        </tr>
-      </thead>
+      <Head columns={['name', 'datatype', 'shape']} />
       <tbody>
         {specs.map((s) => (
           <tr key={s.name}>

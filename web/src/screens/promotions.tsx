@@ -6,7 +6,9 @@ import { href } from '../router.js';
 import type { Environment, Promotion } from '../types.js';
 import {
   Badge,
+  ConfirmField,
   ErrorNote,
+  Head,
   KeyValues,
   Loading,
   num,
@@ -70,16 +72,7 @@ function PromotionTable({ promotions, label }: { promotions: Promotion[]; label:
   return (
     <TableBox label={label}>
       <table>
-        <thead>
-          <tr>
-            <th scope="col">promotion</th>
-            <th scope="col">model</th>
-            <th scope="col">to</th>
-            <th scope="col">status</th>
-            <th scope="col">by</th>
-            <th scope="col">when</th>
-          </tr>
-        </thead>
+        <Head columns={['promotion', 'model', 'to', 'status', 'by', 'when']} />
         <tbody>
           {promotions.map((p) => (
             <tr key={p.id}>
@@ -148,14 +141,7 @@ function PromotionDetail({ id }: { id: string }) {
           <h2>Gates</h2>
           <TableBox label="Gates">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">gate</th>
-                  <th scope="col">result</th>
-                  <th scope="col">message</th>
-                  <th scope="col">figures</th>
-                </tr>
-              </thead>
+              <Head columns={['gate', 'result', 'message', 'figures']} />
               <tbody>
                 {p.gates.map((g) => (
                   <tr key={g.gate}>
@@ -221,17 +207,7 @@ function Decision({
       <label for="decision-reason">Reason</label>
       <input id="decision-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       {environment.confirm ? (
-        <>
-          <label for="decision-confirm">
-            Type <strong>{environment.name}</strong> to confirm
-          </label>
-          <input
-            id="decision-confirm"
-            autoComplete="off"
-            value={confirm}
-            onInput={(e) => setConfirm(e.currentTarget.value)}
-          />
-        </>
+        <ConfirmField id="decision-confirm" name={environment.name} value={confirm} onInput={setConfirm} />
       ) : null}
       <div class="actions">
         <RoleButton
