@@ -81,6 +81,35 @@ describe('every console screen', () => {
   });
 });
 
+describe('jobs in the console', () => {
+  it('runs a date and backfills a range by clicks, and follows the new run to its log', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = collectConsoleErrors(page);
+    await openScreen(page, demo.server.url, demo.screens.find((s) => s.name === 'job')!);
+    await page.getByLabel('Logical date').fill('2001-06-20');
+    await page.getByRole('button', { name: 'Run 2001-06-20' }).click();
+    await page.getByText(/^Queued run \d+ for 2001-06-20\.$/).waitFor();
+    const runs = page.getByRole('region', { name: 'Runs' });
+    // The table follows the run without a reload, until it has succeeded.
+    const row = runs.getByRole('row').filter({ hasText: '2001-06-20' });
+    await row.getByText('succeeded').waitFor({ timeout: 30_000 });
+    await row.getByRole('link').click();
+    await page
+      .getByRole('log', { name: 'Run log' })
+      .getByText(/succeeded in/)
+      .waitFor();
+    await page.goBack();
+    await page.getByLabel('From').fill('2001-06-18');
+    await page.getByLabel('To').fill('2001-06-19');
+    await page.getByRole('button', { name: 'Backfill' }).click();
+    await page.getByText('Queued 2 runs; skipped 0.').waitFor();
+    await runs.getByRole('row').filter({ hasText: '2001-06-18' }).waitFor();
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('the link the mlflow client prints', () => {
   it('opens the run it names, with its parameters and a chart of its metric by step', async () => {
     expect(existsSync(PYTHON), `${PYTHON} is missing: make .venv/.stamp`).toBe(true);
