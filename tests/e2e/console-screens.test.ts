@@ -81,6 +81,41 @@ describe('every console screen', () => {
   });
 });
 
+describe('traffic in the console', () => {
+  it('sets a split by clicks as a new revision, and shows what it changed', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = collectConsoleErrors(page);
+    await page.goto(`${demo.server.url}/#/deployments/staging/penguin-species`);
+    await page.getByRole('heading', { name: /in force/ }).waitFor();
+    await page.getByRole('button', { name: 'Set traffic' }).click();
+    await page.getByRole('button', { name: 'Add a version' }).click();
+    await page.locator('#split-version-1').selectOption('1');
+    await page.locator('#split-percent-0').fill('70');
+    await page.locator('#split-percent-1').fill('30');
+    await page.getByLabel('Reason').fill('A/B by hand');
+    await page.getByRole('button', { name: 'Apply as a new revision' }).click();
+    const history = page.getByRole('region', { name: 'Revision history' });
+    await history.getByText('v1 0% → 30%; v2 100% → 70%').waitFor();
+    const current = await demo.server.request(
+      'GET',
+      '/api/v1/environments/staging/deployments/penguin-species',
+    );
+    expect([current.body.revision.kind, current.body.revision.reason, current.body.revision.traffic]).toEqual(
+      [
+        'traffic',
+        'A/B by hand',
+        [
+          { version: 2, percent: 70 },
+          { version: 1, percent: 30 },
+        ],
+      ],
+    );
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('jobs in the console', () => {
   it('runs a date and backfills a range by clicks, and follows the new run to its log', async () => {
     const context = await browser.newContext();

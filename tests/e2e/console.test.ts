@@ -178,6 +178,11 @@ describe('the console', () => {
         return cell !== null && cell.textContent !== '—' && cell.textContent !== '0';
       });
       await expectAccessible(dee);
+      // Pause and resume, by clicks: the canary keeps its share while paused.
+      await dee.getByRole('button', { name: 'Pause' }).click();
+      await dee.getByRole('heading', { level: 1 }).getByText('paused').waitFor();
+      await dee.getByRole('button', { name: 'Resume' }).click();
+      await dee.getByRole('heading', { level: 1 }).getByText('rolling out').waitFor();
 
       // The first user rolls back from the deployment's history.
       await dee.getByRole('link', { name: 'traffic and history' }).click();
