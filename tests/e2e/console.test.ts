@@ -30,7 +30,8 @@ let clock: ManualClock;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
 const secrets: Record<string, string> = {};
-const errors: string[] = [];
+/** Each page's console errors and uncaught exceptions. */
+const consoleErrors: string[][] = [];
 
 async function api(method: string, path: string, body?: unknown) {
   const response = await server.request(method, path, body, { authorization: `Bearer ${secrets.admin}` });
@@ -38,20 +39,18 @@ async function api(method: string, path: string, body?: unknown) {
   return response.body;
 }
 
-/** A page of its own browser context (its own sessionStorage: a separate user). */
+/** A page of its own browser context (its own sessionStorage: a separate user), its console watched. */
 async function newPage(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  errors.push(...[]);
-  const seen = collectConsoleErrors(page);
-  page.on('close', () => errors.push(...seen));
-  afterChecks.push(() => errors.push(...seen.splice(0)));
+  consoleErrors.push(collectConsoleErrors(page));
   return page;
 }
-const afterChecks: (() => void)[] = [];
 
 async function signIn(page: Page, who: string): Promise<void> {
   await page.goto(server.url);
+  await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+  await expectAccessible(page);
   await page.getByLabel('API token').fill(secrets[who]!);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Environments', level: 1 }).waitFor();
@@ -209,7 +208,6 @@ describe('the console', () => {
       [{ version: 1, percent: 100 }],
     ]);
     expect((await api('GET', `/api/v1/promotions/${promotionId}`)).status).toBe('ABORTED');
-    for (const check of afterChecks) check();
-    expect(errors).toEqual([]);
+    expect(consoleErrors.flat()).toEqual([]);
   });
 });

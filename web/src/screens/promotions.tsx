@@ -299,9 +299,9 @@ function Rollout({
               <td>{plan.max_p99_ms} ms</td>
             </tr>
             <tr>
-              <th scope="row">requests per step</th>
-              <td>{candidate ? `${num(candidate.requestsPerSecond)} /s` : '—'}</td>
-              <td>at least {plan.min_requests}</td>
+              <th scope="row">requests</th>
+              <td>{candidate ? `${num(candidate.requestsPerSecond)} per second` : '—'}</td>
+              <td>at least {plan.min_requests} per step</td>
             </tr>
           </tbody>
         </table>
