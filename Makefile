@@ -67,15 +67,18 @@ $(PERF_ANALYZER)/.stamp: bench/perf-analyzer.txt bench/install-perf-analyzer.sh 
 	bash bench/install-perf-analyzer.sh $(PERF_ANALYZER) $(BENCH_PY)
 	@touch $@
 
+# The server (tsc) and the web console (Vite, web/ into dist/console, which the server serves at /).
 build: node_modules/.stamp
 	npx tsc -p tsconfig.build.json
 	node scripts/build-info.mjs
+	npx vite build --config web/vite.config.ts
 
 lint: node_modules/.stamp
 	npx biome check .
 
 typecheck: node_modules/.stamp
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p web/tsconfig.json
 
 # Every GitHub Actions workflow (Slipway's own and the examples) through actionlint and shellcheck.
 workflows:
@@ -88,7 +91,8 @@ helm:
 
 # Unit, contract, integration and browser tests (real servers on loopback: SQLite files, PostgreSQL,
 # MinIO for S3, Prometheus, Debian's Chromium for tests/e2e).
-vitest: node_modules/.stamp
+# The console's browser tests log a run with the real `mlflow` client of the test venv.
+vitest: node_modules/.stamp $(VENV)/.stamp
 	bash scripts/chromium.sh install
 	bash scripts/prometheus.sh install
 	bash scripts/postgres.sh install

@@ -157,6 +157,7 @@ export interface DemoFacts {
 /** What `slipway demo` prints: the addresses, a curl that predicts, and the job's commands (`--json` prints it as is). */
 export interface DemoSummary {
   readonly url: string;
+  readonly console: string;
   readonly docs: string;
   readonly default_environment: string;
   readonly predict: Record<string, string>;
@@ -180,6 +181,7 @@ export function demoSummary(facts: DemoFacts): DemoSummary {
   const body = JSON.stringify({ instances: demoManifest().sample.slice(0, 2) });
   return {
     url,
+    console: `${url}/`,
     docs: `${url}/docs`,
     default_environment: facts.defaultEnvironment,
     predict,

@@ -142,7 +142,7 @@ program
         summary,
         [
           `Slipway ${SLIPWAY_VERSION} demo is running in local mode, no tokens needed (Ctrl-C stops it).`,
-          `  server    ${url}`,
+          `  console   ${url}/`,
           `  API docs  ${url}/docs`,
           `  health    ${url}/health`,
         ],

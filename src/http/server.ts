@@ -18,6 +18,7 @@ import { errorBody, installErrorHandling } from './error-handler.js';
 import { installRequestGuard } from './request-guard.js';
 import { installRequestLog } from './request-log.js';
 import { installRequestMetrics } from './request-metrics.js';
+import { consoleRoutes } from './routes/console.js';
 import { controlDeploymentRoutes } from './routes/control-deployments.js';
 import { controlDriftRoutes } from './routes/control-drift.js';
 import { controlJobRoutes } from './routes/control-jobs.js';
@@ -152,6 +153,8 @@ export async function buildHttpServer(
   await app.register(async (scope) => controlDeploymentRoutes(scope, services));
   await app.register(async (scope) => controlJobRoutes(scope, services));
   for (const plugin of plugins) await app.register(plugin);
+  // The web console at `/` (web/, built into dist/console by `make build`).
+  await app.register(async (scope) => consoleRoutes(scope));
   return app;
 }
 

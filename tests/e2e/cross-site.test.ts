@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import { slipway } from '../helpers/cli.js';
 import { captureLog } from '../helpers/log.js';
 import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from '../helpers/server.js';
@@ -15,7 +16,6 @@ import { EXAMPLE, FIXTURES, penguinManifest, startServer, type TestServer } from
  * that needs a preflight, uploads, jobs, promotions, MLflow runs and artifacts, and DNS rebinding. Nothing
  * may change, while same-origin pages, the CLI and Triton-style inference keep working.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const ATTACKER_HOST = 'attacker.test';
 const REBIND_HOST = 'rebind.test';
 
@@ -108,14 +108,7 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_ARGS,
       // Other sites' names, resolved to this machine: the attacker's page and a rebinding name.
       `--host-resolver-rules=MAP ${ATTACKER_HOST} 127.0.0.1, MAP ${REBIND_HOST} 127.0.0.1`,
     ],

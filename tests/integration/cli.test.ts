@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import { ensureConsoleBuilt } from '../helpers/browser.js';
 import { CLI, slipway } from '../helpers/cli.js';
 import { EXAMPLE, FIXTURES, ROOT, startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -408,6 +409,7 @@ describe('slipway demo', () => {
 
   interface Printed {
     url: string;
+    console: string;
     docs: string;
     predict: Record<string, string>;
     curl: string;
@@ -457,8 +459,11 @@ describe('slipway demo', () => {
     fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
   it('starts a local server with the example model promoted to prod, and prints a curl that returns a prediction', async () => {
+    ensureConsoleBuilt();
     const printed = await startDemo();
     expect((await fetch(printed.docs)).status).toBe(200);
+    const page = await fetch(printed.console);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
     const body = /-d '(.*)'$/.exec(printed.curl)![1]!;
     const url = /(http:\/\/\S+:predict)/.exec(printed.curl)![1]!;
     expect(url, 'the plain paths serve prod').toBe(`${printed.url}/v1/models/penguin-species:predict`);

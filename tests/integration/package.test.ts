@@ -36,6 +36,7 @@ describe('the npm package', () => {
     for (const file of [
       'package/dist/cli/bin.js',
       'package/dist/build-info.json',
+      'package/dist/console/index.html',
       'package/bin/slipway.js',
       'package/LICENSE',
     ]) {
@@ -94,5 +95,8 @@ describe('the npm package', () => {
       return response.ok ? ((await response.json()) as { predictions: unknown[] }) : undefined;
     });
     expect(answer.predictions).toHaveLength(1);
+    // The console is in the package and served by the installed server.
+    const page = await fetch(`${url}/`);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
   }, 600_000);
 });

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { assertModelName } from '../../domain/names.js';
 import { PROMOTION_STATUSES, type Promotion } from '../../domain/promotion.js';
-import { parseRole } from '../../domain/roles.js';
+import { LOCAL_ACTOR, parseRole } from '../../domain/roles.js';
 import { echo, SlipwayError } from '../../errors/index.js';
 import { contextOf } from '../auth.js';
 import type { HttpServices } from '../services.js';
@@ -39,6 +39,8 @@ import {
   TokenParams,
   TokenSchema,
   toWireToken,
+  WhoAmISchema,
+  type WireWhoAmI,
 } from '../wire/tokens.js';
 
 const errors = errorResponses(400, 401, 403, 404, 409);
@@ -420,6 +422,26 @@ export async function controlDeploymentRoutes(scope: FastifyInstance, services: 
     },
   );
 
+  app.get(
+    '/api/v1/whoami',
+    {
+      // Public so that a page can learn, without a refusal, whether it must ask for a token; a token
+      // that is sent is checked as on every other route.
+      config: { access: 'public' },
+      schema: {
+        tags: ['tokens'],
+        operationId: 'whoAmI',
+        summary: "The caller's name and role, and whether the server needs a token",
+        response: { 200: WhoAmISchema, ...errors },
+      },
+    },
+    async (request): Promise<WireWhoAmI> => {
+      if (!services.config.auth) return { name: LOCAL_ACTOR.name, role: LOCAL_ACTOR.role, auth: false };
+      if (request.headers.authorization === undefined) return { name: null, role: null, auth: true };
+      const { name, role } = await tokens.authenticate(request.headers.authorization);
+      return { name, role, auth: true };
+    },
+  );
   app.post(
     '/api/v1/tokens',
     {

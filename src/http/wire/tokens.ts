@@ -46,3 +46,16 @@ export function toWireToken(t: StoredToken): WireToken {
     revoked_at: t.revokedAt,
   };
 }
+
+/**
+ * Who the caller is: the token's name and role; the local admin when the server needs no token; or,
+ * for a request without a token to a server that needs one, nobody (`name` and `role` null).
+ */
+export const WhoAmISchema = Type.Object({
+  name: Nullable(
+    Type.String({ description: "The token's name; `local` when the server runs in local mode." }),
+  ),
+  role: Nullable(Role),
+  auth: Type.Boolean({ description: 'Whether the server needs a token (false in local mode).' }),
+});
+export type WireWhoAmI = Static<typeof WhoAmISchema>;
