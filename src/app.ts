@@ -12,7 +12,7 @@ import { versionInService } from './domain/revision.js';
 import { SYSTEM_CONTEXT } from './domain/roles.js';
 import { DriftService } from './drift/drift-service.js';
 import { SlipwayError } from './errors/index.js';
-import { type GrpcListener, startGrpcServer } from './grpc/grpc-server.js';
+import type { GrpcListener } from './grpc/grpc-server.js';
 import { type MetricsListener, startMetricsListener } from './http/metrics-listener.js';
 import { buildHttpServer, closeHttpServer } from './http/server.js';
 import { JobRunner } from './jobs/job-runner.js';
@@ -247,7 +247,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       revisions: deploymentStore,
       host,
       warehouse: (reference) => warehouseFor(reference, config.warehouses, config.dataDir),
-      concurrency: config.inferenceWorkers,
+      workers: config.jobWorkers,
       logger,
     }),
     warehouses: config.warehouses,
@@ -358,6 +358,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
       try {
         address = await http.listen({ host: config.host, port: config.port });
         if (config.grpcPort !== null) {
+          // Loaded only when turned on: gRPC's libraries cost every process about 15 MB.
+          const { startGrpcServer } = await import('./grpc/grpc-server.js');
           grpc = await startGrpcServer(
             {
               dataPlane,

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { type App, createApp } from './app.js';
+import type { App } from './app.js';
 import { type ConfigOverrides, compileConfig } from './config/index.js';
 import { type ErrorCode, isSlipwayError, SlipwayError } from './errors/index.js';
 import { clusterExposition, gatherClusterMetrics } from './observability/cluster-metrics.js';
@@ -21,12 +21,14 @@ export interface Serving {
 export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   const config = compileConfig(overrides);
   const processes = config.httpProcesses;
+  // The app is imported only where it runs: the primary of a cluster stays small.
   if (processes <= 1) {
+    const { createApp } = await import('./app.js');
     const app = await createApp({ overrides });
     return { url: await app.listen(), app };
   }
   const workersEach = Math.max(1, Math.floor(config.inferenceWorkers / processes));
-  if (cluster.isWorker) return startWorker(overrides, workersEach);
+  if (cluster.isWorker) return startWorker(overrides, workersEach, config.jobWorkers);
   // The primary migrates the registry once before the HTTP processes start: otherwise they would all
   // migrate a fresh database at the same moment, and all but one would find it locked.
   const { database } = storesForUri(config.registryUri);
@@ -40,10 +42,16 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
 }
 
 /** One HTTP process of a cluster: a whole Slipway, told of its peers' revisions through the primary. */
-async function startWorker(overrides: ConfigOverrides, workersEach: number): Promise<Serving> {
+async function startWorker(
+  overrides: ConfigOverrides,
+  workersEach: number,
+  jobWorkers: number,
+): Promise<Serving> {
   try {
+    const { createApp } = await import('./app.js');
     const app = await createApp({
-      overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach },
+      // A batch run still scores with as many workers as the whole server has (see JobRunner).
+      overrides: { ...overrides, SLIPWAY_INFERENCE_WORKERS: workersEach, SLIPWAY_JOB_WORKERS: jobWorkers },
       leader: process.env.SLIPWAY_CLUSTER_LEADER === '1',
       // /metrics answers for the whole server: the primary sums every process's metrics.
       exposition: (metrics) => clusterExposition(metrics.registry),

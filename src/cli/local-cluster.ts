@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { s3Sdk } from '../artifacts/s3/aws-sdk.js';
 import { s3ClientFor } from '../artifacts/s3/s3-artifact-store.js';
 import { SlipwayError } from '../errors/index.js';
 import type { DemoSummary } from './demo.js';
@@ -275,7 +275,7 @@ async function startS3(
   // Slipway never creates its bucket (RUNBOOK.md): whoever runs the S3 server does.
   const client = s3ClientFor(bucket);
   try {
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await client.send(new (s3Sdk().CreateBucketCommand)({ Bucket: BUCKET }));
   } finally {
     client.destroy();
   }

@@ -51,6 +51,8 @@ export interface Config {
   readonly maxUploadBytes: number;
   readonly maxBodyBytes: number;
   readonly inferenceWorkers: number;
+  /** Inference workers a batch run scores with: the process running it starts those it lacks. */
+  readonly jobWorkers: number;
   /** HTTP processes sharing the port; the inference workers are divided among them. */
   readonly httpProcesses: number;
   readonly inferenceTimeoutMs: number;
@@ -185,6 +187,10 @@ export function compileConfig(
     maxUploadBytes: integer('SLIPWAY_MAX_UPLOAD_BYTES', raw('SLIPWAY_MAX_UPLOAD_BYTES'), 1, 2 ** 42),
     maxBodyBytes: integer('SLIPWAY_MAX_BODY_BYTES', raw('SLIPWAY_MAX_BODY_BYTES'), 1024, 2 ** 31),
     inferenceWorkers,
+    jobWorkers:
+      raw('SLIPWAY_JOB_WORKERS') === undefined
+        ? inferenceWorkers
+        : integer('SLIPWAY_JOB_WORKERS', raw('SLIPWAY_JOB_WORKERS'), 1, 256),
     // One HTTP process per core by default, each with at least one inference worker of its own.
     httpProcesses:
       raw('SLIPWAY_HTTP_PROCESSES') === undefined

@@ -89,6 +89,11 @@ export const VARIABLES = {
     default: undefined,
     describe: 'Worker processes that load models and run inference. Default: the number of CPU cores.',
   },
+  SLIPWAY_JOB_WORKERS: {
+    default: undefined,
+    describe:
+      'Inference workers a batch run scores with. With several HTTP processes, the one running the job starts the workers it lacks for the run and stops them after. Default: SLIPWAY_INFERENCE_WORKERS.',
+  },
   SLIPWAY_HTTP_PROCESSES: {
     default: undefined,
     describe:

@@ -73,8 +73,11 @@ export interface JobRunnerOptions {
   readonly revisions: Pick<RevisionSource, 'currentRevision'>;
   readonly host: ModelHost;
   readonly warehouse: (reference: string) => Warehouse;
-  /** Inference calls in flight at once: one per inference worker keeps them all busy. */
-  readonly concurrency: number;
+  /**
+   * Inference workers a run scores with, one batch in flight on each; the host starts any it lacks
+   * for the run (an HTTP process of several has only its share of the server's workers).
+   */
+  readonly workers: number;
   readonly logger: Logger;
 }
 
@@ -115,11 +118,13 @@ export class JobRunner {
       await source.close();
       throw error;
     }
-    const { host } = this.options;
-    await host.load(version);
-    const release = host.hold(version.sha256);
+    const { host, workers } = this.options;
+    const returnWorkers = host.reserveWorkers(workers);
+    let release: (() => void) | undefined;
     let sink: Sink | undefined;
     try {
+      await host.load(version);
+      release = host.hold(version.sha256);
       const cursor = await source.read(query, job.batchRows);
       signal.addEventListener('abort', () => void cursor.close(), { once: true });
       const encoder = new RowEncoder(version.signature, version.inputPolicies, cursor.columns, job.inputs);
@@ -179,7 +184,7 @@ export class JobRunner {
         // A rejection is collected by `drain`; until then it must not count as unhandled.
         scoring.catch(() => undefined);
         inFlight.push(scoring);
-        if (inFlight.length > this.options.concurrency) await drain();
+        if (inFlight.length > workers) await drain();
       }
       if (signal.aborted) {
         await Promise.allSettled(inFlight);
@@ -208,7 +213,8 @@ export class JobRunner {
       return { ...totals, version };
     } finally {
       await sink?.abort();
-      release();
+      release?.();
+      await returnWorkers();
       await source.close();
       if (target !== source) await target.close();
     }

@@ -46,6 +46,12 @@ export interface InferenceRuntime {
     onRun?: (run: ModelRun) => void,
   ): Promise<NamedTensors>;
 
+  /**
+   * Keeps at least `workers` workers computing until the returned function is called (a batch run
+   * scoring with every core); workers added for it load every model before they take a call.
+   */
+  reserve(workers: number): () => Promise<void>;
+
   /** Frees a loaded model; unknown keys are ignored. */
   unload(key: string): Promise<void>;
 

@@ -222,6 +222,14 @@ export class ModelHost {
     };
   }
 
+  /**
+   * Runs at least `workers` inference workers until the returned function is called: a batch run
+   * scores with as many as the whole server has, even in an HTTP process that has fewer.
+   */
+  reserveWorkers(workers: number): () => Promise<void> {
+    return this.options.runtime.reserve(workers);
+  }
+
   /** Unloads the least recently used unpinned models beyond the configured maximum. */
   async evict(): Promise<void> {
     const candidates = [...this.entries]

@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { SlipwayError } from '../errors/index.js';
+import { pg as loadPg } from './pg.js';
 import type { SqlDialect } from './sql-support.js';
 
 /** URI schemes with a database implementation. */
@@ -132,7 +133,7 @@ function openSqlite(path: string): Kysely<any> {
  */
 // biome-ignore lint/suspicious/noExplicitAny: see SqlDatabase.db.
 function openPostgres(uri: string): Kysely<any> {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: uri,
     max: POSTGRES_POOL_SIZE,
     connectionTimeoutMillis: 10_000,
@@ -143,7 +144,7 @@ function openPostgres(uri: string): Kysely<any> {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID && format !== 'binary'
           ? (value: string) => Number(value)
-          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+          : loadPg().types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
   // An idle connection the server closed is dropped from the pool; the next query opens another.
@@ -169,7 +170,7 @@ async function listenPostgres(
   let client: pg.Client | null = null;
   let retry: NodeJS.Timeout | undefined;
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: uri, application_name: 'slipway-listen' });
+    const next = new (loadPg().Client)({ connectionString: uri, application_name: 'slipway-listen' });
     next.on('notification', (message) => {
       if (message.channel === channel) onNotice();
     });

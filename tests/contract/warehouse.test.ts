@@ -230,5 +230,91 @@ for (const backend of BACKENDS) {
       expect(await sink.commit()).toEqual([4, 1]);
       expect((await readAll(warehouse, 'SELECT * FROM scores_errors')).rows).toEqual([['bad row']]);
     });
+    it('writes by name into a table laid out otherwise: another order, a wider type, an extra column', async () => {
+      await warehouse.query(
+        'CREATE TABLE scores (extra TEXT, "at" TIMESTAMPTZ, day DATE, name TEXT, score REAL, flag BOOLEAN, id BIGINT)',
+      );
+      expect(await write(warehouse, 'scores', ROWS.slice(0, 2))).toEqual([2]);
+      const rows = (
+        await readAll(warehouse, 'SELECT id, flag, score, name, day, extra FROM scores ORDER BY id')
+      ).rows;
+      expect(rows).toEqual([
+        [1, true, 0.5, 'Adélie "quoted"', '2001-01-01', null],
+        [2, false, -1.25, "o'brien", '2001-01-01', null],
+      ]);
+    });
+
+    it('fills the constant columns of every row, over batches of several chunks, typed or not', async () => {
+      const columns: Column[] = [
+        { name: 'id', type: 'bigint' },
+        { name: 'score', type: 'double' },
+      ];
+      const constants = [
+        { name: 'model_name', type: 'text' as const, value: 'flight-delay' },
+        { name: 'model_version', type: 'bigint' as const, value: 3 },
+        { name: 'logical_date', type: 'date' as const, value: '2001-02-03' },
+        { name: 'scored_at', type: 'timestamptz' as const, value: new Date('2001-02-03T04:05:06Z') },
+        { name: 'environment', type: 'text' as const, value: null },
+      ];
+      const sink = await warehouse.openSink({
+        tables: [{ table: 'wide', columns, constants }],
+        mode: 'replace',
+      });
+      // 5,000 rows as typed arrays (two full chunks and a short one), then 3 rows as plain values with
+      // missing ones, then typed again: no chunk keeps a value or a null of the batch before it.
+      const ids = BigInt64Array.from({ length: 5000 }, (_, i) => BigInt(i));
+      await sink.write(0, { columns, values: [ids, Float64Array.from(ids, Number)], rowCount: 5000 });
+      await sink.write(0, {
+        columns,
+        values: [
+          [5000, 5001, 5002],
+          [null, 1.5, null],
+        ],
+        rowCount: 3,
+      });
+      const more = BigInt64Array.from({ length: 2100 }, (_, i) => BigInt(6000 + i));
+      await sink.write(0, { columns, values: [more, Float64Array.from(more, Number)], rowCount: 2100 });
+      expect(await sink.commit()).toEqual([7103]);
+      const summary = await readAll(
+        warehouse,
+        `SELECT count(*) AS n, count(score) AS scored, sum(id) AS ids, count(DISTINCT model_name) AS names,
+                min(model_name) AS name, min(model_version) AS version, min(logical_date) AS day,
+                max(scored_at) AS at, count(environment) AS environments
+           FROM wide`,
+      );
+      expect(summary.rows).toEqual([
+        [
+          7103,
+          7101,
+          (4999 * 5000) / 2 + 5000 + 5001 + 5002 + (6000 * 2100 + (2099 * 2100) / 2),
+          1,
+          'flight-delay',
+          3,
+          '2001-02-03',
+          new Date('2001-02-03T04:05:06Z'),
+          0,
+        ],
+      ]);
+      const gaps = await readAll(
+        warehouse,
+        'SELECT id FROM wide WHERE score IS NULL OR score <> id ORDER BY id',
+      );
+      expect(gaps.rows).toEqual([[5000], [5001], [5002]]);
+    });
+
+    it('replace keeps the old table in sight until the commit, and after an abort', async () => {
+      await write(warehouse, 'scores', ROWS);
+      const columns: Column[] = [{ name: 'other', type: 'text' }];
+      const aborted = await warehouse.openSink({ tables: [{ table: 'scores', columns }], mode: 'replace' });
+      await aborted.write(0, batch([['x']], columns));
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);
+      await aborted.abort();
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);
+      const replaced = await warehouse.openSink({ tables: [{ table: 'scores', columns }], mode: 'replace' });
+      await replaced.write(0, batch([['y']], columns));
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toHaveLength(4);
+      await replaced.commit();
+      expect((await readAll(warehouse, 'SELECT * FROM scores')).rows).toEqual([['y']]);
+    });
   });
 }

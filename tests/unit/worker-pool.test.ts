@@ -1,10 +1,10 @@
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { startWorker, WorkerPool } from '../../src/runtime/onnx/worker-pool.js';
-import { EXAMPLE } from '../helpers/server.js';
+import { EXAMPLE, FIXTURES } from '../helpers/server.js';
 
 describe('worker pool', () => {
   it('retries a worker that fails to start, with backoff, and then serves', async () => {
@@ -34,6 +34,46 @@ describe('worker pool', () => {
         readFileSync(join(EXAMPLE, 'model.onnx')),
       );
       expect(inspection.signature.inputs).toHaveLength(6);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('keeps more workers while a reservation holds them, each with every model, and stops them after', async () => {
+    const pool = new WorkerPool({ size: 1, runTimeoutMs: 10_000, logger: pino({ level: 'silent' }) });
+    const children = () =>
+      execFileSync('pgrep', ['-P', String(process.pid)])
+        .toString()
+        .trim()
+        .split('\n').length;
+    const model = readFileSync(join(FIXTURES, 'echo.onnx'));
+    const run = (x: number) =>
+      pool.run<{ y: { data: Float32Array } }>({
+        op: 'run',
+        key: 'echo',
+        inputs: { x: { datatype: 'FP32', shape: [1, 1], data: new Float32Array([x]) } },
+        outputs: ['y'],
+      });
+    try {
+      await pool.started();
+      const before = children();
+      await pool.load('echo', model);
+      const releaseThree = pool.reserve(3);
+      const releaseTwo = pool.reserve(2);
+      expect(pool.size).toBe(3);
+      expect(children()).toBe(before + 2);
+      // Every worker answers for the model loaded before it started, none refuses it.
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => run(i)));
+      expect(answers.map((answer) => answer.y.data[0])).toEqual(Array.from({ length: 12 }, (_, i) => i));
+
+      await releaseThree();
+      await releaseThree();
+      expect(pool.size).toBe(2);
+      expect(children()).toBe(before + 1);
+      await releaseTwo();
+      expect(pool.size).toBe(1);
+      expect(children()).toBe(before);
+      expect((await run(7)).y.data[0]).toBe(7);
     } finally {
       await pool.close();
     }

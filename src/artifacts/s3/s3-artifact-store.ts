@@ -1,22 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  S3Client,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { SlipwayError } from '../../errors/index.js';
 import type {
   ArtifactEntry,
@@ -26,6 +11,7 @@ import type {
   StageOptions,
 } from '../artifact-store.js';
 import { checkKey } from '../safe-key.js';
+import { s3Sdk, s3Storage } from './aws-sdk.js';
 
 const STAGING = '.staging';
 /** S3 caps an object key at 1024 bytes of UTF-8, prefix included. */
@@ -72,7 +58,7 @@ export function s3ClientFor(settings: S3Settings): S3Client {
           ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}),
         }
       : undefined;
-  return new S3Client({
+  return new (s3Sdk().S3Client)({
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
     ...(settings.region ? { region: settings.region } : {}),
     ...(credentials ? { credentials } : {}),
@@ -138,7 +124,7 @@ export class S3ArtifactStore implements ArtifactStore {
         done(null, chunk);
       },
     });
-    const upload = new Upload({
+    const upload = new (s3Storage().Upload)({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: meter },
       // Parts grow with the limit so that the largest allowed upload fits in 10,000 parts.
@@ -237,7 +223,9 @@ export class S3ArtifactStore implements ArtifactStore {
   async openRead(key: string): Promise<{ stream: Readable; sizeBytes: number }> {
     const object = this.objectKey(key);
     try {
-      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: object }));
+      const output = await this.client.send(
+        new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: object }),
+      );
       return { stream: output.Body as Readable, sizeBytes: output.ContentLength ?? 0 };
     } catch (error) {
       if (isNotFound(error)) throw missing(key);
@@ -251,7 +239,7 @@ export class S3ArtifactStore implements ArtifactStore {
     let token: string | undefined;
     do {
       const page: ListObjectsV2CommandOutput = await this.client.send(
-        new ListObjectsV2Command({
+        new (s3Sdk().ListObjectsV2Command)({
           Bucket: this.bucket,
           Prefix: folder,
           Delimiter: '/',
@@ -275,7 +263,11 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async isFolder(key: string): Promise<boolean> {
     const page = await this.client.send(
-      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.objectKey(key)}/`, MaxKeys: 1 }),
+      new (s3Sdk().ListObjectsV2Command)({
+        Bucket: this.bucket,
+        Prefix: `${this.objectKey(key)}/`,
+        MaxKeys: 1,
+      }),
     );
     return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
   }
@@ -328,11 +320,11 @@ export class S3ArtifactStore implements ArtifactStore {
     // CompleteMultipartUpload, but MinIO ignores it on CopyObject.
     if (!ifNoneMatch && staged.sizeBytes <= this.maxSingleCopyBytes) {
       await this.client.send(
-        new CopyObjectCommand({ ...common, CopySource: copySource, MetadataDirective: 'REPLACE' }),
+        new (s3Sdk().CopyObjectCommand)({ ...common, CopySource: copySource, MetadataDirective: 'REPLACE' }),
       );
       return;
     }
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+    const { UploadId } = await this.client.send(new (s3Sdk().CreateMultipartUploadCommand)(common));
     try {
       const parts: { ETag: string; PartNumber: number }[] = [];
       const partBytes = Math.max(this.copyPartBytes, Math.ceil(staged.sizeBytes / 10_000));
@@ -341,7 +333,7 @@ export class S3ArtifactStore implements ArtifactStore {
         const end = Math.min(start + partBytes, staged.sizeBytes) - 1;
         const whole = start === 0 && end === staged.sizeBytes - 1;
         const output = await this.client.send(
-          new UploadPartCopyCommand({
+          new (s3Sdk().UploadPartCopyCommand)({
             Bucket: this.bucket,
             Key: target,
             UploadId,
@@ -354,7 +346,7 @@ export class S3ArtifactStore implements ArtifactStore {
         if (whole) break;
       }
       await this.client.send(
-        new CompleteMultipartUploadCommand({
+        new (s3Sdk().CompleteMultipartUploadCommand)({
           Bucket: this.bucket,
           Key: target,
           UploadId,
@@ -364,7 +356,7 @@ export class S3ArtifactStore implements ArtifactStore {
       );
     } catch (error) {
       await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: target, UploadId }))
+        .send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: target, UploadId }))
         .catch(() => undefined);
       throw error;
     }
@@ -372,7 +364,9 @@ export class S3ArtifactStore implements ArtifactStore {
 
   private async getBytes(object: string): Promise<Uint8Array | undefined> {
     try {
-      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: object }));
+      const output = await this.client.send(
+        new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: object }),
+      );
       return Buffer.from(
         await (output.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
       );
@@ -384,7 +378,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   private async headObject(object: string): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: object }));
+      await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: object }));
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -393,7 +387,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   private async deleteObject(object: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object }));
+    await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: object }));
   }
 
   /** Deletes every object whose key starts with `prefix` (last modified before `olderThan`); returns how many. */
@@ -402,7 +396,7 @@ export class S3ArtifactStore implements ArtifactStore {
     let token: string | undefined;
     do {
       const page: ListObjectsV2CommandOutput = await this.client.send(
-        new ListObjectsV2Command({
+        new (s3Sdk().ListObjectsV2Command)({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(token ? { ContinuationToken: token } : {}),
@@ -415,7 +409,7 @@ export class S3ArtifactStore implements ArtifactStore {
       );
       if (keys.length > 0) {
         const output = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+          new (s3Sdk().DeleteObjectsCommand)({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
         );
         if (output.Errors?.length) {
           throw new Error(`S3 refused to delete ${output.Errors.length} objects under "${prefix}".`);
@@ -434,7 +428,7 @@ export class S3ArtifactStore implements ArtifactStore {
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.client.send(
-        new ListMultipartUploadsCommand({
+        new (s3Sdk().ListMultipartUploadsCommand)({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(keyMarker ? { KeyMarker: keyMarker } : {}),
@@ -445,7 +439,7 @@ export class S3ArtifactStore implements ArtifactStore {
         if (olderThan !== undefined && (upload.Initiated?.getTime() ?? 0) >= olderThan) continue;
         await this.client
           .send(
-            new AbortMultipartUploadCommand({
+            new (s3Sdk().AbortMultipartUploadCommand)({
               Bucket: this.bucket,
               Key: upload.Key,
               UploadId: upload.UploadId,

@@ -1,33 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import {
-  BIGINT,
-  BOOLEAN,
-  DATE,
-  DOUBLE,
-  DuckDBBigIntVector,
   type DuckDBConnection,
-  DuckDBDataChunk,
   type DuckDBDateValue,
   type DuckDBDecimalValue,
-  DuckDBDoubleVector,
   type DuckDBInstance,
   type DuckDBResult,
-  DuckDBTimestampTZVector,
   type DuckDBTimestampValue,
-  DuckDBTimestampVector,
   type DuckDBType,
   DuckDBTypeId,
   type DuckDBValue,
-  dateValue,
-  TIMESTAMP,
-  TIMESTAMPTZ,
-  timestampTZValue,
-  timestampValue,
-  VARCHAR,
 } from '@duckdb/node-api';
 import type { SlipwayError } from '../../errors/index.js';
 import { openSandboxedDuckDb } from '../../storage/duckdb-sandbox.js';
+import { ChunkAppender, DUCK_TYPES, toDuckValue, WRITERS } from './duckdb-append.js';
 import { ColumnCollector } from './duckdb-columns.js';
 import { engineError } from './engine-error.js';
 import { checkSinkColumns } from './sink-columns.js';
@@ -48,13 +34,15 @@ import {
   type SinkTable,
   type TypeNames,
   tableColumns,
-  toDate,
   type Warehouse,
 } from './warehouse.js';
 
-/** DuckDB's own vectors hold this many rows; reads arrive in chunks of at most this size. */
-const VECTOR_SIZE = 2048;
-const DAY_MS = 86_400_000;
+/** Where a run's rows go: an appender per sink table, and the staging table it fills, if any. */
+export interface SinkTargets {
+  readonly appenders: readonly ChunkAppender[];
+  /** Per table, the staging table its rows wait in until publish; null when appended in place. */
+  readonly staged: readonly (string | null)[];
+}
 
 /**
  * Staged rows spill to disk past the memory limit, so a run's memory stays bounded: with 128 MB,
@@ -244,19 +232,15 @@ export class DuckDbWarehouse implements Warehouse {
     const existing = await Promise.all(options.tables.map((t) => this.describeTable(t.table)));
     checkSinkColumns(options, existing);
     const connection = await this.connect();
-    const staged = options.tables.map((_, i) => `slipway_staged_${i}`);
-    const counts = options.tables.map(() => 0);
-    const duckTypes = options.tables.map((t) => t.columns.map((c) => DUCK_TYPES[c.type]));
-    let finished = false;
+    let targets: SinkTargets;
     try {
-      // Temporary tables belong to this connection alone and vanish with it, even if the process dies.
-      for (const [i, table] of options.tables.entries()) {
-        await connection.run(`CREATE TEMP TABLE ${staged[i]} (${columnsDdl(table.columns, DDL)})`);
-      }
+      targets = await this.openTargets(connection, options, existing);
     } catch (error) {
       connection.closeSync();
       throw queryError(error, 'staging');
     }
+    let finished = false;
+    // Closing the connection rolls back whatever its transaction wrote and drops its staging tables.
     const finish = () => {
       if (finished) return;
       finished = true;
@@ -264,40 +248,21 @@ export class DuckDbWarehouse implements Warehouse {
     };
     return {
       write: async (index, batch) => {
-        const table = options.tables[index]!;
-        const types = duckTypes[index]!;
-        const appender = await connection.createAppender(staged[index]!, 'main', 'temp');
         try {
-          for (let start = 0; start < batch.rowCount; start += VECTOR_SIZE) {
-            const end = Math.min(start + VECTOR_SIZE, batch.rowCount);
-            const chunk = DuckDBDataChunk.create(types, end - start);
-            table.columns.forEach((column, c) => {
-              const values = batch.values[c]!;
-              if (copyNumbers(chunk, c, values, start, end)) return;
-              const convert = WRITERS[column.type];
-              const out: DuckDBValue[] = new Array(end - start);
-              for (let r = start; r < end; r += 1) {
-                const value = values[r];
-                out[r - start] = value === null || value === undefined ? null : convert(value);
-              }
-              chunk.setColumnValues(c, out);
-            });
-            appender.appendDataChunk(chunk);
-          }
-          appender.flushSync();
-        } finally {
-          appender.closeSync();
+          targets.appenders[index]!.write(batch);
+        } catch (error) {
+          throw queryError(error, 'writing the results');
         }
-        counts[index]! += batch.rowCount;
       },
       commit: async () => {
         try {
-          await this.publish(
-            connection,
-            options,
-            staged.map((name) => `temp.${name}`),
-          );
-          return counts;
+          try {
+            for (const appender of targets.appenders) appender.close();
+          } catch (error) {
+            throw queryError(error, 'writing the results');
+          }
+          await this.publish(connection, options, targets.staged);
+          return targets.appenders.map((appender) => appender.count);
         } finally {
           finish();
         }
@@ -306,26 +271,78 @@ export class DuckDbWarehouse implements Warehouse {
     };
   }
 
-  /** Moves every staged table into its target in one transaction. */
+  /**
+   * Opens the run's transaction and, in it, readies each table: dropped and created again
+   * (`replace`), created if missing, its partition deleted (`replace_partition`). Rows are then
+   * appended straight into a table whose columns are exactly the run's, in order and type (always so
+   * for a table this run created); a table laid out otherwise (another column order, wider types,
+   * extra columns) gets a staging table, inserted by name at publish. Until the commit, other
+   * connections see every table as it was.
+   */
+  protected async openTargets(
+    connection: DuckDBConnection,
+    options: SinkOptions,
+    existing: readonly (Column[] | null)[],
+  ): Promise<SinkTargets> {
+    await connection.run('BEGIN TRANSACTION');
+    const appenders: ChunkAppender[] = [];
+    const staged: (string | null)[] = [];
+    for (const [i, table] of options.tables.entries()) {
+      const target = quoteTable(table.table);
+      const all = tableColumns(table);
+      if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
+      await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all, DDL)})`);
+      if (options.mode === 'replace_partition' && options.partition) {
+        await connection.run(
+          `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
+          [partitionValue(all, options.partition)],
+        );
+      }
+      const [schema, name] = table.table.includes('.') ? table.table.split('.') : [null, table.table];
+      const appender = await connection.createAppender(name!, schema);
+      const current = options.mode === 'replace' ? null : existing[i];
+      const sameLayout =
+        appender.columnCount === all.length &&
+        all.every(
+          (column, c) =>
+            (current === null || current?.[c]?.name === column.name) &&
+            appender.columnType(c).typeId === DUCK_TYPES[column.type].typeId,
+        );
+      if (sameLayout) {
+        appenders.push(new ChunkAppender(appender, table.columns, table.constants));
+        staged.push(null);
+      } else {
+        appender.closeSync();
+        const staging = await this.stage(connection, i, table);
+        appenders.push(staging.appender);
+        staged.push(staging.table);
+      }
+    }
+    return { appenders, staged };
+  }
+
+  /** A temporary table of the connection for one sink table's batch columns, and its appender. */
+  protected async stage(
+    connection: DuckDBConnection,
+    index: number,
+    table: SinkTable,
+  ): Promise<{ appender: ChunkAppender; table: string }> {
+    const name = `slipway_staged_${index}`;
+    await connection.run(`CREATE TEMP TABLE ${name} (${columnsDdl(table.columns, DDL)})`);
+    const appender = await connection.createAppender(name, 'main', 'temp');
+    return { appender: new ChunkAppender(appender, table.columns), table: `temp.${name}` };
+  }
+
+  /** Inserts the staged tables into their targets and commits the run's transaction. */
   protected async publish(
     connection: DuckDBConnection,
     options: SinkOptions,
-    staged: readonly string[],
+    staged: readonly (string | null)[],
   ): Promise<void> {
     try {
-      await connection.run('BEGIN TRANSACTION');
       for (const [i, table] of options.tables.entries()) {
-        const target = quoteTable(table.table);
-        const all = tableColumns(table);
-        if (options.mode === 'replace') await connection.run(`DROP TABLE IF EXISTS ${target}`);
-        await connection.run(`CREATE TABLE IF NOT EXISTS ${target} (${columnsDdl(all, DDL)})`);
-        if (options.mode === 'replace_partition' && options.partition) {
-          await connection.run(
-            `DELETE FROM ${target} WHERE ${quoteIdentifier(options.partition.column)} = $1`,
-            [partitionValue(all, options.partition)],
-          );
-        }
-        await connection.run(publishStatement(table, staged[i]!, DDL), constantValues(table));
+        const from = staged[i];
+        if (from) await connection.run(publishStatement(table, from, DDL), constantValues(table));
       }
       await connection.run('COMMIT');
     } catch (error) {
@@ -346,50 +363,6 @@ export class DuckDbWarehouse implements Warehouse {
 /** A DuckDB error in a job's SQL is the job's fault: it is reported as such, not as a server fault. */
 export const queryError = (error: unknown, what: string): SlipwayError => engineError('DuckDB', error, what);
 
-/**
- * Copies a typed array of numbers into a DOUBLE or BIGINT vector in one move (model outputs arrive
- * this way); returns false for anything that needs converting value by value.
- */
-function copyNumbers(
-  chunk: DuckDBDataChunk,
-  c: number,
-  values: ArrayLike<unknown>,
-  start: number,
-  end: number,
-): boolean {
-  const vector = chunk.getColumnVector(c);
-  // The vector's `items` is the typed array `flush` copies to DuckDB; node-api keeps it private.
-  const items = (vector as unknown as { items: Float64Array | BigInt64Array }).items;
-  if (
-    vector instanceof DuckDBDoubleVector &&
-    (values instanceof Float32Array || values instanceof Float64Array)
-  ) {
-    (items as Float64Array).set(values.subarray(start, end));
-  } else if (
-    (vector instanceof DuckDBBigIntVector ||
-      vector instanceof DuckDBTimestampVector ||
-      vector instanceof DuckDBTimestampTZVector) &&
-    values instanceof BigInt64Array
-  ) {
-    (items as BigInt64Array).set(values.subarray(start, end));
-  } else {
-    return false;
-  }
-  vector.flush();
-  return true;
-}
-
-const DUCK_TYPES: Readonly<Record<ColumnType, DuckDBType>> = {
-  boolean: BOOLEAN,
-  bigint: BIGINT,
-  double: DOUBLE,
-  text: VARCHAR,
-  json: VARCHAR,
-  date: DATE,
-  timestamp: TIMESTAMP,
-  timestamptz: TIMESTAMPTZ,
-};
-
 export const DDL: TypeNames = {
   boolean: 'BOOLEAN',
   bigint: 'BIGINT',
@@ -403,9 +376,7 @@ export const DDL: TypeNames = {
 
 /** The run's constants as DuckDB values, bound in the order publishStatement numbers them. */
 const constantValues = (table: SinkTable): DuckDBValue[] =>
-  (table.constants ?? []).map((c) =>
-    c.value === null || c.value === undefined ? null : WRITERS[c.type](c.value),
-  );
+  (table.constants ?? []).map((c) => toDuckValue(c.value, c.type));
 
 /** The partition value typed as its column is, so DuckDB compares a DATE with a DATE. */
 function partitionValue(
@@ -415,17 +386,6 @@ function partitionValue(
   const type = columns.find((c) => c.name === partition.column)?.type;
   return type === 'date' ? WRITERS.date(partition.value) : partition.value;
 }
-
-const WRITERS: Readonly<Record<ColumnType, (value: unknown) => DuckDBValue>> = {
-  boolean: (v) => Boolean(v),
-  bigint: (v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))),
-  double: (v) => Number(v),
-  text: (v) => String(v),
-  json: (v) => (typeof v === 'string' ? v : JSON.stringify(v)),
-  date: (v) => dateValue(Math.floor(Date.parse(`${String(v).slice(0, 10)}T00:00:00Z`) / DAY_MS)),
-  timestamp: (v) => timestampValue(typeof v === 'bigint' ? v : BigInt(toDate(v).getTime()) * 1000n),
-  timestamptz: (v) => timestampTZValue(typeof v === 'bigint' ? v : BigInt(toDate(v).getTime()) * 1000n),
-};
 
 interface ColumnReader {
   readonly type: ColumnType;

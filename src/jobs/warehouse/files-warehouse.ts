@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { SlipwayError } from '../../errors/index.js';
-import { DDL, DuckDbWarehouse, queryError } from './duckdb-warehouse.js';
+import { DDL, DuckDbWarehouse, queryError, type SinkTargets } from './duckdb-warehouse.js';
 import { type Column, type ConstantColumn, quoteIdentifier, type SinkOptions, toDate } from './warehouse.js';
 
 export const FILE_FORMATS = ['parquet', 'csv', 'json'] as const;
@@ -53,10 +53,20 @@ export class FilesWarehouse extends DuckDbWarehouse {
     return null;
   }
 
+  /** Every table is staged: a run's files are written whole at publish, then moved into place. */
+  protected override async openTargets(
+    connection: DuckDBConnection,
+    options: SinkOptions,
+  ): Promise<SinkTargets> {
+    const staging = [];
+    for (const [i, table] of options.tables.entries()) staging.push(await this.stage(connection, i, table));
+    return { appenders: staging.map((s) => s.appender), staged: staging.map((s) => s.table) };
+  }
+
   protected override async publish(
     connection: DuckDBConnection,
     options: SinkOptions,
-    staged: readonly string[],
+    staged: readonly (string | null)[],
   ): Promise<void> {
     const run = String(constant(options.tables[0]?.constants, 'job_run_id') ?? randomUUID());
     const date = options.partition?.value ?? String(constant(options.tables[0]?.constants, 'logical_date'));

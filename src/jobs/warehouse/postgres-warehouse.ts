@@ -1,6 +1,7 @@
-import pg from 'pg';
-import Cursor from 'pg-cursor';
+import type pg from 'pg';
+import type Cursor from 'pg-cursor';
 import type { SlipwayError } from '../../errors/index.js';
+import { pg as loadPg, pgCursor } from '../../storage/pg.js';
 import { engineError } from './engine-error.js';
 import { checkSinkColumns } from './sink-columns.js';
 import type { SourceQuery } from './source-query.js';
@@ -71,7 +72,7 @@ const PARSERS = new Map<number, (text: string) => unknown>([
 ]);
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
-    PARSERS.get(oid) ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    PARSERS.get(oid) ?? loadPg().types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /** Rows per INSERT: each column travels as one array parameter, so this bounds a statement's size. */
@@ -83,7 +84,7 @@ export class PostgresWarehouse implements Warehouse {
   private readonly pool: pg.Pool;
 
   constructor(url: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: 4, types, application_name: 'slipway' });
+    this.pool = new (loadPg().Pool)({ connectionString: url, max: 4, types, application_name: 'slipway' });
     // An idle connection dropped by the server is replaced at the next checkout; it is not fatal.
     this.pool.on('error', () => undefined);
   }
@@ -106,7 +107,7 @@ export class PostgresWarehouse implements Warehouse {
     let first: unknown[][];
     try {
       await client.query('BEGIN TRANSACTION READ ONLY');
-      cursor = client.query(new Cursor(asSubquery(query), [], { rowMode: 'array', types }));
+      cursor = client.query(new (pgCursor())(asSubquery(query), [], { rowMode: 'array', types }));
       first = await cursor.read(batchRows);
     } catch (error) {
       // The session may be mid-transaction: it is discarded, not returned to the pool.

@@ -55,6 +55,10 @@ export class OnnxInferenceRuntime implements InferenceRuntime {
       });
   }
 
+  reserve(workers: number): () => Promise<void> {
+    return this.pool.reserve(workers);
+  }
+
   unload(key: string): Promise<void> {
     return this.pool.unload(key);
   }

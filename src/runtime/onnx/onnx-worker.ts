@@ -13,7 +13,10 @@ import { SESSION_OPTIONS } from './session-options.js';
 import type { TimedOutputs, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
-const send = (message: WorkerResponse) => process.send!(message);
+/** Answers the pool; a worker whose pool has gone (its channel closed) is exiting and answers no one. */
+const send = (message: WorkerResponse) => {
+  if (process.connected) process.send!(message);
+};
 
 async function handle(request: WorkerRequest): Promise<WorkerResponse> {
   switch (request.op) {
