@@ -49,7 +49,9 @@ function kindOf(frame: ProfileNode['callFrame']): 'slipway' | 'dependencies' | '
 /** A process's role, read from the code it ran. */
 function roleOf(profile: CpuProfile): string {
   const urls = profile.nodes.map((n) => n.callFrame.url);
-  if (urls.some((url) => url.includes('onnx-worker'))) return 'inference worker';
+  // A worker that ran nothing sampled may show onnxruntime-node's loading but not its own module.
+  if (urls.some((url) => url.includes('onnx-worker') || url.includes('/onnxruntime-node/')))
+    return 'inference worker';
   if (urls.some((url) => url === 'node:internal/cluster/primary')) return 'cluster primary';
   return 'HTTP process';
 }

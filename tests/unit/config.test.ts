@@ -28,6 +28,8 @@ describe('config', () => {
     ['SLIPWAY_PORT', '70000'],
     ['SLIPWAY_MAX_UPLOAD_BYTES', '-1'],
     ['SLIPWAY_INFERENCE_WORKERS', '0'],
+    ['SLIPWAY_JOB_WORKERS', '0'],
+    ['SLIPWAY_JOB_WORKERS', 'all'],
     ['SLIPWAY_LOG_LEVEL', 'loud'],
     ['SLIPWAY_AUTH', 'maybe'],
     ['SLIPWAY_ENV', 'qa'],
@@ -37,6 +39,16 @@ describe('config', () => {
     expect(() => compileConfig({}, { [name]: value }, empty())).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { variable: name } }),
     );
+  });
+
+  it('scores batch runs with every inference worker of the server unless told otherwise', () => {
+    expect(compileConfig({}, { SLIPWAY_INFERENCE_WORKERS: '6' }, empty())).toMatchObject({
+      inferenceWorkers: 6,
+      jobWorkers: 6,
+    });
+    expect(
+      compileConfig({}, { SLIPWAY_INFERENCE_WORKERS: '6', SLIPWAY_JOB_WORKERS: '2' }, empty()).jobWorkers,
+    ).toBe(2);
   });
 
   it('refuses local mode (no tokens) beyond loopback', () => {
