@@ -214,7 +214,10 @@ export class JobRunner {
     } finally {
       await sink?.abort();
       release?.();
-      await returnWorkers();
+      // The added workers stop once their calls are answered; the run does not wait for that.
+      void returnWorkers().catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, 'the workers added for a run did not stop cleanly'),
+      );
       await source.close();
       if (target !== source) await target.close();
     }

@@ -78,4 +78,19 @@ describe('worker pool', () => {
       await pool.close();
     }
   });
+
+  it('fails, rather than leaves waiting, a call for a worker that never started when the pool closes', async () => {
+    const pool = new WorkerPool({
+      size: 1,
+      runTimeoutMs: 5_000,
+      logger: pino({ level: 'silent' }),
+      startWorker: () => fork('-e', ['process.exit(3)'], { execArgv: [] }),
+    });
+    const failed = expect(pool.run({ op: 'unload', key: 'none' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pool.close();
+    await failed;
+  });
 });

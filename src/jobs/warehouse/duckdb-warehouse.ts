@@ -45,11 +45,6 @@ export interface SinkTargets {
 }
 
 /**
- * Staged rows spill to disk past the memory limit, so a run's memory stays bounded: with 128 MB,
- * scoring the 3 million flights of the demo's file peaks under 1 GB for the server and its workers
- * together (bench/batch-scoring.ts). Extensions are never installed or loaded behind a query's back.
- */
-/**
  * What a warehouse's queries may reach besides its own tables: files under these folders (its
  * database file and spill folder are always reachable). Nothing else on the file system or network.
  */
@@ -64,7 +59,11 @@ const NO_FILES: DuckDbAccess = { readable: [] };
  * readable folders (as absolute paths and as paths relative to the server's working directory, the
  * two ways a query may spell them), then turned off, then the configuration is locked so that no
  * statement can widen it again (`SET`, `RESET` and `PRAGMA` of a setting fail once it is locked).
- * DuckDB takes list settings only by `SET`, hence the setup connection.
+ * DuckDB takes list settings only by `SET`, hence the setup connection. Past 128 MB a query spills
+ * to disk, and a run's rows go to the database file as their row groups fill, so a run's memory stays
+ * bounded: scoring the 3 million flights of the bench peaks at about 1 GB for the whole server, its
+ * workers included (bench/batch-scoring.ts). Extensions are never installed or loaded behind a
+ * query's back.
  */
 function createSandboxed(path: string, access: DuckDbAccess): Promise<DuckDBInstance> {
   return openSandboxedDuckDb(path, { memory: '128MB', threads: 2 }, access.readable.flatMap(spellings));

@@ -128,7 +128,7 @@ export class WorkerPool {
    * that replaced one that died, or one added for a reservation. Reloads every model into it.
    */
   async reload(slot: Slot, replacement: boolean): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || slot.isStopping) return;
     if (replacement)
       this.options.logger.warn({ worker: slot.index, models: this.models.size }, 'inference worker replaced');
     const reloads = [...this.models].map(([key, bytes]) =>
@@ -204,6 +204,8 @@ class Slot {
     bypassReady = false,
   ): Promise<T> {
     if (!bypassReady) await this.ready;
+    // Stopped while this call waited for the worker to start: it never will.
+    if (this.stopping) throw new SlipwayError('UNAVAILABLE', 'The inference runtime is shutting down.');
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer =
@@ -215,8 +217,16 @@ class Slot {
     });
   }
 
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   async terminate(): Promise<void> {
     this.stopping = true;
+    // Calls waiting for a worker that has not started yet wake up, and fail as stopped.
+    const wake = this.starting;
+    this.starting = undefined;
+    wake?.();
     const exited = new Promise<void>((resolve) => {
       if (this.worker.exitCode !== null || this.worker.signalCode !== null) resolve();
       else this.worker.once('exit', () => resolve());
