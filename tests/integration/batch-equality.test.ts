@@ -14,9 +14,9 @@ import { waitFor } from '../helpers/wait.js';
 
 /**
  * A scoring job gives, row for row, the answers onnxruntime-node gives itself for the same inputs:
- * on a server of two HTTP processes (the default on two cores), where the process running the job
- * starts a second inference worker for the run, across batches that do not divide the rows evenly,
- * appended straight into the table in one transaction.
+ * on a server of two HTTP processes with one inference worker each (the default on two cores), so
+ * that the run scores on a worker its process starts for it as well as its own, across batches that do
+ * not divide the rows evenly, appended straight into the table in one transaction.
  */
 const EXAMPLE = join(ROOT, 'examples', 'flight-delay');
 const FLIGHTS = join(ROOT, 'node_modules', 'vega-datasets', 'data', 'flights-3m.parquet');

@@ -83,11 +83,12 @@ export class ChunkAppender {
   }
 
   write(batch: RowBatch): void {
-    let reused: DuckDBDataChunk | null = null;
+    // Only the last chunk of a batch can be short: every full one reuses the first.
+    let full: DuckDBDataChunk | undefined;
     for (let start = 0; start < batch.rowCount; start += VECTOR_SIZE) {
       const end = Math.min(start + VECTOR_SIZE, batch.rowCount);
-      const chunk: DuckDBDataChunk = end - start === VECTOR_SIZE && reused ? reused : this.chunk(end - start);
-      if (end - start === VECTOR_SIZE) reused = chunk;
+      if (end - start === VECTOR_SIZE) full ??= this.chunk(VECTOR_SIZE);
+      const chunk = end - start === VECTOR_SIZE ? full! : this.chunk(end - start);
       this.columns.forEach((column, c) => {
         const values = batch.values[c]!;
         if (copyNumbers(chunk, c, values, start, end)) return;

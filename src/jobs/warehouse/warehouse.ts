@@ -102,7 +102,7 @@ export interface Warehouse {
    * extension; PostgreSQL: one statement in a read-only transaction).
    */
   read(query: SourceQuery, batchRows: number): Promise<ReadCursor>;
-  /** Creates missing tables and checks existing ones, then opens staging for a run. */
+  /** Checks existing tables, then opens a run's writes (creating missing tables, unseen until `commit`). */
   openSink(options: SinkOptions): Promise<Sink>;
   /** Columns of a table, or null when it does not exist. */
   describeTable(table: string): Promise<Column[] | null>;
