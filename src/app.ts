@@ -356,45 +356,43 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     metricsAddress: () => (metricsListener === null ? null : `${config.host}:${metricsListener.port}`),
     async listen() {
       try {
-        address = await http.listen({ host: config.host, port: config.port });
+        // The side ports open first: once the HTTP port answers /health, gRPC and metrics answer too.
         if (config.grpcPort !== null) {
+          const grpcPort = config.grpcPort;
           // Loaded only when turned on: gRPC's libraries cost every process about 15 MB.
           const { startGrpcServer } = await import('./grpc/grpc-server.js');
-          grpc = await startGrpcServer(
-            {
-              dataPlane,
-              tokens,
-              auth: config.auth,
-              defaultEnvironment: config.defaultEnvironment,
-              version: SLIPWAY_VERSION,
-              replica: config.replicaName,
-              isReady: () => ready,
-              batching: config.batching,
-              maxMessageBytes: config.maxBodyBytes,
-              metrics,
-              tracing,
-              logger,
-            },
-            config.host,
-            config.grpcPort,
+          grpc = await onPort(config.host, grpcPort, 'SLIPWAY_GRPC_PORT', () =>
+            startGrpcServer(
+              {
+                dataPlane,
+                tokens,
+                auth: config.auth,
+                defaultEnvironment: config.defaultEnvironment,
+                version: SLIPWAY_VERSION,
+                replica: config.replicaName,
+                isReady: () => ready,
+                batching: config.batching,
+                maxMessageBytes: config.maxBodyBytes,
+                metrics,
+                tracing,
+                logger,
+              },
+              config.host,
+              grpcPort,
+            ),
           );
         }
         if (config.metricsPort !== null && config.metrics) {
-          metricsListener = await startMetricsListener(
-            exposition,
-            config.host,
-            config.metricsPort,
-            config.allowedHosts,
+          const metricsPort = config.metricsPort;
+          metricsListener = await onPort(config.host, metricsPort, 'SLIPWAY_METRICS_PORT', () =>
+            startMetricsListener(exposition, config.host, metricsPort, config.allowedHosts),
           );
         }
+        address = await onPort(config.host, config.port, '--port or SLIPWAY_PORT', () =>
+          http.listen({ host: config.host, port: config.port }),
+        );
       } catch (error) {
         await close();
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new SlipwayError(
-            'UNAVAILABLE',
-            `Port ${config.port} on ${config.host} is already in use; choose another with --port or SLIPWAY_PORT.`,
-          );
-        }
         throw error;
       }
       if (config.auth && (await tokens.count()) === 0) {
@@ -416,4 +414,23 @@ export async function createApp(options: CreateAppOptions = {}): Promise<App> {
     },
     close,
   };
+}
+
+/**
+ * Opens one of the server's ports; a port another program holds becomes an error that names it and
+ * the setting that chooses it. gRPC's bind reports the busy port only in its message.
+ */
+async function onPort<T>(host: string, port: number, setting: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (error) {
+    const busy =
+      (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ||
+      (error instanceof Error && error.message.includes('EADDRINUSE'));
+    if (!busy) throw error;
+    throw new SlipwayError(
+      'UNAVAILABLE',
+      `Port ${port} on ${host} is already in use; choose another with ${setting}.`,
+    );
+  }
 }

@@ -1,8 +1,16 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { serviceDefinition } from '../../src/grpc/grpc-server.js';
-import { FIXTURES, startServer, type TestServer } from '../helpers/server.js';
+import { CLI, slipway } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { killed } from '../helpers/serve-process.js';
+import { FIXTURES, ROOT, startServer, type TestServer } from '../helpers/server.js';
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 const Service = grpc.makeGenericClientConstructor(serviceDefinition(), 'GRPCInferenceService');
@@ -241,4 +249,66 @@ describe('gRPC with authentication on', () => {
     expect(known.error?.code).toBe(grpc.status.NOT_FOUND);
     expect(known.error?.metadata.get('slipway-code')[0]).toBe('MODEL_NOT_FOUND');
   });
+});
+
+describe('the gRPC port of `slipway serve`', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'slipway-grpc-serve-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('accepts connections by the time the HTTP port answers /health', async () => {
+    const [port, grpcPort] = [await freePort(), await freePort()];
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'serve', '--port', String(port), '--data-dir', join(scratch, 'ready')],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          SLIPWAY_LOG_LEVEL: 'silent',
+          SLIPWAY_AUTH: 'off',
+          SLIPWAY_GRPC_PORT: String(grpcPort),
+        },
+        stdio: 'ignore',
+      },
+    );
+    try {
+      // Polled as a client would: the first answer must not come before the gRPC port is open.
+      let healthy = false;
+      while (!healthy) {
+        if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
+        healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
+          (response) => response.ok,
+          () => false,
+        );
+        if (!healthy) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const opened = await new Promise<boolean>((resolve) => {
+        const socket = connect(grpcPort, '127.0.0.1', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.on('error', () => resolve(false));
+      });
+      expect(opened, 'gRPC accepts connections once /health answers').toBe(true);
+    } finally {
+      await killed(child);
+    }
+  }, 60_000);
+
+  it('refuses to start on a busy gRPC port, naming the setting that chooses it', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const busyPort = (holder.address() as AddressInfo).port;
+    try {
+      const result = await slipway(['serve', '--port', '0', '--data-dir', join(scratch, 'busy')], {
+        SLIPWAY_AUTH: 'off',
+        SLIPWAY_GRPC_PORT: String(busyPort),
+      });
+      expect(result.code, result.stderr).toBe(EXIT.UNAVAILABLE);
+      expect(result.stderr).toContain(`Port ${busyPort} on 127.0.0.1 is already in use`);
+      expect(result.stderr).toContain('SLIPWAY_GRPC_PORT');
+    } finally {
+      holder.close();
+    }
+  }, 60_000);
 });
