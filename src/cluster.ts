@@ -8,6 +8,8 @@ import { storesForUri } from './stores-for-uri.js';
 /** What `serve` gets back: the address, and (in the process that took the port) the app itself. */
 export interface Serving {
   readonly url: string;
+  /** `host:port` of the gRPC listener, or null when SLIPWAY_GRPC_PORT is unset. */
+  readonly grpc: string | null;
   readonly app: App | null;
 }
 
@@ -25,7 +27,8 @@ export async function serve(overrides: ConfigOverrides): Promise<Serving> {
   if (processes <= 1) {
     const { createApp } = await import('./app.js');
     const app = await createApp({ overrides });
-    return { url: await app.listen(), app };
+    const url = await app.listen();
+    return { url, grpc: app.grpcAddress(), app };
   }
   const workersEach = Math.max(1, Math.floor(config.inferenceWorkers / processes));
   if (cluster.isWorker) return startWorker(overrides, workersEach, config.jobWorkers);
@@ -70,7 +73,11 @@ async function startWorker(
       setTimeout(() => process.exit(1), 10_000).unref();
       void app.close().finally(() => process.exit(0));
     });
-    return { url: await app.listen(), app };
+    const url = await app.listen();
+    // Every port of this process is open (gRPC and metrics too): the primary counts it as started.
+    const started: Started = { slipway: 'listening', url, grpc: app.grpcAddress() };
+    process.send?.(started);
+    return { url, grpc: started.grpc, app };
   } catch (error) {
     // The primary stops every process and fails with this error (a busy port, a bad database URI).
     const failure: StartFailure = {
@@ -94,6 +101,17 @@ interface StartFailure {
 const isStartFailure = (message: unknown): message is StartFailure =>
   typeof message === 'object' && message !== null && (message as { slipway?: unknown }).slipway === 'failed';
 
+/** What an HTTP process tells the primary once all its ports are open, with its HTTP address. */
+interface Started {
+  readonly slipway: 'listening';
+  readonly url: string;
+  readonly grpc: string | null;
+}
+const isStarted = (message: unknown): message is Started =>
+  typeof message === 'object' &&
+  message !== null &&
+  (message as { slipway?: unknown }).slipway === 'listening';
+
 /** The message an HTTP process sends when it wrote a revision, and the primary passes on. */
 const REVISION_NEWS = { slipway: 'revision' } as const;
 const isRevisionNews = (message: unknown) =>
@@ -105,8 +123,10 @@ function startPrimary(processes: number): Promise<Serving> {
   let stopping = false;
   let listening = 0;
   let failed: (failure: StartFailure) => void = () => {};
+  let started: (message: Started) => void = () => {};
   cluster.on('message', (from, message) => {
     if (isStartFailure(message)) failed(message);
+    if (isStarted(message)) started(message);
     if (!isRevisionNews(message)) return;
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker && worker !== from && worker.isConnected()) worker.send(REVISION_NEWS);
@@ -144,13 +164,12 @@ function startPrimary(processes: number): Promise<Serving> {
         fork(leader);
       });
     };
-    cluster.on('listening', (_worker, address) => {
+    // Counted by the processes' own word, not node:cluster's `listening` events: those come for
+    // every port a process opens (gRPC, metrics), not only the HTTP one.
+    started = ({ url, grpc }) => {
       listening += 1;
-      if (listening === processes) {
-        const host = address.address?.includes(':') ? `[${address.address}]` : address.address;
-        resolve({ url: `http://${host ?? '127.0.0.1'}:${address.port}`, app: null });
-      }
-    });
+      if (listening === processes) resolve({ url, grpc, app: null });
+    };
     for (let i = 0; i < processes; i++) fork(i === 0);
   });
 }

@@ -96,11 +96,10 @@ program
   .action(async (options: { host?: string; port?: string; dataDir?: string; env?: string }) => {
     // The server's code loads only for the commands that run one, so every other command starts fast.
     const { serve } = await import('../cluster.js');
-    const { url, app } = await serve(overridesFrom(options));
+    const { url, grpc, app } = await serve(overridesFrom(options));
     if (app) stopOnSignals(app);
     // In a cluster, only the primary (which holds no app) reports the address.
     if (app && cluster.isWorker) return;
-    const grpc = app?.grpcAddress() ?? null;
     output().result(
       { url, ...(grpc ? { grpc } : {}) },
       () =>

@@ -6,12 +6,12 @@ const CLI = join(ROOT, 'src/cli/bin.ts');
 
 /**
  * Starts `slipway serve` (all-in-one, local mode) as its own process, so a test can kill it with
- * SIGKILL, and returns its URL.
+ * SIGKILL, and returns its URL (and its gRPC address when SLIPWAY_GRPC_PORT turns gRPC on).
  */
 export async function serveProcess(
   dataDir: string,
   env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; url: string }> {
+): Promise<{ child: ChildProcess; url: string; grpc: string | null }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', CLI, '--json', 'serve', '--port', '0', '--data-dir', dataDir],
@@ -22,15 +22,16 @@ export async function serveProcess(
     },
   );
   let stdout = '';
-  const url = await new Promise<string>((resolve, reject) => {
+  const started = await new Promise<{ url: string; grpc?: string }>((resolve, reject) => {
     child.stdout!.on('data', (chunk) => {
       stdout += chunk;
-      const match = /"url": "([^"]+)"/.exec(stdout);
-      if (match) resolve(match[1]!);
+      // The address is printed once, as one JSON object, when every HTTP process listens.
+      const end = stdout.indexOf('\n}');
+      if (end >= 0) resolve(JSON.parse(stdout.slice(0, end + 2)));
     });
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
   });
-  return { child, url };
+  return { child, url: started.url, grpc: started.grpc ?? null };
 }
 
 /** Kills a process with SIGKILL (no chance to clean up) and waits until it is gone. */

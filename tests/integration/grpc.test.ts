@@ -9,7 +9,7 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { serviceDefinition } from '../../src/grpc/grpc-server.js';
 import { CLI, slipway } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
-import { killed } from '../helpers/serve-process.js';
+import { killed, serveProcess } from '../helpers/serve-process.js';
 import { FIXTURES, ROOT, startServer, type TestServer } from '../helpers/server.js';
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -291,6 +291,29 @@ describe('the gRPC port of `slipway serve`', () => {
       });
       expect(opened, 'gRPC accepts connections once /health answers').toBe(true);
     } finally {
+      await killed(child);
+    }
+  }, 60_000);
+
+  it('in a cluster of HTTP processes, reports the HTTP address and the gRPC one, each answering', async () => {
+    const grpcPort = await freePort();
+    const {
+      child,
+      url,
+      grpc: address,
+    } = await serveProcess(join(scratch, 'cluster'), {
+      SLIPWAY_HTTP_PROCESSES: '2',
+      SLIPWAY_INFERENCE_WORKERS: '2',
+      SLIPWAY_GRPC_PORT: String(grpcPort),
+    });
+    const client = new Service(address!, grpc.credentials.createInsecure()) as unknown as Client;
+    try {
+      expect(address).toBe(`127.0.0.1:${grpcPort}`);
+      // Whichever process opened its ports last, the reported URL is the HTTP one.
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      expect((await call(client, 'ServerLive', {})).response).toEqual({ live: true });
+    } finally {
+      client.close();
       await killed(child);
     }
   }, 60_000);
