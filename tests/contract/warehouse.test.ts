@@ -302,6 +302,32 @@ for (const backend of BACKENDS) {
       expect(gaps.rows).toEqual([[5000], [5001], [5002]]);
     });
 
+    it('keeps each batch’s text its own: long strings, then missing ones, then short ones', async () => {
+      const columns: Column[] = [
+        { name: 'id', type: 'bigint' },
+        { name: 'note', type: 'text' },
+      ];
+      const sink = await warehouse.openSink({
+        tables: [{ table: 'notes', columns, constants: [{ name: 'run', type: 'text', value: 'run-42' }] }],
+        mode: 'replace',
+      });
+      // Longer than the 12 bytes DuckDB keeps inline, so they live in the chunk's string storage.
+      const long = (i: number) => `a note longer than twelve bytes, number ${i}`;
+      const batches = [
+        Array.from({ length: 2500 }, (_, i) => long(i)),
+        Array.from({ length: 2500 }, (_, i) => (i % 2 === 0 ? null : `s${i}`)),
+        Array.from({ length: 30 }, (_, i) => long(5000 + i)),
+      ];
+      let id = 0;
+      for (const notes of batches) {
+        const ids = notes.map(() => id++);
+        await sink.write(0, { columns, values: [ids, notes], rowCount: notes.length });
+      }
+      expect(await sink.commit()).toEqual([5030]);
+      const read = await readAll(warehouse, 'SELECT note, run FROM notes ORDER BY id');
+      expect(read.rows).toEqual(batches.flat().map((note) => [note, 'run-42']));
+    });
+
     it('replace keeps the old table in sight until the commit, and after an abort', async () => {
       await write(warehouse, 'scores', ROWS);
       const columns: Column[] = [{ name: 'other', type: 'text' }];
