@@ -62,7 +62,9 @@ describe('worker pool', () => {
       const releaseTwo = pool.reserve(2);
       expect(pool.size).toBe(3);
       expect(children()).toBe(before + 2);
-      // Every worker answers for the model loaded before it started, none refuses it.
+      // Once all are ready, calls go to the least busy: four to each worker, every one of which must
+      // answer for the model loaded before it started (a worker without it refuses the call).
+      await pool.started();
       const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => run(i)));
       expect(answers.map((answer) => answer.y.data[0])).toEqual(Array.from({ length: 12 }, (_, i) => i));
 
@@ -74,6 +76,30 @@ describe('worker pool', () => {
       expect(pool.size).toBe(1);
       expect(children()).toBe(before);
       expect((await run(7)).y.data[0]).toBe(7);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('spreads calls made in the same tick over its ready workers', async () => {
+    // A stand-in worker that speaks the pool's protocol and answers every call with its process id.
+    const script =
+      "process.on('message', (m) => process.send({ id: m.id, ok: true, result: process.pid }));" +
+      'process.send({ id: -1, ready: true });';
+    const pool = new WorkerPool({
+      size: 3,
+      runTimeoutMs: 5_000,
+      logger: pino({ level: 'silent' }),
+      startWorker: () => fork('-e', [script], { execArgv: [] }),
+    });
+    try {
+      await pool.started();
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () => pool.run<number>({ op: 'unload', key: 'none' })),
+      );
+      const perWorker = new Map<number, number>();
+      for (const pid of answers) perWorker.set(pid, (perWorker.get(pid) ?? 0) + 1);
+      expect([...perWorker.values()]).toEqual([2, 2, 2]);
     } finally {
       await pool.close();
     }

@@ -63,10 +63,12 @@ export const toDuckValue = (value: unknown, type: ColumnType): DuckDBValue =>
  * drops the previous batch's strings and missing values, and writes its constant columns once; each
  * append then overwrites only the batch's columns, numbers in typed arrays with one copy each, other
  * values one by one. A chunk per batch would leave its native memory (about 0.5 MB for a run's
- * columns) to the garbage collector, which does not see it: appending the bench's 3 million rows of 16
- * columns alone peaked at about 390 MB that way and 305 MB this way (in a server, whose other garbage
- * makes the collector run often, the difference is within the runs' spread). Nothing is visible to
- * others before the connection's transaction (or the staging it feeds) is committed.
+ * columns) to the garbage collector, which does not see it: appending the bench's 16 columns alone,
+ * the process peaked at about 390 MB after 3 million rows and 590 MB after 9 million (still growing)
+ * that way, and at about 305 and 350 MB (level from 6 million) this way. In a server scoring 3 million
+ * rows, whose other garbage makes the collector run often, the difference is within the runs' spread.
+ * Nothing is visible to others before the connection's transaction (or the staging it feeds) is
+ * committed.
  */
 export class ChunkAppender {
   private readonly chunk: DuckDBDataChunk;

@@ -177,6 +177,8 @@ class Slot {
   private failedStarts = 0;
   /** Counts outages, so that a stale `ready` never marks a newer worker ready. */
   private generation = 0;
+  /** Calls waiting for the worker to be ready (see `inFlight`). */
+  private waiting = 0;
   /** Told once no call is in flight (see `retire`). */
   private readonly whenIdle: (() => void)[] = [];
 
@@ -189,8 +191,9 @@ class Slot {
     this.spawn(added ? 'added' : 'first');
   }
 
+  /** Calls sent and not answered, and calls waiting for the worker to be ready. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.waiting;
   }
 
   /**
@@ -203,7 +206,16 @@ class Slot {
     crashCode: ErrorCode = 'UNAVAILABLE',
     bypassReady = false,
   ): Promise<T> {
-    if (!bypassReady) await this.ready;
+    // Counted from the moment it is accepted, so that calls picked in the same tick spread over the
+    // workers; a ready worker takes the call at once, without waiting a turn.
+    if (!bypassReady && !this.isReady) {
+      this.waiting += 1;
+      try {
+        await this.ready;
+      } finally {
+        this.waiting -= 1;
+      }
+    }
     // Stopped while this call waited for the worker to start: it never will.
     if (this.stopping) throw new SlipwayError('UNAVAILABLE', 'The inference runtime is shutting down.');
     const id = this.nextId++;
@@ -246,7 +258,7 @@ class Slot {
    * a worker added for a reservation that has ended.
    */
   async retire(): Promise<void> {
-    if (this.pending.size > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
     await this.terminate();
   }
 
@@ -336,7 +348,7 @@ class Slot {
   /** Removes a call that has settled; tells `retire` when it was the last. */
   private forget(id: number): void {
     this.pending.delete(id);
-    if (this.pending.size === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
+    if (this.inFlight === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 
   private failAll(code: ErrorCode | undefined, message: string): void {
