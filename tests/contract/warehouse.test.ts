@@ -230,6 +230,7 @@ for (const backend of BACKENDS) {
       expect(await sink.commit()).toEqual([4, 1]);
       expect((await readAll(warehouse, 'SELECT * FROM scores_errors')).rows).toEqual([['bad row']]);
     });
+
     it('writes by name into a table laid out otherwise: another order, a wider type, an extra column', async () => {
       await warehouse.query(
         'CREATE TABLE scores (extra TEXT, "at" TIMESTAMPTZ, day DATE, name TEXT, score REAL, flag BOOLEAN, id BIGINT)',
