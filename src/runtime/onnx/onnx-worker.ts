@@ -13,9 +13,12 @@ import { SESSION_OPTIONS } from './session-options.js';
 import type { TimedOutputs, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
-/** Answers the pool; a worker whose pool has gone (its channel closed) is exiting and answers no one. */
+/**
+ * Answers the pool. A worker whose pool has gone (its channel closed, or closing as it writes: EPIPE)
+ * is exiting and answers no one; the callback takes that error, which would otherwise be thrown.
+ */
 const send = (message: WorkerResponse) => {
-  if (process.connected) process.send!(message);
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 };
 
 async function handle(request: WorkerRequest): Promise<WorkerResponse> {
