@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -236,14 +237,18 @@ def test_the_request_id_is_the_one_the_server_logged(sdk, slipway_all, pushed):
     with pytest.raises(SlipwayError) as refused:
         sdk.set_alias("sdk-penguins", "champion", 999)
     assert refused.value.code == "VERSION_NOT_FOUND"
-    logged = [
-        line
-        for line in slipway_all.stderr_path.read_text(encoding="utf-8").splitlines()
-        if refused.value.request_id in line
-    ]
-    # The "incoming request" line is written before the route runs; "request completed" may still be
-    # on its way when the answer arrives.
-    assert any('"url":"/api/v1/models/sdk-penguins/aliases/champion"' in line for line in logged), logged
+    url = '"url":"/api/v1/models/sdk-penguins/aliases/champion"'
+
+    def logged() -> list[str]:
+        text = slipway_all.stderr_path.read_text(encoding="utf-8")
+        return [line for line in text.splitlines() if refused.value.request_id in line]
+
+    # The refusal's "request completed" line is written once the answer has been sent, so it may
+    # reach the log a moment after the client has the answer.
+    deadline = time.monotonic() + 5
+    while not any(url in line for line in logged()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(url in line for line in logged()), logged()
 
 
 @pytest.mark.parametrize("segment", ["", ".", "..", True, 1.5, None])
